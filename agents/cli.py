@@ -1,0 +1,54 @@
+"""The ``srmt`` console script: one entry point, sub-commands live in their own modules.
+
+Each sub-command module exposes ``main(argv: list[str]) -> int``; it is imported only when used so that
+``srmt --help`` stays fast and a missing optional part fails only its own command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line help, issue that builds it)
+COMMANDS: dict[str, tuple[str, str, int]] = {
+    "demo": ("agents.demo", "the default job: short SRMT training + evaluation on Bottleneck", 4),
+    "train": ("agents.train", "train a model with APPO (sample-factory): srmt train CONFIG [key=value ...]", 4),
+    "eval": ("agents.evaluate", "evaluate algorithms on map sets: srmt eval CONFIG [key=value ...]", 5),
+    "enjoy": ("agents.enjoy", "write an SVG animation of one episode for any algorithm", 5),
+    "bench": ("agents.bench", "benchmarks: srmt bench {env,model,train} [options]", 2),
+    "envs": ("agents.envs_cmd", "list registered environments and map sets, or play one episode", 2),
+    "offline": ("agents.offline", "RATE-style offline training on recorded trajectories", 0),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = ["usage: srmt COMMAND [args ...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_, _) in COMMANDS.items()]
+    lines += ["", "`srmt COMMAND --help` describes one command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"srmt: unknown command {name!r}; choose one of: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module_name, _, issue = COMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        where = f" (issue {issue})" if issue else ""
+        print(f"srmt {name}: not built yet{where}", file=sys.stderr)
+        return 2
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

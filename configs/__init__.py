@@ -1,0 +1,117 @@
+"""Typed YAML configs shipped with srmt.
+
+Each component owns one dataclass (``envs.config.EnvConfig``, ``srmt.config.ModelConfig``, ...); an
+experiment nests them.  This module loads YAML files from this folder (or any path) into such a
+dataclass with OmegaConf structured configs, applies dotted command-line overrides
+(``env.num_agents=8``) and turns every validation failure into a one-line :class:`ConfigError` that
+names the key and the bad value.
+
+A YAML file may list other files under ``base:`` (paths relative to this folder or to the file); they
+are merged first, in order, so presets compose: ``base: [model/srmt-bottleneck.yaml]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+CONFIG_DIR = Path(__file__).resolve().parent
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A bad config file, key or value; the message is one line."""
+
+
+def available(kind: str = "") -> list[str]:
+    """Names of the shipped YAML files (relative to this folder), optionally under one sub-folder."""
+    root = CONFIG_DIR / kind if kind else CONFIG_DIR
+    return sorted(str(p.relative_to(CONFIG_DIR)) for p in root.rglob("*.yaml"))
+
+
+def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
+    """Find a config by path, by path relative to ``relative_to``, or by shipped name (``.yaml`` optional)."""
+    name = str(name)
+    candidates = [Path(name)]
+    if relative_to is not None:
+        candidates.append(relative_to / name)
+    candidates += [CONFIG_DIR / name, CONFIG_DIR / f"{name}.yaml", CONFIG_DIR / "experiment" / f"{name}.yaml"]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    raise ConfigError(
+        f"config {name!r} not found; give a YAML path or one of: {', '.join(available('experiment'))}"
+    )
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+    if path in seen:
+        raise ConfigError(f"config {path} includes itself through 'base'")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"config {path}: invalid YAML ({first})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path}: top level must be a mapping, got {type(data).__name__}")
+    bases = data.pop("base", []) or []
+    if isinstance(bases, str):
+        bases = [bases]
+    merged = OmegaConf.create({})
+    for b in bases:
+        merged = OmegaConf.merge(merged, _read_yaml(resolve(b, path.parent), seen + (path,)))
+    return OmegaConf.merge(merged, OmegaConf.create(data))
+
+
+def _one_line(e: OmegaConfBaseException, what: str) -> ConfigError:
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    msg = lines[0] if lines else type(e).__name__
+    key = getattr(e, "full_key", None)
+    if key and key not in msg:
+        msg = f"{key}: {msg}"
+    return ConfigError(f"{what}: {msg}")
+
+
+def load(schema: type[T], source: str | Path | dict | None = None, overrides: list[str] | None = None) -> T:
+    """Build ``schema`` (a dataclass) from a YAML file/name or dict, then dotted ``key=value`` overrides.
+
+    Unknown keys and values of the wrong type raise :class:`ConfigError`; so do errors raised by the
+    dataclass' own ``__post_init__`` checks.
+    """
+    cfg = OmegaConf.structured(schema)
+    what = "config"
+    try:
+        if isinstance(source, dict):
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(source))
+        elif source is not None:
+            path = resolve(source)
+            what = f"config {path.name}"
+            cfg = OmegaConf.merge(cfg, _read_yaml(path))
+        for ov in overrides or []:
+            if "=" not in ov:
+                raise ConfigError(f"override {ov!r} must look like key=value (e.g. env.num_agents=8)")
+            what = f"override {ov!r}"
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([ov]))
+        what = "config"
+        obj = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        raise _one_line(e, what) from None
+    except (ValueError, TypeError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{what}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    return obj  # type: ignore[return-value]
+
+
+def to_dict(obj: Any) -> dict:
+    """A config dataclass as plain nested dicts (for saving next to a run)."""
+    return dataclasses.asdict(obj)
+
+
+def to_yaml(obj: Any) -> str:
+    return yaml.safe_dump(to_dict(obj), sort_keys=False)

@@ -1,0 +1,1 @@
+"""POGEMA environments for srmt (pogema / gymnasium / numpy only; never imports torch)."""

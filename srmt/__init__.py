@@ -1,0 +1,1 @@
+"""srmt models: encoder -> memory core (shared recurrent memory and variants) -> heads. torch only."""
