@@ -1,0 +1,81 @@
+"""The shared YAML loader: presets compose, overrides apply, bad keys/values are one-line errors."""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+import configs
+from configs import ConfigError
+
+
+@dataclass
+class Inner:
+    n: int = 1
+    kind: Literal["a", "b"] = "a"
+
+    def __post_init__(self):
+        if self.n < 0:
+            raise ValueError(f"n={self.n} must be >= 0")
+
+
+@dataclass
+class Outer:
+    name: str = "x"
+    inner: Inner = field(default_factory=Inner)
+
+
+def test_defaults_and_dotted_overrides():
+    cfg = configs.load(Outer, None, ["inner.n=8", "name=y"])
+    assert cfg == Outer(name="y", inner=Inner(n=8))
+
+
+def test_yaml_with_base_files(tmp_path):
+    (tmp_path / "preset.yaml").write_text("inner:\n  n: 3\n  kind: b\n")
+    (tmp_path / "exp.yaml").write_text("base: [preset.yaml]\nname: exp\ninner:\n  n: 5\n")
+    cfg = configs.load(Outer, tmp_path / "exp.yaml")
+    assert cfg == Outer(name="exp", inner=Inner(n=5, kind="b"))
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("inner.m=3", "inner.m"),
+        ("inner.n=abc", "abc"),
+        ("inner.kind=c", "'c'.*a.*b"),
+        ("inner.n=-1", "n=-1"),
+        ("nonsense", "key=value"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(override, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        configs.load(Outer, None, [override])
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_key_in_file(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("inner:\n  typo: 1\n")
+    with pytest.raises(ConfigError, match="typo") as e:
+        configs.load(Outer, p)
+    assert "\n" not in str(e.value)
+
+
+def test_missing_file_names_it():
+    with pytest.raises(ConfigError, match="no-such-config"):
+        configs.load(Outer, "no-such-config")
+
+
+def test_include_cycle(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: [b.yaml]\n")
+    (tmp_path / "b.yaml").write_text("base: [a.yaml]\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        configs.load(Outer, tmp_path / "a.yaml")
+
+
+def test_shipped_experiment_configs_load():
+    from agents.config import ExperimentConfig
+
+    for name in configs.available("experiment"):
+        cfg = configs.load(ExperimentConfig, name)
+        assert isinstance(cfg, ExperimentConfig)
