@@ -7,7 +7,9 @@ dataclass with OmegaConf structured configs, applies dotted command-line overrid
 names the key and the bad value.
 
 A YAML file may list other files under ``base:`` (paths relative to this folder or to the file); they
-are merged first, in order, so presets compose: ``base: [model/srmt-bottleneck.yaml]``.
+are merged first, in order, so presets compose. An entry is either a path, merged at the top level
+(``base: [model/srmt-bottleneck.yaml]``), or a one-key mapping ``{section: path}`` that nests a
+component preset under that section (``base: [{env: env/bottleneck-train.yaml}]``).
 """
 
 from __future__ import annotations
@@ -64,7 +66,14 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
         bases = [bases]
     merged = OmegaConf.create({})
     for b in bases:
-        merged = OmegaConf.merge(merged, _read_yaml(resolve(b, path.parent), seen + (path,)))
+        if isinstance(b, dict) and len(b) == 1:
+            (section, sub), = b.items()
+            nested = OmegaConf.create({section: _read_yaml(resolve(sub, path.parent), seen + (path,))})
+            merged = OmegaConf.merge(merged, nested)
+        elif isinstance(b, str):
+            merged = OmegaConf.merge(merged, _read_yaml(resolve(b, path.parent), seen + (path,)))
+        else:
+            raise ConfigError(f"config {path}: base entry {b!r} must be a path or {{section: path}}")
     return OmegaConf.merge(merged, OmegaConf.create(data))
 
 

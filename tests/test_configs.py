@@ -53,6 +53,18 @@ def test_bad_overrides_are_one_line_errors(override, match):
     assert "\n" not in str(e.value)
 
 
+def test_base_entry_nests_component_preset(tmp_path):
+    (tmp_path / "inner.yaml").write_text("n: 7\n")
+    (tmp_path / "exp.yaml").write_text("base: [{inner: inner.yaml}]\nname: e\n")
+    assert configs.load(Outer, tmp_path / "exp.yaml") == Outer(name="e", inner=Inner(n=7))
+
+
+def test_bad_base_entry(tmp_path):
+    (tmp_path / "exp.yaml").write_text("base: [3]\n")
+    with pytest.raises(ConfigError, match="base entry 3"):
+        configs.load(Outer, tmp_path / "exp.yaml")
+
+
 def test_unknown_key_in_file(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("inner:\n  typo: 1\n")

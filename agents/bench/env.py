@@ -1,0 +1,197 @@
+"""``srmt bench env``: raw environment throughput in agent-steps/s, ours vs raw pogema, 1 and N processes.
+
+Each measurement runs random actions for ``--seconds`` (after a short warm-up), resetting whenever an
+episode ends, so reset costs are included as in training. The baseline of every env is raw pogema in
+one process, measured in the same run; ratios are to that baseline.
+
+    srmt bench env                       # 1 and 2 processes, 5 s per measurement
+    srmt bench env --processes 1 2 4 8 --seconds 10 --json bench-env.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from pogema import GridConfig
+from pogema.envs import _make_pogema
+
+from envs import make_env
+from envs.bottleneck import TRAIN_CORRIDOR_LENGTHS, bottleneck_map, sample_task
+from envs.config import EnvConfig
+
+# The two workloads of issue 2: Bottleneck (2 agents) and 64 agents on 32x32 random lifelong maps.
+WORKLOADS: dict[str, EnvConfig] = {
+    "bottleneck": EnvConfig(
+        name="bottleneck", num_agents=2, obs_radius=2, on_target="finish", collision_system="block_both"
+    ),
+    "random-32x32-lifelong": EnvConfig(
+        name="pogema",
+        num_agents=64,
+        size=32,
+        density=0.3,
+        on_target="restart",
+        collision_system="soft",
+        obs_radius=5,
+        max_episode_steps=256,
+    ),
+}
+IMPLS = ("pogema", "srmt")
+
+
+@dataclass
+class Row:
+    env: str
+    impl: str
+    agents: int
+    processes: int
+    agent_steps_per_s: float
+    ratio: float = float("nan")
+
+
+def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> GridConfig:
+    """What raw pogema needs per episode for the same workload (Bottleneck: a fresh corridor and task)."""
+    common = dict(
+        num_agents=cfg.num_agents,
+        on_target=cfg.on_target,
+        collision_system=cfg.collision_system,
+        obs_radius=cfg.obs_radius,
+        seed=seed,
+    )
+    if cfg.name == "bottleneck":
+        length = int(rng.choice(TRAIN_CORRIDOR_LENGTHS))
+        starts, goals = sample_task(length, cfg.num_agents, rng)
+        return GridConfig(
+            map=bottleneck_map(length).astype(int).tolist(),
+            agents_xy=starts,
+            targets_xy=goals,
+            max_episode_steps=512,
+            **common,
+        )
+    return GridConfig(size=cfg.size, density=cfg.density, max_episode_steps=cfg.max_episode_steps, **common)
+
+
+def _measure(args: tuple[str, str, float, int]) -> tuple[int, float]:
+    """One process: (agent steps, seconds) of random play for ``seconds`` after a warm-up."""
+    workload, impl, seconds, seed = args
+    cfg = WORKLOADS[workload]
+    rng = np.random.default_rng(seed)
+    A = cfg.num_agents
+    actions = rng.integers(0, 5, size=(4096, A))
+    if impl == "srmt":
+        env = make_env(cfg, seed=seed)
+        env.reset()
+
+        def step(i: int) -> bool:
+            *_, term, trunc, _ = env.step(actions[i % 4096])
+            if term.all() or trunc.all():
+                env.reset()
+            return True
+    else:
+        episode = [seed]
+        raw = _make_pogema(_raw_grid_config(cfg, seed, rng))
+        raw.reset()
+
+        def step(i: int) -> bool:
+            nonlocal raw
+            *_, term, trunc, _ = raw.step(actions[i % 4096].tolist())
+            if all(term) or all(trunc):
+                episode[0] += 1
+                raw = _make_pogema(_raw_grid_config(cfg, episode[0], rng))
+                raw.reset()
+            return True
+
+    for i in range(50):  # warm-up: caches, first allocations
+        step(i)
+    steps, start = 0, time.perf_counter()
+    while True:
+        for _ in range(64):
+            step(steps)
+            steps += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps * A, elapsed
+
+
+def measure(workload: str, impl: str, processes: int, seconds: float) -> float:
+    """Total agent-steps/s of ``processes`` independent processes."""
+    jobs = [(workload, impl, seconds, 1000 + p) for p in range(processes)]
+    if processes == 1:
+        results = [_measure(jobs[0])]
+    else:
+        with mp.get_context("fork").Pool(processes) as pool:
+            results = pool.map(_measure, jobs)
+    return sum(n / t for n, t in results)
+
+
+def run(processes: list[int], seconds: float, workloads: list[str], impls: list[str]) -> list[Row]:
+    rows: list[Row] = []
+    for w in workloads:
+        base = None
+        for impl in impls:
+            for n in processes:
+                rate = measure(w, impl, n, seconds)
+                if impl == "pogema" and n == 1:
+                    base = rate
+                rows.append(Row(w, impl, WORKLOADS[w].num_agents, n, rate))
+        for r in rows:
+            if r.env == w and base:
+                r.ratio = r.agent_steps_per_s / base
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    head = f"{'env':<24} {'impl':<8} {'agents':>6} {'procs':>5} {'agent-steps/s':>14} {'x raw pogema 1p':>16}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r.env:<24} {r.impl:<8} {r.agents:>6} {r.processes:>5} {r.agent_steps_per_s:>14,.0f} {r.ratio:>16.2f}"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}"
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="srmt bench env", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="process counts to measure; 1 is always added (default 2)",
+    )
+    p.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
+    p.add_argument(
+        "--env", choices=sorted(WORKLOADS), action="append", help="only these workloads (repeatable)"
+    )
+    p.add_argument("--impl", choices=IMPLS, action="append", help="only these implementations (repeatable)")
+    p.add_argument("--json", help="also write the rows to this JSON file")
+    a = p.parse_args(argv)
+    if min(a.processes) < 1 or a.seconds <= 0:
+        p.error(f"--processes must be >= 1 and --seconds > 0, got {a.processes} and {a.seconds}")
+    procs = sorted({1, *a.processes})
+    impls = [i for i in IMPLS if i in (a.impl or IMPLS)]
+    rows = run(procs, a.seconds, a.env or list(WORKLOADS), impls)
+    print(f"# srmt bench env: random actions, {a.seconds:g} s per row, resets included; {machine()}")
+    print(table(rows))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(
+                {"machine": machine(), "seconds": a.seconds, "rows": [asdict(r) for r in rows]}, f, indent=2
+            )
+    return 0

@@ -1,0 +1,112 @@
+"""``srmt envs``: list registered environments, presets and map sets; play one random episode.
+
+srmt envs                                  # same as `srmt envs list`
+srmt envs maps ../shared/data/pogema-benchmark/experiments/01-random/maps.yaml 'validation-random-seed-00.'
+srmt envs play bottleneck                  # a registered env with EnvConfig defaults
+srmt envs play env/random-32x32-lifelong reward=dense --seed 3 --render
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import configs
+from envs import make_env, registered_envs
+from envs.config import EnvConfig
+from envs.maps import PROJECT_ROOT, load_maps, parse_map, select_maps
+
+SHARED_MAP_SETS = PROJECT_ROOT.parent / "shared" / "data" / "pogema-benchmark" / "experiments"
+
+
+def _map_sets() -> list[Path]:
+    return sorted(SHARED_MAP_SETS.glob("*/maps.yaml")) if SHARED_MAP_SETS.is_dir() else []
+
+
+def cmd_list() -> int:
+    print("registered envs:  " + ", ".join(registered_envs()))
+    print("presets (configs/env, use with `srmt envs play NAME` or env: in an experiment):")
+    for name in configs.available("env"):
+        cfg = configs.load(EnvConfig, name)
+        print(
+            f"  {name[len('env/') : -len('.yaml')]:<34} {cfg.name:<10} agents={cfg.num_agents:<3} {cfg.on_target}/{cfg.collision_system}"
+        )
+    print("map generators:   random (pogema's), maze (envs.maps.maze_map); seeded, a new map per episode")
+    sets = _map_sets()
+    print("map sets (pogema-toolbox maps.yaml):" + ("" if sets else " none found under ../shared"))
+    for path in sets:
+        maps = load_maps(path)
+        print(f"  {path}  ({len(maps)} maps, e.g. {next(iter(maps))})")
+    return 0
+
+
+def cmd_maps(path: str, selectors: list[str]) -> int:
+    maps = load_maps(path)
+    names = select_maps(maps, selectors, where=path) if selectors else list(maps)
+    for n in names:
+        grid = parse_map(maps[n], name=n)
+        print(f"{n:<40} {grid.shape[0]}x{grid.shape[1]}  obstacles {grid.mean():.2f}")
+    print(f"{len(names)} of {len(maps)} maps")
+    return 0
+
+
+def _config(target: str, overrides: list[str]) -> EnvConfig:
+    if target in registered_envs():
+        return configs.load(EnvConfig, {"name": target}, overrides)
+    name = target if target.endswith(".yaml") or "/" in target else f"env/{target}"
+    return configs.load(EnvConfig, name, overrides)
+
+
+def cmd_play(target: str, overrides: list[str], seed: int, render: bool) -> int:
+    cfg = _config(target, overrides)
+    env = make_env(cfg, seed=seed)
+    env.reset()
+    rng = np.random.default_rng(seed)
+    start, steps, total = time.perf_counter(), 0, np.zeros(env.num_agents)
+    while True:
+        _, rew, term, trunc, infos = env.step(rng.integers(0, env.action_space.n, size=env.num_agents))
+        steps += 1
+        total += rew
+        if term.all() or trunc.all():
+            break
+    dt = time.perf_counter() - start
+    labels = ", ".join(f"{k}={v}" for k, v in env.episode.labels.items())
+    print(
+        f"{cfg.name} ({labels}): {env.num_agents} agents, {cfg.on_target}/{cfg.collision_system}, "
+        f"obs {tuple(env.observation_space.shape)}, reward {cfg.reward}, random actions, seed {seed}"
+    )
+    print(f"steps {steps}  return/agent {total.mean():.3f}  {steps * env.num_agents / dt:,.0f} agent-steps/s")
+    print("metrics: " + "  ".join(f"{k}={v:g}" for k, v in infos[0]["metrics"].items()))
+    if render:
+        print(env.render())
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="srmt envs", description="environments: list, maps, play")
+    sub = p.add_subparsers(dest="cmd")
+    sub.add_parser("list", help="registered envs, presets, map generators and map sets")
+    m = sub.add_parser(
+        "maps", help="maps of a pogema-toolbox maps.yaml, optionally selected by names/regexes"
+    )
+    m.add_argument("file")
+    m.add_argument("select", nargs="*", help="map names or regexes (full match)")
+    play = sub.add_parser("play", help="one episode with random actions; prints metrics")
+    play.add_argument("target", help="registered env name, preset name (configs/env) or YAML path")
+    play.add_argument("overrides", nargs="*", help="key=value EnvConfig overrides")
+    play.add_argument("--seed", type=int, default=0)
+    play.add_argument("--render", action="store_true", help="print the final state")
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "maps":
+            return cmd_maps(a.file, a.select)
+        if a.cmd == "play":
+            return cmd_play(a.target, a.overrides, a.seed, a.render)
+        return cmd_list()
+    except (ValueError, configs.ConfigError) as e:  # bad input: one line, no traceback
+        print(f"srmt envs: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,52 @@
+"""The multi-agent env interface every registered env implements (numpy only, no torch)."""
+
+from __future__ import annotations
+
+import operator
+from abc import ABC, abstractmethod
+
+import gymnasium
+import numpy as np
+
+
+class MultiAgentEnv(ABC):
+    """One environment instance with ``num_agents`` agents, vectorised over the agent axis A.
+
+    - ``reset(seed=None) -> (obs [A, C, H, W] float32, infos: list of A dicts)``
+    - ``step(actions [A] int) -> (obs, rewards [A] float32, terminated [A] bool, truncated [A] bool, infos)``
+    - ``active``: bool [A], the agent still acts (False once it finished in ``finish`` mode; its
+      actions are then ignored and its rewards are 0).
+
+    The episode ends when all agents are terminated or all are truncated; on that step every
+    ``infos[i]["metrics"]`` holds the episode metrics (float values). Stepping an ended episode raises.
+    """
+
+    num_agents: int
+    observation_space: gymnasium.spaces.Box  # one agent's observation, (C, H, W) float32
+    action_space: gymnasium.spaces.Discrete  # one agent's actions
+
+    @abstractmethod
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict]]: ...
+
+    @abstractmethod
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict]]: ...
+
+    @property
+    @abstractmethod
+    def active(self) -> np.ndarray: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op unless an env holds resources
+        """Release resources (nothing to release for the grid envs)."""
+
+
+def check_seed(seed: object) -> int:
+    """An episode seed: an integer in [0, 2**63) (pogema's limit), or a one-line ValueError."""
+    try:
+        value = operator.index(seed)  # accepts numpy integers, rejects floats and strings
+    except TypeError:
+        raise ValueError(f"seed={seed!r} is invalid; it must be an integer >= 0") from None
+    if isinstance(seed, bool) or not 0 <= value < 2**63 - 1:
+        raise ValueError(f"seed={seed!r} is invalid; it must be an integer in [0, 2**63 - 1)")
+    return value

@@ -1,0 +1,81 @@
+"""Smoke runs of `srmt envs ...` and `srmt bench env` (tiny budgets; figures are not checked)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from agents.bench import env as bench_env
+from agents.cli import main as srmt
+from envs.maps import PROJECT_ROOT
+
+MAPS = (
+    PROJECT_ROOT.parent / "shared" / "data" / "pogema-benchmark" / "experiments" / "01-random" / "maps.yaml"
+)
+
+
+def test_list(capsys):
+    assert srmt(["envs"]) == 0
+    out = capsys.readouterr().out
+    registered = next(ln for ln in out.splitlines() if ln.startswith("registered envs:"))
+    assert "bottleneck" in registered and "pogema" in registered
+    assert "bottleneck-train" in out and "maze" in out
+
+
+def test_play_registered_and_preset(capsys):
+    assert (
+        srmt(["envs", "play", "bottleneck", "corridor_lengths=[3]", "max_episode_steps=20", "--render"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "corridor_length=3" in out and "metrics: CSR=" in out and "####.####" in out
+    assert (
+        srmt(["envs", "play", "random-32x32-lifelong", "num_agents=8", "max_episode_steps=10", "--seed", "1"])
+        == 0
+    )
+    assert "metrics: throughput=" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not MAPS.is_file(), reason="shared benchmark maps not present")
+def test_maps(capsys):
+    assert srmt(["envs", "maps", str(MAPS), "validation-random-seed-00[0-2]"]) == 0
+    assert "3 of 128 maps" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_with_status_2(capsys):
+    assert srmt(["envs", "play", "bottleneck", "reward=foo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Invalid value 'foo'" in err
+    assert srmt(["envs", "play", "pogema", "map=ab%"]) == 2
+    assert "illegal character '%'" in capsys.readouterr().err
+
+
+def test_bench_env_prints_table(capsys, tmp_path):
+    out_json = tmp_path / "b.json"
+    assert (
+        srmt(
+            [
+                "bench",
+                "env",
+                "--seconds",
+                "0.05",
+                "--processes",
+                "2",
+                "--env",
+                "bottleneck",
+                "--json",
+                str(out_json),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    rows = [ln for ln in out.splitlines() if ln.startswith("bottleneck")]
+    assert len(rows) == 4  # pogema/srmt x 1/2 processes
+    assert re.search(r"bottleneck\s+pogema\s+2\s+1\s+[\d,]+\s+1\.00", out)
+    assert out_json.read_text().count('"impl"') == 4
+
+
+def test_bench_rejects_bad_arguments():
+    with pytest.raises(SystemExit):
+        bench_env.main(["--processes", "0"])
