@@ -145,7 +145,7 @@ def build_bottleneck(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
             num_agents=cfg.num_agents,
             on_target=cfg.on_target,
             collision_system=cfg.collision_system,
-            obs_radius=cfg.obs_radius,
+            obs_radius=cfg.radius,
             max_episode_steps=limit,
             seed=ep_seed,
         )

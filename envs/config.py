@@ -42,8 +42,9 @@ class EnvConfig:
     """pogema's collision rules: ``block_both`` (no following; contested cells block everyone),
     ``priority`` (agents move one by one in index order) or ``soft`` (following allowed, swaps blocked,
     lowest index wins a contested cell)."""
-    obs_radius: int = 5
-    """Observation window radius r: each agent sees (2r+1) x (2r+1) cells around itself."""
+    obs_radius: Optional[int] = None
+    """Observation window radius r: each agent sees (2r+1) x (2r+1) cells around itself; None = the
+    task default (bottleneck: 2, as in the SRMT paper; pogema: 5, pogema's default)."""
     max_episode_steps: Optional[int] = None
     """Step limit of an episode; None = the task default (bottleneck: 512 in ``train``, 2L+100 in
     ``test``; pogema: 256)."""
@@ -94,7 +95,7 @@ class EnvConfig:
         if self.name not in registered_envs():
             raise ValueError(f"unknown env name {self.name!r}; registered: {', '.join(registered_envs())}")
         _positive("num_agents", self.num_agents)
-        if not 1 <= self.obs_radius <= MAX_OBS_RADIUS:
+        if self.obs_radius is not None and not 1 <= self.obs_radius <= MAX_OBS_RADIUS:
             raise ValueError(f"obs_radius={self.obs_radius} is out of range; allowed: 1..{MAX_OBS_RADIUS}")
         if self.max_episode_steps is not None:
             _positive("max_episode_steps", self.max_episode_steps)
@@ -121,6 +122,13 @@ class EnvConfig:
                 raise ValueError(
                     f"corridor length {length!r} is invalid; corridor lengths must be integers >= 1"
                 )
+
+    @property
+    def radius(self) -> int:
+        """The observation radius in force: ``obs_radius`` or the task default."""
+        if self.obs_radius is not None:
+            return self.obs_radius
+        return 2 if self.name == "bottleneck" else 5
 
     @property
     def grid_width(self) -> int:

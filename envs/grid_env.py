@@ -87,7 +87,7 @@ class GridEnv(MultiAgentEnv):
         self.num_agents = cfg.num_agents
         self.reward_name = check_reward(cfg.reward)
         self.on_target = cfg.on_target
-        r = cfg.obs_radius
+        r = cfg.radius
         self.observation_space = gymnasium.spaces.Box(
             0.0, 1.0, shape=(3, 2 * r + 1, 2 * r + 1), dtype=np.float32
         )

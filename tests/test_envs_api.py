@@ -153,7 +153,7 @@ def test_pogema_state_stays_in_sync():
     env = make_env(EnvConfig(name="pogema", num_agents=8, size=10, on_target="restart"), seed=0)
     env.reset()
     rng = np.random.default_rng(0)
-    r = env.cfg.obs_radius
+    r = env.cfg.radius
     for _ in range(30):
         env.step(rng.integers(0, 5, size=8))
         p = env.pogema

@@ -127,3 +127,9 @@ def test_pogema_rejections_become_one_line():
     _one_line(e)
     with pytest.raises(ValueError, match=r"corridor_lengths is a 'bottleneck' option"):
         make_env(EnvConfig(name="pogema", corridor_lengths=[3]))
+
+
+def test_obs_radius_task_defaults():
+    assert EnvConfig(name="bottleneck").radius == 2
+    assert EnvConfig(name="pogema").radius == 5
+    assert EnvConfig(name="bottleneck", obs_radius=4).radius == 4
