@@ -1,11 +1,68 @@
-"""ModelConfig: the model component's typed config (owned by ``srmt``). STUB - to be completed."""
+"""ModelConfig: the model component's typed config (owned by ``srmt``).
+
+One dataclass for encoder -> memory core -> heads.  Presets live in ``configs/model/*.yaml`` (the
+paper's Bottleneck and LMAPF sizes plus a mid size for fast GPU training); the core variant is one
+``Literal`` so ``model.core=gru`` swaps the memory mechanism and keeps every size.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+CoreName = Literal["srmt", "rmt", "attention", "gru", "none"]
+CORE_NAMES: tuple[str, ...] = ("srmt", "rmt", "attention", "gru", "none")
 
 
 @dataclass
 class ModelConfig:
-    core: str = "srmt"
+    core: CoreName = "srmt"
+    """Memory core: ``srmt`` (per-agent memory, read through a pool shared by the agents of one
+    environment), ``rmt`` (per-agent memory, no sharing), ``attention`` (attention over the recent
+    history, no memory), ``gru`` (a GRU cell) or ``none`` (feed-forward, no state)."""
     hidden_size: int = 16
+    """Width D of the observation embedding, the memory vector and every attention token."""
+    num_heads: int = 4
+    """Attention heads (self-attention over an agent's tokens and cross-attention to the pool)."""
+    num_layers: int = 1
+    """Transformer layers in the attention cores (``srmt``, ``rmt``, ``attention``)."""
+    num_filters: int = 8
+    """Channels of every conv layer of the ResNet observation encoder."""
+    num_res_blocks: int = 1
+    """Residual blocks (two 3x3 convs each) after the encoder's first conv; 0 keeps only that conv."""
+    history_len: int = 8
+    """Window K of recent observation embeddings an agent attends to besides the current one
+    (``srmt``, ``rmt``, ``attention``); 0 attends to the current embedding (and memory) only."""
+    mlp_ratio: float = 4.0
+    """Hidden width of the transformer MLP (and of the ``none`` core's MLP) as a multiple of
+    ``hidden_size``."""
+    dropout: float = 0.0
+    """Dropout on attention weights and MLP outputs (training mode only)."""
+
+    def __post_init__(self) -> None:
+        if self.core not in CORE_NAMES:
+            raise ValueError(f"core={self.core!r} is not one of {', '.join(CORE_NAMES)}")
+        for name in ("hidden_size", "num_heads", "num_layers", "num_filters"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        for name in ("num_res_blocks", "history_len"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}"
+            )
+        if self.mlp_ratio <= 0:
+            raise ValueError(f"mlp_ratio={self.mlp_ratio} must be > 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1)")
+
+    @property
+    def mlp_size(self) -> int:
+        """Hidden width of the MLPs: ``round(mlp_ratio * hidden_size)``, at least 1."""
+        return max(1, round(self.mlp_ratio * self.hidden_size))
+
+    @property
+    def head_size(self) -> int:
+        """Width of one attention head."""
+        return self.hidden_size // self.num_heads

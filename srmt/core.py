@@ -1,0 +1,193 @@
+"""Memory cores: one interface for SRMT and its ablations, registered by name.
+
+A core maps observation embeddings ``[G, A, D]`` (G environments, A agents) and a per-agent state
+``[G, A, S]`` to features for the heads and the new state.  The state is one flat float vector per agent
+because sample-factory stores exactly that; every core's initial state is all zeros, which is also what
+sample-factory puts in a fresh buffer.
+
+- ``srmt``: tokens ``[m_i(t-1) ; history ; e_i(t) ; write]`` (see :mod:`srmt.blocks`), cross-attention to
+  the pool ``{m_j(t-1) : j active in the same environment}``; new memory from the write token.
+- ``rmt``: the same with a pool of the agent's own memory only (no sharing).
+- ``attention``: history + current embedding, no memory, no pool.
+- ``gru``: a GRU cell.
+- ``none``: a feed-forward residual MLP, no state (a 1-float placeholder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from srmt.blocks import MLP, MemoryTransformer, Pool
+from srmt.config import ModelConfig
+
+
+class MemoryCore(nn.Module):
+    """Base class: ``step`` handles resets and inactive agents, subclasses implement ``_step``."""
+
+    state_size: int
+
+    def initial_state(
+        self, G: int, A: int, *, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> Tensor:
+        return torch.zeros(G, A, self.state_size, device=device, dtype=dtype)
+
+    @staticmethod
+    def reset_state(state: Tensor, reset: Tensor | None) -> Tensor:
+        """The one place where an episode boundary resets an agent: where ``reset [G, A]`` is True the
+        state becomes the initial state (zeros), before it is read by the agent or through the pool."""
+        return state if reset is None else state.masked_fill(reset[..., None], 0.0)
+
+    def step(
+        self, x: Tensor, state: Tensor, reset: Tensor | None = None, active: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``x [G, A, D]``, ``state [G, A, S]``, ``reset``/``active [G, A]`` bool -> (features ``[G, A, D]``,
+        new state ``[G, A, S]``).  An inactive agent's state is carried through unchanged."""
+        state = self.reset_state(state, reset)
+        features, new_state = self._step(x, state, active)
+        if active is not None:
+            new_state = torch.where(active[..., None], new_state, state)
+        return features, new_state
+
+    def sequence(
+        self, x: Tensor, state: Tensor, reset: Tensor | None = None, active: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``x [G, A, T, D]``, ``reset``/``active [G, A, T]`` -> (features ``[G, A, T, D]``, final state).
+
+        A loop of :meth:`step` over T: gradients flow through the memory and the shared pool of every
+        step, recomputed from the current parameters (BPTT over the chunk).
+        """
+        features = []
+        for t in range(x.shape[2]):
+            f, state = self.step(
+                x[:, :, t],
+                state,
+                None if reset is None else reset[:, :, t],
+                None if active is None else active[:, :, t],
+            )
+            features.append(f)
+        return torch.stack(features, dim=2), state
+
+    def _step(self, x: Tensor, state: Tensor, active: Tensor | None) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+
+class TransformerCore(MemoryCore):
+    """``srmt`` / ``rmt`` / ``attention``: a :class:`MemoryTransformer` over one agent's tokens.
+
+    State layout (flat, per agent): ``[memory (D, if any) | history (K*D) | history valid flags (K)]``;
+    an empty history slot has flag 0 and is masked, never attended as a zero embedding.
+    """
+
+    def __init__(self, cfg: ModelConfig, memory: bool, pool: Literal["shared", "own"] | None) -> None:
+        super().__init__()
+        if pool not in (None, "shared", "own"):
+            raise ValueError(f"pool={pool!r} must be None, 'shared' or 'own'")
+        if pool is not None and not memory:
+            raise ValueError("a memory pool needs memory=True")
+        D, K = cfg.hidden_size, cfg.history_len
+        self.hidden_size, self.history_len = D, K
+        self.memory, self.pool = memory, pool
+        self.mem_size = D if memory else 0
+        self.state_size = max(1, self.mem_size + K * D + K)  # >= 1 so a state always exists
+        self.pos_emb = nn.Parameter(torch.randn(K + 1, D) * 0.02)  # history slots oldest..newest, current
+        self.transformer = MemoryTransformer(
+            D, cfg.num_heads, cfg.num_layers, cfg.mlp_size, cfg.dropout, cross=pool is not None
+        )
+
+    def unpack(self, state: Tensor) -> tuple[Tensor | None, Tensor, Tensor]:
+        """``state [G, A, S]`` -> memory ``[G, A, D]`` or None, history ``[G, A, K, D]``, valid ``[G, A, K]``."""
+        G, A, _ = state.shape
+        D, K, m = self.hidden_size, self.history_len, self.mem_size
+        memory = state[..., :m] if self.memory else None
+        history = state[..., m : m + K * D].reshape(G, A, K, D)
+        valid = state[..., m + K * D : m + K * D + K] > 0.5
+        return memory, history, valid
+
+    def pack(self, memory: Tensor | None, history: Tensor, valid: Tensor) -> Tensor:
+        G, A, K, D = history.shape
+        parts = [history.reshape(G, A, K * D), valid.to(history.dtype)]
+        if memory is not None:
+            parts.insert(0, memory.to(history.dtype))
+        state = torch.cat(parts, dim=-1)
+        if state.shape[-1] < self.state_size:  # the 1-float placeholder of a stateless configuration
+            state = torch.cat([state, state.new_zeros(G, A, self.state_size - state.shape[-1])], dim=-1)
+        return state
+
+    def _step(self, x: Tensor, state: Tensor, active: Tensor | None) -> tuple[Tensor, Tensor]:
+        G, A, D = x.shape
+        N, K = G * A, self.history_len
+        memory, history, valid = self.unpack(state)
+        current = x[:, :, None].to(state.dtype)  # (G, A, 1, D)
+        window = torch.cat([history, current], dim=2)  # (G, A, K+1, D): history oldest..newest, current
+        window_valid = torch.cat([valid, valid.new_ones(G, A, 1)], dim=2)  # (G, A, K+1)
+        segment = window + self.pos_emb
+        seg_valid = window_valid.view(N, K + 1) if K else None  # all valid without history: no mask
+        mem_tokens = None if memory is None else memory.reshape(N, 1, D)
+        pool = None
+        if self.pool == "shared":
+            pool = Pool.shared(memory[:, :, None], active)  # entries m_j(t-1), j active in env g
+        elif self.pool == "own":
+            pool = Pool.own(mem_tokens)
+        out = self.transformer(segment.view(N, K + 1, D), mem_tokens, seg_valid, pool, last_only=True)
+        features = out.segment.view(G, A, D)
+        new_memory = None if out.memory is None else out.memory.view(G, A, D)
+        # slide the window: drop the oldest slot (keeps K slots, also for K=0)
+        return features, self.pack(new_memory, window[:, :, 1:], window_valid[:, :, 1:])
+
+
+class GRUCore(MemoryCore):
+    """``gru``: the state is the hidden vector of a GRU cell; the features are the new hidden vector."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.state_size = cfg.hidden_size
+        self.cell = nn.GRUCell(cfg.hidden_size, cfg.hidden_size)
+
+    def _step(self, x: Tensor, state: Tensor, active: Tensor | None) -> tuple[Tensor, Tensor]:
+        G, A, D = x.shape
+        h = self.cell(x.reshape(G * A, D).to(state.dtype), state.reshape(G * A, D)).view(G, A, D)
+        return h, h.to(state.dtype)
+
+
+class FeedForwardCore(MemoryCore):
+    """``none``: a pre-LayerNorm residual MLP on the current embedding; the state is a placeholder."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.state_size = 1
+        self.norm = nn.LayerNorm(cfg.hidden_size)
+        self.mlp = MLP(cfg.hidden_size, cfg.mlp_size, cfg.dropout)
+        self.norm_out = nn.LayerNorm(cfg.hidden_size)
+
+    def _features(self, x: Tensor) -> Tensor:
+        return self.norm_out(x + self.mlp(self.norm(x)))
+
+    def _step(self, x: Tensor, state: Tensor, active: Tensor | None) -> tuple[Tensor, Tensor]:
+        return self._features(x), state
+
+    def sequence(
+        self, x: Tensor, state: Tensor, reset: Tensor | None = None, active: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        # Fast path (no recurrence): all T at once.  The final state is what the loop of steps leaves:
+        # the placeholder, zeroed if the agent was reset at any step (tested against the loop).
+        return self._features(x), self.reset_state(state, None if reset is None else reset.any(dim=2))
+
+
+CORES: dict[str, Callable[[ModelConfig], MemoryCore]] = {
+    "srmt": lambda cfg: TransformerCore(cfg, memory=True, pool="shared"),
+    "rmt": lambda cfg: TransformerCore(cfg, memory=True, pool="own"),
+    "attention": lambda cfg: TransformerCore(cfg, memory=False, pool=None),
+    "gru": GRUCore,
+    "none": FeedForwardCore,
+}
+
+
+def build_core(cfg: ModelConfig) -> MemoryCore:
+    """The memory core named by ``cfg.core``."""
+    if cfg.core not in CORES:
+        raise ValueError(f"core={cfg.core!r} is not one of {', '.join(CORES)}")
+    return CORES[cfg.core](cfg)
