@@ -79,6 +79,13 @@ def rows(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
             out += rows(tp, key + ".")  # type: ignore[arg-type]
             continue
         default = _default(f)
+        args = typing.get_args(tp)
+        if typing.get_origin(tp) is dict and len(args) == 2 and dataclasses.is_dataclass(args[1]):
+            # a named collection of sub-configs: list the names, then the element's fields once
+            names = ", ".join(default) if isinstance(default, dict) else ""
+            out.append((key, f"dict[str, {args[1].__name__}]", f"{names}", docs.get(f.name, "")))
+            out += rows(args[1], key + ".<name>.")  # type: ignore[arg-type]
+            continue
         out.append((key, _type_name(tp), f"`{default!r}`", docs.get(f.name, "")))
     return out
 

@@ -1,10 +1,134 @@
-"""EvalConfig: evaluation settings (owned by agents.evaluate). STUB - to be completed."""
+"""EvalConfig: what ``srmt eval`` and ``srmt enjoy`` run (owned by ``agents.evaluate``).
+
+An evaluation is a grid: algorithms x map sets x agent counts x maps x seeds. Map sets are
+pogema-toolbox benchmark configs (the POGEMA benchmark's ``01-random``/``02-mazes`` by default), with
+their frozen scenarios; every other axis can be narrowed from the command line, e.g.
+``srmt eval eval/lifelong run=[PIBT] num_agents=[8,16] max_maps=4``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
+
+AlgorithmKind = Literal["astar", "pibt", "follower_lite", "random", "srmt"]
+
+FOLLOWER_LITE_CHECKPOINT = "../shared/data/follower-lite/checkpoint_000001248_20447232.pth"
+
+
+@dataclass
+class AlgorithmConfig:
+    kind: AlgorithmKind = "pibt"
+    """``astar`` (pogema's decentralised A* agent), ``pibt`` (centralised PIBT), ``follower_lite``
+    (learn-to-follow's planner + network), ``random`` (uniform actions) or ``srmt`` (a trained srmt
+    checkpoint)."""
+    checkpoint: str = ""
+    """Checkpoint file for ``follower_lite`` and ``srmt`` (ignored by the planners)."""
+    action_selection: Literal["sample", "argmax"] = "sample"
+    """Learned policies: sample from the action distribution (seeded) or take the most likely action."""
+    device: str = "cpu"
+    """torch device of learned policies (evaluation workers are CPU processes; ``cuda`` works with 1 worker)."""
+    env_backend: Literal["auto", "pogema", "envs"] = "auto"
+    """Which env runs the episodes: ``pogema`` (pogema 1.4.0 itself, as the published results), ``envs``
+    (srmt's env, needed for srmt observations) or ``auto`` (``envs`` for ``srmt``, else ``pogema``)."""
+
+    def __post_init__(self) -> None:
+        if self.kind in ("follower_lite", "srmt") and not self.checkpoint:
+            raise ValueError(f"algorithm kind {self.kind!r} needs a checkpoint path (checkpoint=...)")
+
+
+def _default_algorithms() -> dict[str, AlgorithmConfig]:
+    return {
+        "AStar": AlgorithmConfig(kind="astar"),
+        "PIBT": AlgorithmConfig(kind="pibt"),
+        "FollowerLite": AlgorithmConfig(kind="follower_lite", checkpoint=FOLLOWER_LITE_CHECKPOINT),
+        "Random": AlgorithmConfig(kind="random"),
+    }
+
+
+@dataclass
+class EnjoyConfig:
+    algorithm: str = "PIBT"
+    """Name of the algorithm (a key of ``algorithms``) to animate."""
+    map_set: str = ""
+    """Map set of the episode; empty = the first of ``map_sets``."""
+    map_name: str = ""
+    """Map of the episode; empty = the map set's first map."""
+    num_agents: int = 16
+    """Number of agents."""
+    seed: int = -1
+    """Episode seed; -1 = the map set's own seed (its frozen scenario, when it has one)."""
+    max_steps: int = 0
+    """Episode length; 0 = the map set's ``max_episode_steps``."""
+    out: str = ""
+    """SVG file to write; empty = ``{out_dir}/enjoy/{algorithm}-{map_name}-{num_agents}.svg``."""
+    cell_px: int = 24
+    """Size of one grid cell in the SVG, in pixels."""
+    seconds_per_step: float = 0.25
+    """Animation speed."""
 
 
 @dataclass
 class EvalConfig:
-    episodes: int = 10
+    benchmark_dir: str = "../shared/data/pogema-benchmark"
+    """POGEMA benchmark folder (``experiments/<set>/<set>-{lmapf,mapf}.yaml`` and ``raw_data_*``);
+    relative paths are tried from the working directory, then from the project root."""
+    map_sets: list[str] = field(default_factory=lambda: ["01-random", "02-mazes"])
+    """Map sets: a benchmark set name (``01-random``), a shipped set under ``configs/eval/mapsets`` or a
+    path to a pogema-toolbox evaluation YAML (maps inline under ``maps:`` or in ``maps.yaml`` beside it)."""
+    mode: Literal["lifelong", "classic"] = "lifelong"
+    """Which config of a named set to use: ``lifelong`` (``*-lmapf.yaml``, throughput) or ``classic``
+    (``*-mapf.yaml``, CSR/SoC). A YAML path brings its own mode (its ``on_target``)."""
+    algorithms: dict[str, AlgorithmConfig] = field(default_factory=_default_algorithms)
+    """Known algorithms by display name; add a trained model with
+    ``algorithms.MyModel.kind=srmt algorithms.MyModel.checkpoint=PATH``."""
+    run: list[str] = field(default_factory=list)
+    """Names from ``algorithms`` to evaluate, in this order; empty = all of them."""
+    num_agents: list[int] = field(default_factory=list)
+    """Agent counts; empty = the map set's own grid (8..64 in the benchmark)."""
+    maps: list[str] = field(default_factory=list)
+    """Map names or full-match regexes; empty = every map of the set."""
+    max_maps: int = 0
+    """Keep only the first N maps (after ``maps``); 0 = all."""
+    seeds: list[int] = field(default_factory=list)
+    """Episode seeds; empty = the map set's seed, which replays its frozen scenarios."""
+    max_episodes: int = 0
+    """Cap per algorithm and map set, taken in (map, agents, seed) order so that the first maps keep
+    their full agent-count sweep; 0 = no cap."""
+    max_episode_steps: int = 0
+    """Episode length override; 0 = the map set's (256 random / 128 mazes lifelong, 128 classic)."""
+    scenarios: bool = True
+    """Replay the map set's frozen scenarios (starts and goal sequences) where they exist for the
+    instance's map and seed; False lets pogema generate them from the seed."""
+    workers: int = 0
+    """Worker processes; 0 = one per CPU core, 1 = run in this process."""
+    out_dir: str = "results/eval"
+    """Where result JSONs, CSV, tables and plots go."""
+    published: bool = True
+    """Show the benchmark's published per-episode results next to ours, on the same instances."""
+    published_algorithms: list[str] = field(default_factory=list)
+    """Published algorithms to show (e.g. ``[RHCR, Follower, MATS-LP]``); empty = all available."""
+    plots: bool = True
+    """Write matplotlib plots (throughput, or CSR and SoC, against the number of agents)."""
+    progress: bool = True
+    """Show a progress bar."""
+    enjoy: EnjoyConfig = field(default_factory=EnjoyConfig)
+    """``srmt enjoy``: which single episode to animate."""
+
+    def __post_init__(self) -> None:
+        for key in ("max_maps", "max_episodes", "max_episode_steps", "workers"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}={getattr(self, key)} must be >= 0")
+        unknown = [name for name in self.run if name not in self.algorithms]
+        if unknown:
+            raise ValueError(f"run names unknown algorithm(s) {unknown}; known: {', '.join(self.algorithms)}")
+        bad = [n for n in self.num_agents if n < 1]
+        if bad:
+            raise ValueError(f"num_agents {bad} must be >= 1")
+        if not self.map_sets:
+            raise ValueError("map_sets is empty; name at least one map set (e.g. 01-random)")
+
+    @property
+    def selected_algorithms(self) -> list[str]:
+        """The algorithm names this run evaluates."""
+        return list(self.run) if self.run else list(self.algorithms)

@@ -1,0 +1,41 @@
+"""``srmt eval [CONFIG] [key=value ...]``: evaluate algorithms on map sets (a grid, in parallel workers).
+
+CONFIG is an EvalConfig YAML (shipped: ``eval/lifelong``, ``eval/classic``, ``eval/smoke``) or an
+experiment config with an ``eval:`` section; without it the defaults apply (A*, PIBT, FollowerLite and
+Random on the POGEMA benchmark's 01-random and 02-mazes, lifelong). Overrides narrow the grid, e.g.
+``run=[PIBT,AStar] map_sets=[02-mazes] num_agents=[8,16] max_maps=8 seeds=[0] workers=2``.
+Writes ``{out_dir}/<map set>/<Algorithm>.json`` (pogema-toolbox format), ``results.csv``,
+``comparison.csv`` (with the published results), ``summary.md`` and ``plots/``. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from agents.eval.api import evaluate, load_eval_config
+
+
+def split_args(argv: list[str]) -> tuple[str | None, list[str]]:
+    """``[CONFIG] [key=value ...]`` -> (CONFIG or None, overrides)."""
+    if argv and "=" not in argv[0]:
+        return argv[0], argv[1:]
+    return None, argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    source, overrides = split_args(argv)
+    try:
+        cfg = load_eval_config(source, overrides)
+        evaluate(cfg)
+    except ValueError as e:  # ConfigError is a ValueError; both are one-line messages
+        print(f"srmt eval: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
