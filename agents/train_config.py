@@ -1,10 +1,156 @@
-"""TrainConfig: APPO training settings (owned by agents.train). STUB - to be completed."""
+"""TrainConfig: APPO training settings for ``srmt train`` (sample-factory 2.1.1 underneath).
+
+Field names follow sample-factory where one exists, so its documentation applies; the adapter
+(``agents.sf.sf_config``) turns this dataclass into sample-factory's flat argument namespace. Values that
+the shared-memory layout needs (batched sampling, no minibatch shuffling, one policy) are fixed by the
+adapter and checked at start-up, so they are not fields here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 
 @dataclass
 class TrainConfig:
+    # --- budget ---
     train_for_env_steps: int = 1_000_000
+    """Stop after this many agent-steps (sample-factory counts one step of one agent as one env step)."""
+    train_for_seconds: float = 0.0
+    """Wall-clock limit for this run in seconds, 0 = none (enforced by srmt: sample-factory's own never fires)."""
+
+    # --- run folder ---
+    train_dir: str = "train_dir"
+    """Runs are written to ``train_dir/<name>/`` (checkpoints, TensorBoard, resolved config)."""
+    restart: Literal["resume", "overwrite", "restart"] = "resume"
+    """If the run folder exists: continue from its latest checkpoint, delete it, or move it aside."""
+    save_every_sec: int = 120
+    """Seconds between checkpoints (one is always written at the end)."""
+    keep_checkpoints: int = 2
+    """Number of latest checkpoints kept."""
+
+    # --- processes and sampling ---
+    serial: bool = False
+    """Run sampling, inference and learning in one process (debugging, tiny smoke runs)."""
+    num_workers: int = 2
+    """Rollout worker processes."""
+    envs_per_worker: int = 4
+    """Environment instances per rollout worker; split in two halves when ``double_buffer`` is on."""
+    double_buffer: bool = True
+    """Each worker steps one half of its envs while the other half waits for actions."""
+    async_rl: bool = True
+    """Learn while collecting (APPO); False alternates collection and learning (no policy lag)."""
+    max_policy_lag: int = 1000
+    """Samples older than this many policy updates are ignored by the learner."""
+
+    # --- PPO ---
+    rollout: int = 16
+    """Steps per trajectory chunk; also the backprop-through-time window unless ``recurrence`` is set."""
+    recurrence: int = 0
+    """BPTT window in steps (0 = ``rollout``); must divide ``rollout``."""
+    batch_size: int = 2048
+    """Agent-steps per minibatch; a multiple of num_agents x rollout so whole environments stay together."""
+    num_batches_per_epoch: int = 1
+    """Minibatches per training iteration (batch_size x this = samples per iteration)."""
+    num_epochs: int = 1
+    """Passes over each training iteration's samples."""
+    learning_rate: float = 3e-4
+    """Adam step size (initial value for the adaptive schedules)."""
+    lr_schedule: Literal["constant", "kl_adaptive_minibatch", "kl_adaptive_epoch", "linear_decay"] = (
+        "constant"
+    )
+    """Learning-rate schedule; the KL-adaptive ones divide/multiply the rate by 1.5 around the threshold."""
+    lr_schedule_kl_threshold: float = 0.008
+    """Target KL divergence of the KL-adaptive schedules."""
+    lr_adaptive_min: float = 1e-6
+    """Lower bound of the KL-adaptive learning rate."""
+    lr_adaptive_max: float = 1e-2
+    """Upper bound of the KL-adaptive learning rate."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    ppo_clip_ratio: float = 0.1
+    """PPO ratio clip epsilon (ratio kept in [1/(1+eps), 1+eps])."""
+    ppo_clip_value: float = 1.0
+    """Clip of the value-function change per update."""
+    value_loss_coeff: float = 0.5
+    """Weight of the value loss."""
+    entropy_coeff: float = 0.003
+    """Weight of the entropy bonus."""
+    max_grad_norm: float = 4.0
+    """Gradient-norm clip (0 = off)."""
+    normalize_returns: bool = True
+    """Train the value head on running-normalised returns."""
+    value_bootstrap: bool = False
+    """Bootstrap the value at time-limit truncation instead of treating it as terminal."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this before learning."""
+    optimizer: Literal["adam", "lamb"] = "adam"
+    """Optimiser."""
+    adam_eps: float = 1e-6
+    """Adam epsilon."""
+
+    # --- logging ---
+    log_interval_s: float = 10.0
+    """Seconds between console progress lines."""
+    stats_avg: int = 50
+    """Episodes averaged in the logged episode metrics (reward, CSR, ...)."""
+    summaries_interval_s: int = 10
+    """Seconds between TensorBoard writes of episode and performance metrics."""
+    wandb: Literal["off", "online", "offline"] = "off"
+    """Weights & Biases logging (needs the ``wandb`` extra); ``offline`` writes to the run folder only."""
+    wandb_project: str = "srmt"
+    """wandb project name."""
+    sf_log_level: Literal["debug", "info", "warning", "error"] = "error"
+    """Level of sample-factory's own log (console and ``sf_log.txt``); srmt prints its own progress lines."""
+
+    # --- correctness and extension ---
+    debug_layout: bool = False
+    """Carry env/agent/step ids through every batch and fail loudly if the [G, A, T] layout breaks."""
+    plugins: list[str] = field(default_factory=list)
+    """Modules or .py files imported in every process before envs/models are built (custom registrations)."""
+    learner_threads: int = 0
+    """torch CPU threads of the learner process in parallel mode (0 = sample-factory's default of 1)."""
+    sf_overrides: dict[str, Any] = field(default_factory=dict)
+    """Extra sample-factory arguments passed through verbatim (expert use; layout-critical keys refused)."""
+
+    def __post_init__(self) -> None:
+        positive = dict(
+            train_for_env_steps=self.train_for_env_steps,
+            num_workers=self.num_workers,
+            envs_per_worker=self.envs_per_worker,
+            rollout=self.rollout,
+            batch_size=self.batch_size,
+            num_batches_per_epoch=self.num_batches_per_epoch,
+            num_epochs=self.num_epochs,
+            keep_checkpoints=self.keep_checkpoints,
+            stats_avg=self.stats_avg,
+        )
+        for key, value in positive.items():
+            if value < 1:
+                raise ValueError(f"train.{key}={value} must be >= 1")
+        if self.recurrence < 0 or (self.recurrence and self.rollout % self.recurrence):
+            raise ValueError(
+                f"train.recurrence={self.recurrence} must be 0 (= rollout) or divide train.rollout={self.rollout}"
+            )
+        if self.double_buffer and self.envs_per_worker % 2:
+            raise ValueError(
+                f"train.envs_per_worker={self.envs_per_worker} must be even with train.double_buffer=true"
+            )
+        if self.train_for_seconds < 0:
+            raise ValueError(f"train.train_for_seconds={self.train_for_seconds} must be >= 0 (0 = no limit)")
+
+    @property
+    def bptt(self) -> int:
+        """Backprop-through-time window in steps."""
+        return self.recurrence or self.rollout
+
+    @property
+    def worker_num_splits(self) -> int:
+        return 2 if self.double_buffer else 1
+
+    @property
+    def samples_per_iteration(self) -> int:
+        return self.batch_size * self.num_batches_per_epoch

@@ -1,0 +1,179 @@
+"""``srmt bench train``: end-to-end APPO training throughput (agent-steps/s) of SRMT and GRU through
+sample-factory, next to the raw throughput of the same env with the same number of worker processes,
+all measured in one run and printed as ratios to the raw env.
+
+    srmt bench train                                  # 2 workers, 60 s per measurement (CPU laptop)
+    srmt bench train --workers 14 --envs-per-worker 8 --seconds 120 --device cuda --batch-size 16384
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="srmt bench train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--agents", type=int, default=64, help="agents per environment")
+    p.add_argument("--size", type=int, default=32, help="side of the generated map")
+    p.add_argument("--density", type=float, default=0.3, help="obstacle density")
+    p.add_argument("--workers", type=int, default=2, help="rollout worker processes (and raw-env processes)")
+    p.add_argument("--envs-per-worker", type=int, default=2, help="env instances per worker (even)")
+    p.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run (after start-up)")
+    p.add_argument("--cores", default="srmt,gru", help="model cores to train, comma-separated")
+    p.add_argument("--model", default="srmt-mid", help="model preset under configs/model/ (sizes)")
+    p.add_argument("--rollout", type=int, default=16)
+    p.add_argument("--batch-size", type=int, default=0, help="0 = one rollout of every env of one worker")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--serial", action="store_true", help="sample-factory serial mode (one process)")
+    p.add_argument("--json", default="", help="also write the results to this JSON file")
+    return p
+
+
+def _env_dict(args) -> dict:
+    return dict(
+        name="pogema",
+        num_agents=args.agents,
+        size=args.size,
+        density=args.density,
+        on_target="restart",
+        generator="random",
+    )
+
+
+def _raw_worker(env_dict: dict, num_envs: int, seconds: float, seed: int, out) -> None:
+    import numpy as np
+
+    from envs import make_env
+    from envs.config import EnvConfig
+
+    cfg = EnvConfig(**env_dict)
+    envs = [make_env(cfg, seed=seed * 1000 + i) for i in range(num_envs)]
+    for e in envs:
+        e.reset()
+    rng = np.random.default_rng(seed)
+    A = envs[0].num_agents
+    steps, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for e in envs:
+            _, _, term, trunc, _ = e.step(rng.integers(0, 5, A))
+            if np.all(term | trunc):
+                e.reset()
+            steps += A
+    out.put((steps, elapsed))
+
+
+def raw_env_throughput(env_dict: dict, processes: int, envs_per_process: int, seconds: float) -> float:
+    """Agent-steps/s of ``processes`` spawned processes stepping their envs with random actions."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_raw_worker, args=(env_dict, envs_per_process, seconds, i, out))
+        for i in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(steps / elapsed for steps, elapsed in results)
+
+
+def train_throughput(args, core: str, train_dir: Path) -> dict:
+    from agents.config import load_experiment
+    from agents.sf import train
+
+    A, T = args.agents, args.rollout
+    k = args.envs_per_worker
+    batch = args.batch_size or k * A * T
+    exp = load_experiment(
+        {
+            "name": f"bench-{core}",
+            "device": args.device,
+            "env": _env_dict(args),
+            "train": dict(
+                train_dir=str(train_dir),
+                restart="overwrite",
+                serial=args.serial,
+                num_workers=args.workers,
+                envs_per_worker=k,
+                double_buffer=k % 2 == 0,
+                rollout=T,
+                batch_size=batch,
+                train_for_env_steps=10**12,
+                train_for_seconds=args.seconds,
+                log_interval_s=max(10.0, args.seconds / 4),
+                save_every_sec=10**6,
+            ),
+        }
+    )
+    preset = load_experiment(f"model/{args.model}.yaml") if args.model else None
+    if preset is not None:
+        import dataclasses
+
+        exp = dataclasses.replace(exp, model=dataclasses.replace(preset.model, core=core))
+    result = train(exp)
+    return dict(
+        status=result.status,
+        agent_steps_per_s=result.agent_steps_per_s,
+        env_steps=result.env_steps,
+        wall_s=result.wall_s,
+        profiles=result.profiles,
+        error=result.error,
+    )
+
+
+def _profile_summary(profiles: dict[str, str]) -> list[str]:
+    """The learner's and inference worker's timing trees, indented, for 'where the time goes'."""
+    lines = []
+    for name, text in profiles.items():
+        if name.startswith(("LearnerWorker", "InferenceWorker", "RolloutWorker_w0")):
+            lines.append(f"  {name}:")
+            lines += [f"    {ln}" for ln in text.splitlines()[1:]]
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    cores = [c.strip() for c in args.cores.split(",") if c.strip()]
+    env_dict = _env_dict(args)
+    print(
+        f"srmt bench train: pogema {args.size}x{args.size} random map, {args.agents} agents, lifelong; "
+        f"{args.workers} workers x {args.envs_per_worker} envs; model preset {args.model}; device {args.device}; "
+        f"{args.seconds:.0f} s per measurement",
+        flush=True,
+    )
+    raw = raw_env_throughput(env_dict, args.workers, args.envs_per_worker, args.seconds)
+    print(f"raw env, {args.workers} processes: {raw:,.0f} agent-steps/s", flush=True)
+    results: dict[str, dict] = {}
+    train_dir = Path(tempfile.mkdtemp(prefix="srmt-bench-train-"))
+    try:
+        for core in cores:
+            results[core] = train_throughput(args, core, train_dir)
+    finally:
+        shutil.rmtree(train_dir, ignore_errors=True)
+    print()
+    print(f"{'what':<28} {'agent-steps/s':>14} {'ratio to raw env':>17}")
+    print(f"{'raw env (' + str(args.workers) + ' processes)':<28} {raw:>14,.0f} {1.0:>17.3f}")
+    for core, r in results.items():
+        rate = r["agent_steps_per_s"]
+        status = "" if r["status"] == "success" else f"  ({r['status']}: {r['error']})"
+        print(f"{'train ' + core:<28} {rate:>14,.0f} {rate / raw:>17.3f}{status}")
+    for core, r in results.items():
+        print(f"\nwhere the time goes, {core} (sample-factory timing, seconds):")
+        print("\n".join(_profile_summary(r["profiles"])))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(dict(args=vars(args), raw_env=raw, train=results), indent=2, default=str)
+        )
+    return 0 if all(r["status"] == "success" for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,198 @@
+"""srmt environments as sample-factory batched multi-agent envs.
+
+Each sample-factory env is a vector of ``k`` srmt :class:`envs.MultiAgentEnv` instances (one worker split)
+stepped in turn, so sample-factory sees ``k * A`` agents with each environment's agents contiguous and in
+order (the layout ``agents.sf.layout`` relies on). We vectorise ourselves instead of letting
+sample-factory do it because its ``SequentialVectorizeWrapper`` concatenates infos as lists, and only a
+*dict* of per-agent tensors reaches the logs in batched mode: pogema's episode metrics (CSR, ISR, SoC,
+throughput) are reported that way here as ``episode/<metric>``.
+
+Observations are a dict: ``obs`` ``[k*A, C, H, W]``, ``active`` (the agent still acts; finished agents in
+``finish`` mode do not), ``first`` (first observation of an episode: the model resets that agent's
+state) and, with ``train.debug_layout``, ``env_id`` / ``agent_id`` / ``step`` ids that the model and the
+learner check on every batch. sample-factory's per-agent ``done`` is raised only when the whole
+environment's episode ends, so an agent that finishes early does not start a fake episode; its later
+rows are masked out of the loss by the learner (``active`` -> invalid) and out of the shared pool by the
+model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+SF_ENV_NAME = "srmt"
+"""The name under which the adapter is registered in sample-factory's env registry."""
+
+FLAG_SPACE = gym.spaces.Box(0, 1, shape=(), dtype=np.uint8)
+ID_SPACE = gym.spaces.Box(np.iinfo(np.int32).min, np.iinfo(np.int32).max, shape=(), dtype=np.int32)
+
+
+class SFMultiEnv(gym.Env):
+    """``k`` multi-agent environments presented to sample-factory as one env with ``k * A`` agents."""
+
+    is_multiagent = True
+
+    def __init__(
+        self,
+        envs: Sequence[Any],
+        env_uids: Sequence[int],
+        seeds: Sequence[int | None] | None = None,
+        debug_ids: bool = False,
+    ) -> None:
+        if not envs:
+            raise ValueError("SFMultiEnv needs at least one environment")
+        self.envs = list(envs)
+        self.agents_per_env = int(self.envs[0].num_agents)
+        if any(int(e.num_agents) != self.agents_per_env for e in self.envs):
+            raise ValueError("all environments of one sample-factory env must have the same number of agents")
+        self.num_agents = self.agents_per_env * len(self.envs)
+        self.debug_ids = debug_ids
+        spaces: dict[str, gym.Space] = dict(
+            obs=self.envs[0].observation_space, active=FLAG_SPACE, first=FLAG_SPACE
+        )
+        if debug_ids:
+            spaces.update(env_id=ID_SPACE, agent_id=ID_SPACE, step=ID_SPACE)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self.action_space = self.envs[0].action_space
+
+        k, A = len(self.envs), self.agents_per_env
+        self._env_uids = np.repeat(np.asarray(env_uids, dtype=np.int32), A)
+        self._agent_ids = np.tile(np.arange(A, dtype=np.int32), k)
+        self._steps = np.zeros(k, dtype=np.int32)  # env steps since creation (not reset per episode)
+        self._active = np.ones((k, A), dtype=bool)
+        self._first = np.ones((k, A), dtype=bool)
+        self._obs: list[np.ndarray] = [np.empty(0)] * k
+        # seeds go to each env's first reset only; later resets continue the env's own random stream
+        self._seeds: list[int | None] = list(seeds) if seeds is not None else [None] * k
+
+    # ------------------------------------------------------------------ gymnasium API (batched)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        for i, env in enumerate(self.envs):
+            self._obs[i], _ = env.reset(seed=self._seeds[i])
+            self._seeds[i] = None
+            self._active[i] = env.active
+        self._first[:] = True
+        return self._observations(), [{} for _ in range(self.num_agents)]
+
+    def step(self, actions):
+        k, A = len(self.envs), self.agents_per_env
+        actions = np.asarray(actions).reshape(k, A)
+        rewards = np.zeros((k, A), dtype=np.float32)
+        terminated = np.zeros((k, A), dtype=bool)
+        truncated = np.zeros((k, A), dtype=bool)
+        finished_metrics: dict[str, np.ndarray] = {}
+        self._first[:] = False
+        for i, env in enumerate(self.envs):
+            was_active = self._active[i].copy()
+            obs, rew, term, trunc, infos = env.step(actions[i])
+            # an agent that had already finished earns nothing (its rows are masked out anyway)
+            rewards[i] = np.where(was_active, rew, 0.0)
+            self._steps[i] += 1
+            if np.all(np.asarray(term) | np.asarray(trunc)):
+                # the whole environment's episode ends: every agent is done at the same step
+                truncated[i] = np.asarray(trunc, dtype=bool)
+                terminated[i] = ~truncated[i]
+                self._record_metrics(finished_metrics, i, infos)
+                obs, _ = env.reset()
+                self._first[i] = True
+            self._obs[i] = obs
+            self._active[i] = env.active
+        infos_out: dict[str, Any] = {}
+        if finished_metrics:
+            infos_out["episode"] = {key: torch.from_numpy(v) for key, v in finished_metrics.items()}
+        return (
+            self._observations(),
+            rewards.reshape(-1),
+            terminated.reshape(-1),
+            truncated.reshape(-1),
+            infos_out,
+        )
+
+    def close(self) -> None:
+        for env in self.envs:
+            close = getattr(env, "close", None)
+            if close is not None:
+                close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _record_metrics(self, out: dict[str, np.ndarray], i: int, infos: Sequence[dict]) -> None:
+        metrics = infos[0].get("metrics", {}) if infos else {}
+        A = self.agents_per_env
+        for key, value in metrics.items():
+            if key not in out:
+                out[key] = np.full(self.num_agents, np.nan, dtype=np.float32)
+            # every agent of the finished env carries its env's metric; sample-factory averages over the
+            # agents whose episode ended, so each env counts A times (the same weight for every env)
+            out[key][i * A : (i + 1) * A] = float(value)
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        obs = dict(
+            obs=np.concatenate(self._obs, axis=0).astype(np.float32, copy=False),
+            active=self._active.reshape(-1).astype(np.uint8),
+            first=self._first.reshape(-1).astype(np.uint8),
+        )
+        if self.debug_ids:
+            obs.update(
+                env_id=self._env_uids.copy(),
+                agent_id=self._agent_ids.copy(),
+                step=np.repeat(self._steps, self.agents_per_env),
+            )
+        return obs
+
+
+# ---------------------------------------------------------------------- plugins and the SF env factory
+
+
+def import_plugins(plugins: Sequence[str]) -> None:
+    """Import user modules (dotted names or ``.py`` paths) that register custom envs or models.
+
+    Runs in every process sample-factory starts (they are spawned, so registrations made in the parent
+    are not inherited).
+    """
+    for spec in plugins:
+        if spec.endswith(".py"):
+            path = Path(spec).resolve()
+            name = f"srmt_plugin_{path.stem}"
+            if name in sys.modules:
+                continue
+            if not path.is_file():
+                raise ValueError(f"train.plugins: file {spec!r} not found")
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            assert module_spec is not None and module_spec.loader is not None
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            importlib.import_module(spec)
+
+
+def env_seed(base_seed: int, env_uid: int) -> int:
+    """A distinct, reproducible seed per environment instance."""
+    return (int(base_seed) * 1_000_003 + int(env_uid)) % (2**31 - 1)
+
+
+def make_sf_env(full_env_name: str, cfg: Any = None, env_config: Any = None, render_mode: str | None = None):
+    """sample-factory env factory (registered as ``srmt``): builds one worker split's vector of envs."""
+    from agents.sf.sf_config import experiment_from_sf, setup_process
+
+    setup_process(cfg)
+    exp = experiment_from_sf(cfg)
+    k = int(cfg.srmt_envs_per_split)
+    sf_env_id = int(env_config.env_id) if env_config is not None else 0
+    uids = [sf_env_id * k + i for i in range(k)]
+    from envs import make_env
+
+    seeds = [env_seed(exp.seed, uid) for uid in uids]
+    envs = [make_env(exp.env, seed=s) for s in seeds]
+    return SFMultiEnv(envs, uids, seeds, debug_ids=bool(cfg.srmt_debug_layout))

@@ -1,0 +1,97 @@
+"""sample-factory's learner with the changes srmt needs, made by subclassing (no fork, no patching).
+
+* The learner runs sample-factory's *non-recurrent* loss path: it hands the model the flat minibatch rows
+  plus the state at each BPTT-chunk start (``rnn_states[::recurrence]``), and the shared-memory core does
+  its own recurrence over ``[G, A, R]``. The recurrent path would repack rows into PackedSequences split
+  at episode ends and invalid steps, which breaks the grouping of an environment's agents. (The runner's
+  config keeps ``use_rnn=True`` only so that sample-factory sizes the state buffers.)
+* Rows of agents that already finished (``active`` = 0) are marked invalid (policy id -1), so they add no
+  loss, no gradient and no advantage statistics; GAE treats the finishing step as terminal.
+* Checkpoints hold plain Python numbers plus the experiment config, and are loaded with
+  ``weights_only=True``; a checkpoint that cannot be loaded is an error, not a silent fresh start
+  (sample-factory 2.1.1 logs the failure and trains from scratch, which is what happens under
+  torch >= 2.6 once a numpy scalar is in the checkpoint).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from sample_factory.algo.learning.learner import Learner
+from sample_factory.algo.learning.learner_worker import LearnerWorker
+from sample_factory.utils.attr_dict import AttrDict
+from sample_factory.utils.utils import log
+
+from agents.sf import layout
+
+CHECKPOINT_FORMAT = 1
+"""Version of the ``srmt`` entry in checkpoints (bump on incompatible changes)."""
+
+
+class SrmtLearner(Learner):
+    def __init__(
+        self, cfg: Any, env_info: Any, policy_versions_tensor: Any, policy_id: int, param_server: Any
+    ):
+        learner_cfg = AttrDict(dict(cfg))
+        learner_cfg.use_rnn = False  # see the module docstring: non-recurrent loss path, our core recurs
+        super().__init__(learner_cfg, env_info, policy_versions_tensor, policy_id, param_server)
+
+    # ------------------------------------------------------------------ batches
+
+    def _prepare_batch(self, batch):
+        with torch.no_grad():
+            obs = batch["obs"]
+            if self.cfg.srmt_debug_layout:
+                self._check_batch_layout(obs)
+            # finished agents: invalid rows (no loss, no gradient, no advantage statistics)
+            inactive = obs["active"][:, :-1] == 0  # (num_traj, T)
+            batch["policy_id"].masked_fill_(inactive.to(batch["policy_id"].device), -1)
+        return super()._prepare_batch(batch)
+
+    def _check_batch_layout(self, obs: dict) -> None:
+        """The whole training batch ``[num_traj, T+1]``: trajectories grouped by env, steps consecutive."""
+        A = int(self.cfg.srmt_agents_per_env)
+        env_id = layout.rows_to_groups(obs["env_id"], A)  # (G, A, T+1)
+        agent_id = layout.rows_to_groups(obs["agent_id"], A)
+        step = layout.rows_to_groups(obs["step"], A)
+        layout.check_group_ids(env_id, agent_id, "training batch")
+        layout.check_chunk_steps(step, "training batch")
+
+    # ------------------------------------------------------------------ checkpoints
+
+    @staticmethod
+    def load_checkpoint(checkpoints, device):
+        if len(checkpoints) <= 0:
+            log.warning("No checkpoints found")
+            return None
+        path = checkpoints[-1]
+        log.warning("Loading state from checkpoint %s...", path)
+        return torch.load(path, map_location=device, weights_only=True)
+
+    def _get_checkpoint_dict(self):
+        ckpt = super()._get_checkpoint_dict()
+        # plain Python numbers: weights-only loading refuses numpy scalars (np.mean of the best metric, ...)
+        ckpt["train_step"] = int(ckpt["train_step"])
+        ckpt["env_steps"] = int(ckpt["env_steps"])
+        ckpt["best_performance"] = float(ckpt["best_performance"])
+        ckpt["curr_lr"] = float(ckpt["curr_lr"]) if ckpt["curr_lr"] is not None else None
+        ac = self.actor_critic
+        ckpt["srmt"] = dict(
+            format=CHECKPOINT_FORMAT,
+            experiment=self.cfg.srmt,
+            obs_shape=list(ac.obs_shape),
+            num_actions=int(ac.num_actions),
+            num_agents=int(ac.num_agents),
+            state_size=int(ac.net.state_size),
+        )
+        return ckpt
+
+
+class SrmtLearnerWorker(LearnerWorker):
+    """sample-factory's learner worker with :class:`SrmtLearner` inside."""
+
+    def __init__(self, evt_loop, cfg, env_info, buffer_mgr, batcher, policy_id):
+        super().__init__(evt_loop, cfg, env_info, buffer_mgr, batcher, policy_id)
+        # the parent built a stock Learner (cheap: it allocates nothing before init()); replace it
+        self.learner = SrmtLearner(cfg, env_info, buffer_mgr.policy_versions, policy_id, self.param_server)

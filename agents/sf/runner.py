@@ -1,0 +1,161 @@
+"""sample-factory runners with srmt's learner, a working wall-clock limit, a dead-worker watchdog and a
+console progress line (subclasses of the released runners; nothing in site-packages is changed).
+
+* ``train_for_seconds``: sample-factory 2.1.1 compares it with ``total_train_seconds``, which nothing ever
+  updates, so the limit never fires; here a 1-second timer measures wall time since the runner started.
+* A worker that raises dies, and sample-factory keeps waiting at 0 FPS until heartbeats time out
+  (minutes). The same timer checks every child process' exit code and ends the run as a failure within
+  about a second, terminating the other processes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+from sample_factory.algo.runners.runner_parallel import ParallelRunner
+from sample_factory.algo.runners.runner_serial import SerialRunner
+from sample_factory.algo.utils.misc import ExperimentStatus
+from sample_factory.utils.utils import log
+from signal_slot.signal_slot import Timer
+
+from agents.sf.learner import SrmtLearnerWorker
+
+
+def _fmt_count(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def _fmt_time(s: float) -> str:
+    if not math.isfinite(s):
+        return "?"
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class _SrmtRunnerMixin:
+    """Mixed into sample-factory's Serial/ParallelRunner (see the module docstring)."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)  # type: ignore[call-arg]
+        train = cfg.srmt["train"]
+        self.time_limit_s = float(train["train_for_seconds"])
+        self.log_interval_s = float(train["log_interval_s"])
+        self.wall_start = time.time()
+        self.failure: str | None = None
+        self.throughput_samples: list[tuple[float, int]] = []  # (wall time, agent-steps since resume)
+        self._add_timer(1.0, self._every_second)
+        self._add_timer(self.log_interval_s, self._print_progress)
+
+    # ------------------------------------------------------------------ sample-factory hooks
+
+    def _make_learner(self, event_loop, policy_id, batcher):
+        return SrmtLearnerWorker(
+            event_loop, self.cfg, self.env_info, self.buffer_mgr, batcher, policy_id=policy_id
+        )
+
+    def _should_end_training(self) -> bool:
+        return super()._should_end_training() or self._out_of_time()  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ timers
+
+    def _add_timer(self, period: float, callback) -> None:
+        timer = Timer(self.event_loop, period)
+        timer.timeout.connect(callback)
+        self.timers.append(timer)  # stopped together with sample-factory's own timers
+
+    def _out_of_time(self) -> bool:
+        return self.time_limit_s > 0 and time.time() - self.wall_start >= self.time_limit_s
+
+    def _every_second(self) -> None:
+        if self.total_env_steps_since_resume is not None:
+            self.throughput_samples.append((time.time(), int(self.total_env_steps_since_resume)))
+        if self.stopped:
+            return
+        dead = [p for p in self.child_processes() if p.exitcode is not None]
+        if dead:
+            names = ", ".join(f"{p.name} (exit code {p.exitcode})" for p in dead)
+            self._fail(f"worker process died: {names}")
+        elif self._out_of_time():
+            log.warning("Wall-clock limit of %.0f s reached, stopping", self.time_limit_s)
+            self._stop_training()
+
+    def child_processes(self) -> list:
+        procs = list(getattr(self, "processes", []))
+        procs += list(getattr(self.sampler, "processes", []) or [])
+        return procs
+
+    def _fail(self, message: str) -> None:
+        log.error(message)
+        self.failure = message
+        self.status = ExperimentStatus.FAILURE
+        self.stopped = True
+        for timer in self.timers:
+            timer.stop()
+        for p in self.child_processes():
+            if p.is_alive():
+                p.terminate()
+        self.event_loop.stop()
+
+    # ------------------------------------------------------------------ progress
+
+    def env_steps_total(self) -> int:
+        return int(sum(self.env_steps.values())) if self.env_steps else 0
+
+    def rate(self, since_s: float = 0.0, window_s: float | None = None) -> float:
+        """Agent-steps/s from the 1-second samples: those after ``since_s`` of the run, or the last window."""
+        samples = self.throughput_samples
+        if window_s is not None and samples:
+            samples = [s for s in samples if s[0] >= samples[-1][0] - window_s]
+        else:
+            samples = [s for s in samples if s[0] - self.wall_start >= since_s]
+        if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
+            return math.nan
+        return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
+
+    def episode_stat(self, key: str) -> float:
+        values = self.policy_avg_stats.get(key)
+        if not values or len(values[0]) == 0:
+            return math.nan
+        return float(np.mean(values[0]))
+
+    def progress_line(self) -> str:
+        steps = self.env_steps_total()
+        total = int(self.cfg.train_for_env_steps)
+        rate = self.rate(window_s=max(self.log_interval_s, 5.0))
+        elapsed = time.time() - self.wall_start
+        eta = (total - steps) / rate if rate and rate > 0 else math.inf
+        if self.time_limit_s > 0:
+            eta = min(eta, self.time_limit_s - elapsed)
+        parts = [
+            f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps",
+            f"{_fmt_count(rate)} agent-steps/s",
+        ]
+        parts.append(f"reward {self.episode_stat('reward'):.3f}")
+        for key in ("CSR", "ISR", "throughput"):
+            value = self.episode_stat(f"episode/{key}")
+            if not math.isnan(value):
+                parts.append(f"{key} {value:.3f}")
+        parts.append(f"{_fmt_time(elapsed)} elapsed, ETA {_fmt_time(max(eta, 0.0))}")
+        return " | ".join(parts)
+
+    def _print_progress(self) -> None:
+        if self.stopped or not self.env_steps:
+            return
+        print(self.progress_line(), flush=True)
+        rate = self.rate(window_s=max(self.log_interval_s, 5.0))
+        if not math.isnan(rate) and 0 in self.writers:
+            self.writers[0].add_scalar("perf/agent_steps_per_sec", rate, self.env_steps_total())
+
+
+class SrmtSerialRunner(_SrmtRunnerMixin, SerialRunner):
+    pass
+
+
+class SrmtParallelRunner(_SrmtRunnerMixin, ParallelRunner):
+    pass

@@ -1,0 +1,220 @@
+"""``train(exp)``: register the srmt env and model with sample-factory's public hooks and run APPO."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sample_factory.algo.utils.context import SampleFactoryContext, global_model_factory, set_global_context
+from sample_factory.algo.utils.misc import ExperimentStatus
+from sample_factory.envs.env_utils import register_env
+
+import configs
+from agents.config import ExperimentConfig
+from agents.sf.env import SF_ENV_NAME, make_sf_env
+from agents.sf.model import make_sf_actor_critic
+from agents.sf.runner import SrmtParallelRunner, SrmtSerialRunner
+from agents.sf.sf_config import check_layout, make_sf_config, resolve_device, setup_process
+
+CONFIG_FILE = "config.yaml"
+"""The resolved experiment config, saved in the run folder (what ``load_experiment`` reads back)."""
+
+
+@dataclass
+class TrainResult:
+    status: str
+    """``success``, ``failure`` or ``interrupted``."""
+    run_dir: Path
+    env_steps: int
+    """Agent-steps trained in total (continues across resumes)."""
+    wall_s: float
+    agent_steps_per_s: float
+    """Throughput from the first trained batch to the end (start-up excluded)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Latest episode averages: reward, episode/CSR, ... (NaN-free entries only)."""
+    error: str | None = None
+    profiles: dict[str, str] = field(default_factory=dict)
+    """sample-factory's per-component timing profiles (text), for benchmarks."""
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "success" else 1
+
+
+def probe_env(exp: ExperimentConfig) -> tuple[int, tuple[int, ...], int]:
+    """Agents per env, observation shape and number of actions, from one env instance."""
+    from envs import make_env
+
+    env = make_env(exp.env, seed=exp.seed)
+    try:
+        return (
+            int(env.num_agents),
+            tuple(int(s) for s in env.observation_space.shape),
+            int(env.action_space.n),
+        )
+    finally:
+        close = getattr(env, "close", None)
+        if close is not None:
+            close()
+
+
+class SrmtContext(SampleFactoryContext):
+    """sample-factory's global context (env registry, model factory), which it pickles into every process
+    it spawns before anything else runs there; unpickling it first applies srmt's per-process set-up
+    (plugins, log level), so even the start-up messages of a child honour ``train.sf_log_level``."""
+
+    def __init__(self, process_cfg: dict | None = None) -> None:
+        super().__init__()
+        self.process_cfg = dict(process_cfg or {})
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        setup_process(self.process_cfg)
+
+
+def register_with_sample_factory(process_cfg: dict | None = None) -> None:
+    """The env and model hooks in a fresh sample-factory context (repeated calls in one process are fine).
+
+    ``process_cfg`` holds the ``srmt_*`` keys of the sample-factory config that ``setup_process`` reads.
+    """
+    set_global_context(SrmtContext(process_cfg))
+    register_env(SF_ENV_NAME, make_sf_env)
+    global_model_factory().register_actor_critic_factory(make_sf_actor_critic)
+
+
+def _check_resume_compatible(run_dir: Path, exp: ExperimentConfig) -> None:
+    saved = run_dir / CONFIG_FILE
+    if exp.train.restart != "resume" or not saved.is_file():
+        return
+    from agents.config import load_experiment
+
+    old = load_experiment(saved)
+    if old.model != exp.model or old.env.num_agents != exp.env.num_agents:
+        raise ValueError(
+            f"run folder {str(run_dir)!r} holds a different model/env ({CONFIG_FILE} differs); "
+            "use train.restart=overwrite, train.restart=restart or another name="
+        )
+
+
+def _resume_checkpoint(run_dir: Path, exp: ExperimentConfig) -> tuple[Path, int] | None:
+    if exp.train.restart != "resume":
+        return None
+    from agents.sf.checkpoint import find_checkpoint, read_checkpoint
+
+    try:
+        path = find_checkpoint(run_dir)
+    except FileNotFoundError:
+        return None
+    return path, int(read_checkpoint(path)["env_steps"])
+
+
+def _last_error(log_file: Path) -> str | None:
+    """The last exception line (``SomeError: message``) of sample-factory's log, if any."""
+    if not log_file.is_file():
+        return None
+    lines = log_file.read_text(errors="replace").splitlines()
+    pattern = re.compile(r"^\w[\w.]*(Error|Exception|Interrupt)\b.*")
+    for line in reversed(lines):
+        if pattern.match(line.strip()):
+            return line.strip()
+    return None
+
+
+def _setup_wandb(exp: ExperimentConfig, run_dir: Path) -> None:
+    if exp.train.wandb == "off":
+        return
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        raise ValueError("train.wandb needs the wandb package: pip install 'srmt[wandb]'") from None
+    if exp.train.wandb == "offline":
+        os.environ["WANDB_MODE"] = "offline"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("WANDB_DIR", str(run_dir))
+
+
+def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
+    """Train ``exp`` with sample-factory APPO; checkpoints and logs go to ``train.train_dir/<name>/``."""
+    t0 = time.time()
+    num_agents, obs_shape, num_actions = probe_env(exp)
+    from srmt import build_actor_critic
+
+    state_size = build_actor_critic(exp.model, obs_shape, num_actions).state_size
+    cfg = make_sf_config(exp, num_agents, state_size)
+    check_layout(cfg)
+    run_dir = Path(cfg.train_dir) / exp.name
+    _check_resume_compatible(run_dir, exp)
+    setup_process(cfg)
+    _setup_wandb(exp, run_dir)
+    register_with_sample_factory({k: v for k, v in cfg.items() if k.startswith("srmt_")})
+
+    resume_from = _resume_checkpoint(run_dir, exp)
+    runner_cls = SrmtSerialRunner if exp.train.serial else SrmtParallelRunner
+    runner = runner_cls(cfg)  # handles train.restart (moves/deletes an existing run folder)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG_FILE).write_text(configs.to_yaml(exp))
+    if verbose:
+        print(
+            f"[srmt] training {exp.name}: model.core={exp.model.core}, env={getattr(exp.env, 'name', '?')} "
+            f"({num_agents} agents), device={resolve_device(exp.device)}, {'serial' if exp.train.serial else 'parallel'}, "
+            f"run folder {run_dir}",
+            flush=True,
+        )
+        if resume_from is not None:
+            print(f"[srmt] resuming from {resume_from[0]} ({resume_from[1]:,} agent-steps)", flush=True)
+
+    status = runner.init()
+    if status == ExperimentStatus.SUCCESS:
+        status = runner.run()
+    for p in runner.child_processes():  # reap children after a failure (normal stops join them already)
+        p.join(timeout=10)
+
+    steps_samples = [s for s in runner.throughput_samples if s[1] > 0]
+    rate = math.nan
+    if len(steps_samples) >= 2 and steps_samples[-1][0] > steps_samples[0][0]:
+        rate = (steps_samples[-1][1] - steps_samples[0][1]) / (steps_samples[-1][0] - steps_samples[0][0])
+    metrics = {k: runner.episode_stat(k) for k in runner.policy_avg_stats}
+    metrics = {k: v for k, v in metrics.items() if not math.isnan(v)}
+    name = {ExperimentStatus.SUCCESS: "success", ExperimentStatus.FAILURE: "failure"}.get(
+        status, "interrupted"
+    )
+    error = runner.failure
+    if name == "failure":
+        detail = _last_error(run_dir / "sf_log.txt")
+        error = (
+            f"{error or 'training failed'}: {detail}"
+            if detail
+            else (error or "training failed (see sf_log.txt)")
+        )
+    profiles = (
+        {comp: str(timing) for comp, timing in (runner.component_profiles or [])}
+        if isinstance(runner.component_profiles, list)
+        else {}
+    )
+    result = TrainResult(
+        status=name,
+        run_dir=run_dir,
+        env_steps=runner.env_steps_total(),
+        wall_s=time.time() - t0,
+        agent_steps_per_s=rate,
+        metrics=metrics,
+        error=error,
+        profiles=profiles,
+    )
+    if verbose:
+        if result.status == "success":
+            print(runner.progress_line(), flush=True)
+            print(
+                f"[srmt] done: {result.env_steps:,} agent-steps in {result.wall_s:.0f} s "
+                f"({result.agent_steps_per_s:,.0f} agent-steps/s); checkpoints in {run_dir}",
+                flush=True,
+            )
+        else:
+            print(f"[srmt] training {result.status}: {result.error or ''}", flush=True)
+    logging.getLogger("rl").setLevel(logging.DEBUG)
+    return result
