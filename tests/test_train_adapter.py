@@ -60,7 +60,7 @@ def test_env_vector_reports_one_episode_per_agent_and_metrics_as_tensors():
     envs = [make_env(cfg, seed=s) for s in (1, 2)]
     vec = SFMultiEnv(envs, env_uids=[10, 11], seeds=[1, 2], debug_ids=True)
     obs, _ = vec.reset()
-    assert vec.num_agents == 4 and obs["obs"].shape == (4, 3, 11, 11)
+    assert vec.num_agents == 4 and obs["obs"].shape == (4, *envs[0].observation_space.shape)
     assert obs["first"].tolist() == [1, 1, 1, 1] and obs["env_id"].tolist() == [10, 10, 11, 11]
     assert obs["agent_id"].tolist() == [0, 1, 0, 1]
     for t in range(1, 9):
@@ -200,6 +200,7 @@ def test_rmt_does_not_share_between_agents(tmp_path):
     G, A, T = 1, model.num_agents, 4
     flat, rnn, *_ = _rows(model, G, T, seed=3)
     flat["first"].zero_()
+    flat["active"].fill_(1)
     flat["obs"].requires_grad_(True)
     core_out, _ = model.forward_core(model.forward_head(flat), rnn[::T])
     core_out[1 * T + T - 1].sum().backward()

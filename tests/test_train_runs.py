@@ -214,3 +214,39 @@ def test_cli_usage_and_bad_keys():
 def test_nan_free_metrics(tmp_path):
     result = train(_exp(tmp_path, "metrics", "none", train_for_env_steps=600), verbose=False)
     assert all(not math.isnan(v) for v in result.metrics.values())
+
+
+def test_demo_entry_point_trains_evaluates_and_prints_the_table(tmp_path, capsys):
+    from agents import demo
+
+    overrides = [
+        f"train.train_dir={tmp_path / 'runs'}",
+        "train.serial=true",
+        "train.num_workers=1",
+        "train.envs_per_worker=2",
+        "train.batch_size=64",
+        "train.train_for_env_steps=400",
+        "model.hidden_size=8",
+        "model.num_heads=2",
+        "model.num_filters=4",
+    ]
+    code = demo.main(["bottleneck-srmt", *overrides, "--lengths", "3,4", "--episodes", "2"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "CSR untrained" in out and "CSR trained" in out
+    rows = [ln for ln in out.splitlines() if ln.strip().startswith(("3 |", "4 |"))]
+    assert len(rows) == 2
+
+
+def test_bench_train_entry_point_prints_ratios(tmp_path, capsys):
+    from agents.bench import train as bench
+
+    args = ["--agents", "4", "--size", "8", "--workers", "1", "--envs-per-worker", "2", "--seconds", "3"]
+    args += ["--startup", "20", "--cores", "none", "--model", "srmt-bottleneck", "--serial"]
+    args += ["--json", str(tmp_path / "bench.json")]
+    code = bench.main(args)
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "raw env (1 processes)" in out and "train none" in out
+    data = __import__("json").loads((tmp_path / "bench.json").read_text())
+    assert data["raw_env"] > 0 and data["train"]["none"]["agent_steps_per_s"] > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import queue
 import shutil
 import sys
 import tempfile
@@ -25,7 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--density", type=float, default=0.3, help="obstacle density")
     p.add_argument("--workers", type=int, default=2, help="rollout worker processes (and raw-env processes)")
     p.add_argument("--envs-per-worker", type=int, default=2, help="env instances per worker (even)")
-    p.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run (after start-up)")
+    p.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run")
+    p.add_argument(
+        "--startup", type=float, default=30.0, help="extra wall-clock seconds per training run for start-up"
+    )
     p.add_argument("--cores", default="srmt,gru", help="model cores to train, comma-separated")
     p.add_argument("--model", default="srmt-mid", help="model preset under configs/model/ (sizes)")
     p.add_argument("--rollout", type=int, default=16)
@@ -79,7 +83,19 @@ def raw_env_throughput(env_dict: dict, processes: int, envs_per_process: int, se
     ]
     for p in procs:
         p.start()
-    results = [out.get() for _ in procs]
+    results = []
+    deadline = time.time() + seconds + 300  # start-up included; a dead child must not hang the bench
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=1.0))
+        except queue.Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead or time.time() > deadline:
+                for p in procs:
+                    p.terminate()
+                raise RuntimeError(
+                    f"raw env process failed (exit codes {[p.exitcode for p in procs]})"
+                ) from None
     for p in procs:
         p.join()
     return sum(steps / elapsed for steps, elapsed in results)
@@ -107,7 +123,8 @@ def train_throughput(args, core: str, train_dir: Path) -> dict:
                 rollout=T,
                 batch_size=batch,
                 train_for_env_steps=10**12,
-                train_for_seconds=args.seconds,
+                # the rate is measured from the first trained batch on; start-up gets its own allowance
+                train_for_seconds=args.seconds + args.startup,
                 log_interval_s=max(10.0, args.seconds / 4),
                 save_every_sec=10**6,
             ),

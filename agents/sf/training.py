@@ -130,8 +130,9 @@ def _setup_wandb(exp: ExperimentConfig, run_dir: Path) -> None:
         return
     try:
         import wandb  # noqa: F401
-    except ImportError:
-        raise ValueError("train.wandb needs the wandb package: pip install 'srmt[wandb]'") from None
+    except ImportError as e:
+        # e.g. wandb >= 0.19 needs pydantic 2, while pogema 1.4.0 pins pydantic <= 1.9.1
+        raise ValueError(f"train.wandb={exp.train.wandb} but wandb cannot be imported ({e})") from None
     if exp.train.wandb == "offline":
         os.environ["WANDB_MODE"] = "offline"
     run_dir.mkdir(parents=True, exist_ok=True)
