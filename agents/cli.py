@@ -12,7 +12,11 @@ import sys
 # name -> (module, one-line help, issue that builds it)
 COMMANDS: dict[str, tuple[str, str, int]] = {
     "demo": ("agents.demo", "the default job: short SRMT training + evaluation on Bottleneck", 4),
-    "train": ("agents.train", "train a model with APPO (sample-factory): srmt train CONFIG [key=value ...]", 4),
+    "train": (
+        "agents.train",
+        "train a model with APPO (sample-factory): srmt train CONFIG [key=value ...]",
+        4,
+    ),
     "eval": ("agents.evaluate", "evaluate algorithms on map sets: srmt eval CONFIG [key=value ...]", 5),
     "enjoy": ("agents.enjoy", "write an SVG animation of one episode for any algorithm", 5),
     "bench": ("agents.bench", "benchmarks: srmt bench {env,model,train} [options]", 2),

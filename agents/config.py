@@ -34,5 +34,7 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def load_experiment(source: str | Path | dict | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+def load_experiment(
+    source: str | Path | dict | None = None, overrides: list[str] | None = None
+) -> ExperimentConfig:
     return configs.load(ExperimentConfig, source, overrides)

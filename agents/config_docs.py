@@ -97,12 +97,16 @@ def reference() -> str:
     top = [f for f in dataclasses.fields(ExperimentConfig) if not dataclasses.is_dataclass(hints[f.name])]
     parts = []
     sections = [("(top level)", None)] + [
-        (f.name, hints[f.name]) for f in dataclasses.fields(ExperimentConfig) if dataclasses.is_dataclass(hints[f.name])
+        (f.name, hints[f.name])
+        for f in dataclasses.fields(ExperimentConfig)
+        if dataclasses.is_dataclass(hints[f.name])
     ]
     for name, cls in sections:
         if cls is None:
             docs = field_docs(ExperimentConfig)
-            table = [(f.name, _type_name(hints[f.name]), f"`{_default(f)!r}`", docs.get(f.name, "")) for f in top]
+            table = [
+                (f.name, _type_name(hints[f.name]), f"`{_default(f)!r}`", docs.get(f.name, "")) for f in top
+            ]
             title = "Top level (`ExperimentConfig`)"
         else:
             table = rows(cls, f"{name}.")

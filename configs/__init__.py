@@ -67,7 +67,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
     merged = OmegaConf.create({})
     for b in bases:
         if isinstance(b, dict) and len(b) == 1:
-            (section, sub), = b.items()
+            ((section, sub),) = b.items()
             nested = OmegaConf.create({section: _read_yaml(resolve(sub, path.parent), seen + (path,))})
             merged = OmegaConf.merge(merged, nested)
         elif isinstance(b, str):

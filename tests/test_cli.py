@@ -31,6 +31,8 @@ def test_bench_unknown_target(capsys):
 @pytest.mark.parametrize("args", [["--help"]])
 def test_console_script_entry_point_runs(args):
     # the installed entry point, not just the function
-    r = subprocess.run([sys.executable, "-m", "agents.cli", *args], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "agents.cli", *args], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert "usage: srmt" in r.stdout
