@@ -100,8 +100,8 @@ class TrainConfig:
     summaries_interval_s: int = 10
     """Seconds between TensorBoard writes of episode and performance metrics."""
     wandb: Literal["off", "online", "offline"] = "off"
-    """Weights & Biases logging: ``off``, ``online`` (needs an API key) or ``offline`` (into the run folder;
-    does not work yet with sample-factory 2.1.1, which overrides ``WANDB_MODE``: see README)."""
+    """Weights & Biases logging, mirroring the TensorBoard scalars: ``off``, ``online`` (needs an API key) or
+    ``offline`` (runs written to ``train_dir/wandb/`` for a later ``wandb sync``)."""
     wandb_project: str = "srmt"
     """wandb project name."""
     sf_log_level: Literal["debug", "info", "warning", "error"] = "error"

@@ -250,3 +250,16 @@ def test_bench_train_entry_point_prints_ratios(tmp_path, capsys):
     assert "raw env (1 processes)" in out and "train none" in out
     data = __import__("json").loads((tmp_path / "bench.json").read_text())
     assert data["raw_env"] > 0 and data["train"]["none"]["agent_steps_per_s"] > 0
+
+
+def test_wandb_offline_mirrors_the_tensorboard_metrics(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)  # offline must not need a login
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    exp = _exp(tmp_path, "wandb-offline", wandb="offline")
+    result = train(exp, verbose=False)
+    assert result.status == "success", result.error
+    runs = list((tmp_path / "runs" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1
+    data = runs[0].read_bytes()
+    assert b"train/policy_loss" in data or b"train/value_loss" in data  # a scalar SF wrote to TensorBoard

@@ -122,7 +122,7 @@ def make_sf_config(exp: ExperimentConfig, agents_per_env: int, state_size: int) 
         keep_checkpoints=t.keep_checkpoints,
         stats_avg=t.stats_avg,
         experiment_summaries_interval=t.summaries_interval_s,
-        with_wandb=t.wandb != "off",
+        with_wandb=False,  # srmt starts wandb itself (agents.sf.training._start_wandb): SF's init breaks offline mode
         wandb_project=t.wandb_project,
         wandb_group=exp.env.name if hasattr(exp.env, "name") else None,
         decorrelate_experience_max_seconds=0,

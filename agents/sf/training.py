@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -125,18 +124,34 @@ def _last_error(log_file: Path) -> str | None:
     return None
 
 
-def _setup_wandb(exp: ExperimentConfig, run_dir: Path) -> None:
+def _start_wandb(exp: ExperimentConfig, train_dir: Path):
+    """Start a wandb run that mirrors sample-factory's TensorBoard summaries, or None when ``train.wandb=off``.
+
+    Why not sample-factory's own ``with_wandb``: sample-factory 2.1.1 calls
+    ``wandb.init(settings=wandb.Settings(start_method="fork"))``, and that explicit Settings object
+    overrides ``WANDB_MODE``, so offline mode still asks for an API key and fails without one. Its runner
+    writes all summaries from the main process (tensorboardX), so ``sync_tensorboard`` here logs the same
+    metrics, online or offline, through wandb's public API.
+    """
     if exp.train.wandb == "off":
-        return
+        return None
     try:
-        import wandb  # noqa: F401
+        import wandb
     except ImportError as e:
         # e.g. wandb >= 0.19 needs pydantic 2, while pogema 1.4.0 pins pydantic <= 1.9.1
         raise ValueError(f"train.wandb={exp.train.wandb} but wandb cannot be imported ({e})") from None
-    if exp.train.wandb == "offline":
-        os.environ["WANDB_MODE"] = "offline"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("WANDB_DIR", str(run_dir))
+    # wandb's own folder goes next to the run folders (train_dir/wandb/), because train.restart may move
+    # or delete the run folder after this point
+    train_dir.mkdir(parents=True, exist_ok=True)
+    return wandb.init(
+        project=exp.train.wandb_project,
+        name=exp.name,
+        group=getattr(exp.env, "name", None),
+        dir=str(train_dir),
+        mode=exp.train.wandb,
+        config=configs.to_dict(exp),
+        sync_tensorboard=True,
+    )
 
 
 def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
@@ -151,11 +166,13 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
     run_dir = Path(cfg.train_dir) / exp.name
     _check_resume_compatible(run_dir, exp)
     setup_process(cfg)
-    _setup_wandb(exp, run_dir)
     register_with_sample_factory({k: v for k, v in cfg.items() if k.startswith("srmt_")})
 
     resume_from = _resume_checkpoint(run_dir, exp)
     runner_cls = SrmtSerialRunner if exp.train.serial else SrmtParallelRunner
+    # before the runner: it creates its TensorBoard writers in __init__, and wandb mirrors only writers
+    # created after wandb.init
+    wandb_run = _start_wandb(exp, Path(cfg.train_dir))
     runner = runner_cls(cfg)  # handles train.restart (moves/deletes an existing run folder)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(configs.to_yaml(exp))
@@ -174,6 +191,8 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
         status = runner.run()
     for p in runner.child_processes():  # reap children after a failure (normal stops join them already)
         p.join(timeout=10)
+    if wandb_run is not None:
+        wandb_run.finish(exit_code=0 if status == ExperimentStatus.SUCCESS else 1)
 
     steps_samples = [s for s in runner.throughput_samples if s[1] > 0]
     rate = math.nan
