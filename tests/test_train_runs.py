@@ -61,7 +61,7 @@ def _cli(args: list[str], timeout: float) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("core", CORE_NAMES)
 def test_every_variant_trains_and_saves_a_loadable_policy(core, tmp_path):
-    exp = _exp(tmp_path, f"smoke-{core}", core)
+    exp = _exp(tmp_path, f"smoke-{core}", core, train_for_env_steps=3000)  # "a few thousand steps"
     result = train(exp, verbose=False)
     assert result.status == "success", result.error
     assert result.env_steps >= exp.train.train_for_env_steps
