@@ -93,7 +93,7 @@ def test_classic_mode_on_the_shipped_set(tmp_path, capsys):
         (["run=[Nope]"], "Nope"),
         (["num_agents=[0]"], "num_agents"),
         (["mode=sideways"], "sideways"),
-        (["map_sets=[no-such-set]"], "no-such-set"),
+        (["run=[PIBT]", "map_sets=[no-such-set]"], "no-such-set"),
         (["run=[FollowerLite]", "algorithms.FollowerLite.checkpoint=/no/such.pth"], "not found"),
         (
             ["run=[M]", "algorithms.M.kind=srmt", "algorithms.M.checkpoint=/no/such.pth"],
