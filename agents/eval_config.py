@@ -112,6 +112,9 @@ class EvalConfig:
     """Write matplotlib plots (throughput, or CSR and SoC, against the number of agents)."""
     progress: bool = True
     """Show a progress bar."""
+    report_only: bool = False
+    """Run no episodes: rebuild the tables, the published comparison and the plots from the result JSONs
+    already in ``out_dir`` (e.g. after copying them from another machine)."""
     enjoy: EnjoyConfig = field(default_factory=EnjoyConfig)
     """``srmt enjoy``: which single episode to animate."""
 

@@ -3,7 +3,9 @@ seeds (whatever the number of workers), every algorithm kind runs, bad input is 
 
 from __future__ import annotations
 
+import threading
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from agents import evaluate as eval_cmd
 from agents.eval.api import load_eval_config
 from agents.eval.benchmark import build_instances, load_map_set, resolve_map_set
 from agents.eval.results import read_results, same_metrics
-from agents.eval.runner import make_tasks, run_tasks
+from agents.eval.runner import drain, make_tasks, run_tasks
 from agents.eval_config import AlgorithmConfig, EvalConfig
 
 CKPT = (
@@ -62,6 +64,48 @@ def test_worker_errors_surface(tmp_path):
         run_tasks(tasks, specs, workers=2, progress=False)
 
 
+def test_results_are_collected_as_each_task_finishes():
+    """The progress bar moves per episode: a result is collected while other tasks still run.
+
+    Task 1 waits until task 0's result has been collected; collecting only after every task is done
+    (the old FIRST_EXCEPTION wait) would leave it waiting, and it reports that it timed out.
+    """
+    collected = threading.Event()
+    seen = []
+
+    def first():
+        return 0, "first"
+
+    def second():
+        return 1, "second" if collected.wait(timeout=10) else "second timed out"
+
+    def collect(index, value):
+        seen.append(value)
+        collected.set()
+
+    with ThreadPoolExecutor(2) as pool:
+        drain(pool, [(first, ()), (second, ())], collect)
+    assert seen == ["first", "second"]
+
+
+def test_drain_reraises_the_first_error_at_once():
+    release, slow_done = threading.Event(), threading.Event()
+
+    def boom():
+        raise RuntimeError("worker failed")
+
+    def slow():
+        release.wait(timeout=10)
+        slow_done.set()
+        return 1, "slow"
+
+    with ThreadPoolExecutor(2) as pool:
+        with pytest.raises(RuntimeError, match="worker failed"):
+            drain(pool, [(slow, ()), (boom, ())], lambda *a: None)
+        assert not slow_done.is_set()  # raised while the slow task was still running
+        release.set()
+
+
 def test_srmt_eval_smoke_writes_everything(tmp_path, capsys):
     out = tmp_path / "ev"
     rc = eval_cmd.main(["eval/smoke", f"out_dir={out}", f"run=[{','.join(ALGOS)}]", "max_episodes=2"])
@@ -76,6 +120,26 @@ def test_srmt_eval_smoke_writes_everything(tmp_path, capsys):
     pibt = [r["metrics"]["avg_throughput"] for r in rows if r["algorithm"] == "PIBT"]
     rnd = [r["metrics"]["avg_throughput"] for r in rows if r["algorithm"] == "Random"]
     assert min(pibt) > max(rnd)
+
+
+def test_report_only_rebuilds_the_tables_from_stored_results(tmp_path, capsys):
+    out = tmp_path / "ev"
+    args = ["eval/smoke", f"out_dir={out}", "run=[PIBT,Random]", "max_episodes=2", "plots=false"]
+    assert eval_cmd.main(args) == 0, capsys.readouterr().err
+    first = (out / "summary.md").read_text()
+    (out / "summary.md").unlink()
+    # a run that would take forever proves that nothing is re-run
+    assert eval_cmd.main([*args, "report_only=true", "max_episode_steps=100000000"]) == 0
+    again = (out / "summary.md").read_text()
+    assert again.split("\n", 3)[3] == first.split("\n", 3)[3]  # every table, the header aside
+    assert eval_cmd.main([*args, "report_only=true", "run=[PIBT]"]) == 0
+    assert "Random" not in (out / "summary.md").read_text()
+
+
+def test_report_only_without_results_is_a_one_line_error(tmp_path, capsys):
+    rc = eval_cmd.main(["eval/smoke", f"out_dir={tmp_path / 'none'}", "report_only=true"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "report_only=true" in err and err.count("\n") == 1
 
 
 def test_classic_mode_on_the_shipped_set(tmp_path, capsys):

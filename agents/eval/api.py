@@ -16,7 +16,7 @@ from agents.eval.animation import write_svg
 from agents.eval.benchmark import MapSet, build_instances, load_map_set, resolve_map_set
 from agents.eval.episode import make_episode_env, run_episode
 from agents.eval.published import load_published, on_same_instances, published_folder
-from agents.eval.results import write_csv, write_results
+from agents.eval.results import read_results, write_csv, write_results
 from agents.eval.runner import episode_seed, make_tasks, run_tasks
 from agents.eval.tables import add_runtime_per_step, report
 from agents.eval_config import EvalConfig
@@ -42,13 +42,10 @@ def _map_sets(cfg: EvalConfig) -> list[MapSet]:
     return [load_map_set(resolve_map_set(name, cfg.mode, cfg.benchmark_dir)) for name in cfg.map_sets]
 
 
-def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
-    """Run the grid, write results / tables / plots under ``cfg.out_dir``; returns a summary dict with
-    ``rows`` (ours), ``published`` (on the same instances), ``report`` (markdown) and timing figures."""
-    names = cfg.selected_algorithms
+def _run_grid(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tuple[list[dict], dict]:
+    """Run every (algorithm, instance) episode; writes the config, the result JSONs and results.csv."""
     for name in names:
         build_algorithm(cfg.algorithms[name])  # fail fast (missing/corrupt checkpoint) before the grid
-    map_sets = _map_sets(cfg)
     instances = [inst for ms in map_sets for inst in build_instances(ms, cfg)]
     if not instances:
         raise ValueError("the grid is empty: no map set / map / agent count / seed left after the filters")
@@ -56,13 +53,46 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval_config.yaml").write_text(configs.to_yaml(cfg))
-
     workers = min(cfg.workers or os.cpu_count() or 1, len(tasks))
     t0 = time.perf_counter()
     rows = run_tasks(tasks, cfg.algorithms, workers, cfg.progress)
     wall = time.perf_counter() - t0
-    agent_steps = sum(r["num_agents"] * r["metrics"]["ep_length"] for r in rows)
     write_results(rows, out)
+    return rows, {"wall_seconds": wall, "workers": workers}
+
+
+def _stored_rows(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tuple[list[dict], dict]:
+    """``report_only``: our rows back from the result JSONs in ``out_dir`` (those of the selected
+    algorithms and map sets), with the wall time and workers of the run that wrote them."""
+    out = Path(cfg.out_dir)
+    wanted = {(ms.name, ms.mode) for ms in map_sets}
+    rows = [r for r in read_results(out) if r["algorithm"] in names and (r["map_set"], r["mode"]) in wanted]
+    rows.sort(key=lambda r: names.index(r["algorithm"]))  # tables list algorithms in ``run`` order
+    if not rows:
+        raise ValueError(
+            f"report_only=true but {out} holds no result JSONs for {', '.join(names)} on "
+            f"{', '.join(ms.label for ms in map_sets)}; run without report_only first"
+        )
+    try:
+        stored = json.loads((out / "figures.json").read_text())
+        timing = {"wall_seconds": float(stored["wall_seconds"]), "workers": int(stored["workers"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        timing = {"wall_seconds": float("nan"), "workers": 0}
+    return rows, timing
+
+
+def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
+    """Run the grid, write results / tables / plots under ``cfg.out_dir``; returns a summary dict with
+    ``rows`` (ours), ``published`` (on the same instances), ``report`` (markdown) and timing figures."""
+    names = cfg.selected_algorithms
+    map_sets = _map_sets(cfg)
+    out = Path(cfg.out_dir)
+    if cfg.report_only:
+        rows, timing = _stored_rows(cfg, names, map_sets)
+    else:
+        rows, timing = _run_grid(cfg, names, map_sets)
+    wall, workers = timing["wall_seconds"], timing["workers"]
+    agent_steps = sum(r["num_agents"] * r["metrics"]["ep_length"] for r in rows)
 
     published: list[dict] = []
     if cfg.published:

@@ -13,7 +13,7 @@ import os
 import sys
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -108,6 +108,19 @@ class _Progress:
             print(file=sys.stderr)
 
 
+def drain(pool: Executor, calls: list[tuple[Callable, tuple]], collect: Callable[..., None]) -> None:
+    """Submit every call to ``pool`` and hand each result to ``collect`` as soon as it is done.
+
+    Results arrive in completion order (the progress bar moves with every episode); a worker's
+    exception is re-raised here at once, not after the rest of the grid.
+    """
+    pending: set[Future] = {pool.submit(fn, *args) for fn, args in calls}
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            collect(*fut.result())  # re-raises a worker's exception here
+
+
 def run_tasks(
     tasks: list[Task],
     specs: dict[str, AlgorithmConfig],
@@ -139,11 +152,7 @@ def run_tasks(
             ctx = multiprocessing.get_context("spawn")
             pool = ProcessPoolExecutor(min(workers, len(tasks)), ctx, _init_worker, (plain,))
             try:
-                pending = {pool.submit(_run_task, i, tasks[i]) for i in order}
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-                    for fut in done:
-                        collect(*fut.result())  # re-raises a worker's exception here
+                drain(pool, [(_run_task, (i, tasks[i])) for i in order], collect)
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)  # do not sit out the remaining grid
                 raise
