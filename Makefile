@@ -1,6 +1,6 @@
 # Two commands do the whole set-up on a fresh machine:
 #   make demo   - virtualenv + install + the default job (short SRMT training + evaluation on Bottleneck)
-#   make test   - virtualenv + install + the test suite and lint
+#   make test   - virtualenv + install + the test suite, lint (ruff) and type check (mypy on srmt/)
 # TORCH picks the torch wheel: the default is the CPU build used in CI; on a GPU box use `make TORCH=torch demo`.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -25,9 +25,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -116,7 +116,7 @@ class MemoryBlock(nn.Module):
         xq, hq = (x, h) if query is None else (x[:, query], h[:, query])
         xq = xq + self.self_attn(hq, h, mask)
         if pool is not None:
-            if self.cross_attn is None:
+            if self.norm_cross is None:
                 raise ValueError("this block was built with cross=False and cannot read a pool")
             xq = xq + self._read_pool(self.norm_cross(xq), pool)
         return xq + self.mlp(self.norm_mlp(xq))
@@ -131,6 +131,7 @@ class MemoryBlock(nn.Module):
         if pool.mask is not None:
             # one mask row per query token: row r's Lq tokens share r's readable entries
             mask = pool.mask[:, :, None, :].expand(B, R, Lq, P).reshape(B, 1, R * Lq, P)
+        assert self.cross_attn is not None and self.norm_pool is not None  # built with cross=True
         y = self.cross_attn(q.reshape(B, R * Lq, D), self.norm_pool(pool.memory), mask)  # (B, R*Lq, D)
         return y.view(N, Lq, D)
 

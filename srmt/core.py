@@ -128,10 +128,12 @@ class TransformerCore(MemoryCore):
         seg_valid = window_valid.view(N, K + 1) if K else None  # all valid without history: no mask
         mem_tokens = None if memory is None else memory.reshape(N, 1, D)
         pool = None
-        if self.pool == "shared":
-            pool = Pool.shared(memory[:, :, None], active)  # entries m_j(t-1), j active in env g
-        elif self.pool == "own":
-            pool = Pool.own(mem_tokens)
+        if self.pool is not None:
+            assert memory is not None and mem_tokens is not None  # a pool is built only with memory
+            if self.pool == "shared":
+                pool = Pool.shared(memory[:, :, None], active)  # entries m_j(t-1), j active in env g
+            else:
+                pool = Pool.own(mem_tokens)
         out = self.transformer(segment.view(N, K + 1, D), mem_tokens, seg_valid, pool, last_only=True)
         features = out.segment.view(G, A, D)
         new_memory = None if out.memory is None else out.memory.view(G, A, D)

@@ -42,7 +42,8 @@ class ActorCritic(nn.Module):
         if num_actions < 1:
             raise ValueError(f"num_actions={num_actions} must be >= 1")
         self.cfg = cfg
-        self.obs_shape = tuple(int(s) for s in obs_shape)
+        C, H, W = (int(s) for s in obs_shape)
+        self.obs_shape = (C, H, W)
         self.num_actions = num_actions
         self.encoder = ResNetEncoder(self.obs_shape, cfg.num_filters, cfg.num_res_blocks, cfg.hidden_size)
         self.core: MemoryCore = build_core(cfg)
