@@ -242,14 +242,30 @@ def test_bench_train_entry_point_prints_ratios(tmp_path, capsys):
     from agents.bench import train as bench
 
     args = ["--agents", "4", "--size", "8", "--workers", "1", "--envs-per-worker", "2", "--seconds", "3"]
-    args += ["--startup", "20", "--cores", "none", "--model", "srmt-bottleneck", "--serial"]
-    args += ["--json", str(tmp_path / "bench.json")]
+    args += ["--startup", "20", "--model", "srmt-bottleneck", "--serial"]
+    args += ["--run", "tiny:model.core=none;train.learning_rate=0.001", "--json", str(tmp_path / "bench.json")]
     code = bench.main(args)
     out = capsys.readouterr().out
     assert code == 0
-    assert "raw env (1 processes)" in out and "train none" in out
+    assert "raw env (1 processes)" in out and "train tiny" in out
+    assert "run tiny: model.core=none train.learning_rate=0.001" in out
     data = __import__("json").loads((tmp_path / "bench.json").read_text())
-    assert data["raw_env"] > 0 and data["train"]["none"]["agent_steps_per_s"] > 0
+    assert data["raw_env"] > 0 and data["train"]["tiny"]["agent_steps_per_s"] > 0
+
+
+def test_bench_train_run_specs():
+    from agents.bench.train import main, parse_run
+
+    assert parse_run("gru") == ("gru", ["model.core=gru"])
+    assert parse_run("b:model.core=srmt; train.batch_size=4096") == (
+        "b",
+        ["model.core=srmt", "train.batch_size=4096"],
+    )
+    with pytest.raises(ValueError, match="not KEY=VALUE"):
+        parse_run("b:train.batch_size")
+    with pytest.raises(ValueError, match="give a label"):
+        parse_run(":model.core=gru")
+    assert main(["--run", "b:nonsense"]) == 2  # before any process starts
 
 
 def test_wandb_offline_mirrors_the_tensorboard_metrics(tmp_path, monkeypatch):

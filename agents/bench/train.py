@@ -4,6 +4,12 @@ all measured in one run and printed as ratios to the raw env.
 
     srmt bench train                                  # 2 workers, 60 s per measurement (CPU laptop)
     srmt bench train --workers 14 --envs-per-worker 8 --seconds 120 --device cuda --batch-size 16384
+    srmt bench train --run srmt --run 'srmt-big-batch:model.core=srmt;train.batch_size=65536'
+
+A ``--run LABEL[:KEY=VALUE;KEY=VALUE...]`` measures one variant: dotted experiment overrides on top of the
+bench's settings (``model.core=gru``, ``train.batch_size=65536``,
+``train.sf_overrides.policy_workers_per_policy=2``). A label alone that names a core (``srmt``, ``gru``,
+...) means ``model.core=LABEL``. Without ``--run``, ``--cores`` gives one run per core.
 """
 
 from __future__ import annotations
@@ -31,6 +37,13 @@ def _parser() -> argparse.ArgumentParser:
         "--startup", type=float, default=30.0, help="extra wall-clock seconds per training run for start-up"
     )
     p.add_argument("--cores", default="srmt,gru", help="model cores to train, comma-separated")
+    p.add_argument(
+        "--run",
+        action="append",
+        default=[],
+        metavar="LABEL[:K=V;K=V]",
+        help="a variant to measure (repeatable): dotted experiment overrides; replaces --cores",
+    )
     p.add_argument("--model", default="srmt-mid", help="model preset under configs/model/ (sizes)")
     p.add_argument("--rollout", type=int, default=16)
     p.add_argument("--batch-size", type=int, default=0, help="0 = one rollout of every env of one worker")
@@ -101,7 +114,21 @@ def raw_env_throughput(env_dict: dict, processes: int, envs_per_process: int, se
     return sum(steps / elapsed for steps, elapsed in results)
 
 
-def train_throughput(args, core: str, train_dir: Path) -> dict:
+def parse_run(spec: str) -> tuple[str, list[str]]:
+    """``LABEL[:KEY=VALUE;KEY=VALUE...]`` -> (label, overrides); a bare label is a core name."""
+    label, _, rest = spec.partition(":")
+    label = label.strip()
+    if not label:
+        raise ValueError(f"--run {spec!r}: give a label, e.g. 'srmt' or 'big:train.batch_size=65536'")
+    overrides = [o.strip() for o in rest.split(";") if o.strip()]
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ValueError(f"--run {spec!r}: {bad[0]!r} is not KEY=VALUE (overrides are separated by ';')")
+    return label, overrides or [f"model.core={label}"]
+
+
+def train_throughput(args, label: str, train_dir: Path, overrides: list[str]) -> dict:
+    """One training run of the bench's env and model preset with ``overrides`` (``model.core=...``)."""
     from agents.config import load_experiment
     from agents.sf import train
 
@@ -110,7 +137,7 @@ def train_throughput(args, core: str, train_dir: Path) -> dict:
     batch = args.batch_size or k * A * T
     exp = load_experiment(
         {
-            "name": f"bench-{core}",
+            "name": f"bench-{label}",
             "device": args.device,
             "env": _env_dict(args),
             "train": dict(
@@ -134,7 +161,10 @@ def train_throughput(args, core: str, train_dir: Path) -> dict:
     if preset is not None:
         import dataclasses
 
-        exp = dataclasses.replace(exp, model=dataclasses.replace(preset.model, core=core))
+        exp = dataclasses.replace(exp, model=preset.model)
+    import configs
+
+    exp = load_experiment(configs.to_dict(exp), overrides)
     result = train(exp)
     return dict(
         status=result.status,
@@ -158,7 +188,13 @@ def _profile_summary(profiles: dict[str, str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    cores = [c.strip() for c in args.cores.split(",") if c.strip()]
+    try:
+        runs = [parse_run(spec) for spec in args.run] or [
+            (c.strip(), [f"model.core={c.strip()}"]) for c in args.cores.split(",") if c.strip()
+        ]
+    except ValueError as e:
+        print(f"srmt bench train: {e}", file=sys.stderr)
+        return 2
     env_dict = _env_dict(args)
     print(
         f"srmt bench train: pogema {args.size}x{args.size} random map, {args.agents} agents, lifelong; "
@@ -171,8 +207,9 @@ def main(argv: list[str]) -> int:
     results: dict[str, dict] = {}
     train_dir = Path(tempfile.mkdtemp(prefix="srmt-bench-train-"))
     try:
-        for core in cores:
-            results[core] = train_throughput(args, core, train_dir)
+        for label, overrides in runs:
+            print(f"run {label}: {' '.join(overrides)}", flush=True)
+            results[label] = train_throughput(args, label, train_dir, overrides)
     finally:
         shutil.rmtree(train_dir, ignore_errors=True)
     print()
