@@ -35,6 +35,9 @@ class TrainConfig:
     """Run sampling, inference and learning in one process (debugging, tiny smoke runs)."""
     num_workers: int = 2
     """Rollout worker processes."""
+    policy_workers: int = 1
+    """Inference worker processes (sample-factory's ``policy_workers_per_policy``). On a GPU host the single
+    inference worker saturates first: 2 gave 1.35x SRMT throughput on 16 cores (docs/bench-train.md)."""
     envs_per_worker: int = 4
     """Environment instances per rollout worker; split in two halves when ``double_buffer`` is on."""
     double_buffer: bool = True
@@ -112,6 +115,9 @@ class TrainConfig:
     """Carry env/agent/step ids through every batch and fail loudly if the [G, A, T] layout breaks."""
     plugins: list[str] = field(default_factory=list)
     """Modules or .py files imported in every process before envs/models are built (custom registrations)."""
+    uint8_observations: bool = True
+    """Send observations through sample-factory's buffers as uint8 when the env declares them binary
+    (``binary_observations``): 4x fewer bytes to stack and copy; False keeps float32 (for comparisons)."""
     learner_threads: int = 0
     """torch CPU threads of the learner process in parallel mode (0 = sample-factory's default of 1)."""
     sf_overrides: dict[str, Any] = field(default_factory=dict)
@@ -121,6 +127,7 @@ class TrainConfig:
         positive = dict(
             train_for_env_steps=self.train_for_env_steps,
             num_workers=self.num_workers,
+            policy_workers=self.policy_workers,
             envs_per_worker=self.envs_per_worker,
             rollout=self.rollout,
             batch_size=self.batch_size,

@@ -24,6 +24,9 @@ class MultiAgentEnv(ABC):
     num_agents: int
     observation_space: gymnasium.spaces.Box  # one agent's observation, (C, H, W) float32
     action_space: gymnasium.spaces.Discrete  # one agent's actions
+    binary_observations: bool = False
+    """Every observation value is exactly 0 or 1, so a trainer may move observations as uint8 (4x fewer
+    bytes) and convert them on the device. Only set it when it holds for every step."""
 
     @abstractmethod
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict]]: ...

@@ -82,6 +82,8 @@ class GridEnv(MultiAgentEnv):
     that stream. ``make_env(cfg, seed=s)`` followed by ``reset()`` is the same as ``reset(seed=s)``.
     """
 
+    binary_observations = True  # obstacle / agent / target channels hold 0 or 1 only
+
     def __init__(self, cfg: EnvConfig, new_episode: EpisodeFn, seed: int | None = None):
         self.cfg = cfg
         self.num_agents = cfg.num_agents

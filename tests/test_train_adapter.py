@@ -77,6 +77,65 @@ def test_env_vector_reports_one_episode_per_agent_and_metrics_as_tensors():
     assert obs["first"].tolist() == [1, 1, 1, 1]
 
 
+def test_binary_observations_travel_as_uint8_with_the_same_values():
+    cfg = EnvConfig(name="pogema", num_agents=8, size=12, on_target="restart", max_episode_steps=12)
+    env, ref = make_env(cfg, seed=3), make_env(cfg, seed=3)
+    assert env.binary_observations
+    vec = SFMultiEnv([env], env_uids=[0], seeds=[3], debug_ids=True)
+    assert vec.observation_space["obs"].dtype == np.uint8
+    obs, _ = vec.reset()
+    expected, _ = ref.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        assert obs["obs"].dtype == np.uint8 and obs["obs"].sum() > 0
+        np.testing.assert_array_equal(obs["obs"].astype(np.float32), expected)
+        actions = rng.integers(0, 5, 8)
+        obs, *_ = vec.step(actions)
+        expected, *_ = ref.step(actions)
+        # a step-limit end resets both the same way (their episode streams are seeded alike)
+        if ref._done:
+            expected, _ = ref.reset()
+
+
+class _NonBinaryEnv:
+    """Wraps a grid env but scales its observations: an env that does not declare binary observations."""
+
+    def __init__(self, env, scale=0.5):
+        self.env, self.scale = env, scale
+        self.num_agents, self.action_space = env.num_agents, env.action_space
+        self.observation_space = env.observation_space
+
+    active = property(lambda self: self.env.active)
+
+    def reset(self, seed=None):
+        obs, infos = self.env.reset(seed=seed)
+        return obs * self.scale, infos
+
+    def step(self, actions):
+        obs, *rest = self.env.step(actions)
+        return (obs * self.scale, *rest)
+
+
+def test_uint8_observations_can_be_switched_off():
+    cfg = EnvConfig(name="bottleneck", max_episode_steps=8)
+    vec = SFMultiEnv([make_env(cfg, seed=0)], env_uids=[0], seeds=[0], uint8_observations=False)
+    obs, _ = vec.reset()
+    assert vec.observation_space["obs"].dtype == np.float32 and obs["obs"].dtype == np.float32
+
+
+def test_other_observations_stay_float32_and_a_false_binary_claim_is_caught_in_debug_mode():
+    cfg = EnvConfig(name="bottleneck", max_episode_steps=8)
+    vec = SFMultiEnv([_NonBinaryEnv(make_env(cfg, seed=0))], env_uids=[0], seeds=[0])
+    obs, _ = vec.reset()
+    assert vec.observation_space["obs"].dtype == np.float32 and obs["obs"].dtype == np.float32
+    assert set(np.unique(obs["obs"])) <= {0.0, 0.5} and obs["obs"].max() == 0.5
+    liar = _NonBinaryEnv(make_env(cfg, seed=0))
+    liar.binary_observations = True
+    vec = SFMultiEnv([liar], env_uids=[0], seeds=[0], debug_ids=True)
+    with pytest.raises(ValueError, match="binary_observations"):
+        vec.reset()
+
+
 def test_finished_agent_is_inactive_earns_nothing_and_is_not_done_until_the_env_ends():
     # agent 0 walks a shortest path to its goal while agent 1 waits: agent 0 finishes first
     cfg = EnvConfig(name="bottleneck", corridor_lengths=[3], max_episode_steps=64)
@@ -280,7 +339,7 @@ def test_finished_agents_add_no_loss_and_no_gradient(tmp_path):
     # change everything the finished agents 'did' after finishing: rewards, actions, observations
     b["rewards"][1::2, T // 2 :] += 100.0
     b["actions"][1::2, T // 2 :] = (b["actions"][1::2, T // 2 :] + 1) % 5
-    b["obs"]["obs"][1::2, T // 2 : T] += 5.0
+    b["obs"]["obs"][1::2, T // 2 : T] = 1 - b["obs"]["obs"][1::2, T // 2 : T]  # flip the 0/1 cells
     buff_a, invalid_a, loss_a, grads_a = _loss_and_grads(learner, a)
     buff_b, invalid_b, loss_b, grads_b = _loss_and_grads(learner, b)
     assert invalid_a == invalid_b == (16 // T // 2) * (T // 2)

@@ -141,6 +141,13 @@ def test_sf_overrides_pass_through_but_not_layout_keys():
         _cfg(sf_overrides={"no_such_arg": 1})
 
 
+def test_policy_workers_reach_sample_factory_and_must_be_positive():
+    assert _cfg().policy_workers_per_policy == 1
+    assert _cfg(policy_workers=2).policy_workers_per_policy == 2
+    with pytest.raises(ValueError, match="policy_workers"):
+        _cfg(policy_workers=0)
+
+
 def test_bad_device_is_a_one_line_error():
     exp = load_experiment({"name": "t", "device": "tpu"})
     with pytest.raises(ValueError, match="device='tpu' is not one of auto, cpu, cuda, cuda:N"):

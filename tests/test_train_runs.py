@@ -75,7 +75,8 @@ def test_every_variant_trains_and_saves_a_loadable_policy(core, tmp_path):
 
 
 def test_parallel_run_checks_the_layout_of_every_batch_and_logs_episode_metrics(tmp_path):
-    exp = _exp(tmp_path, "parallel", serial=False, num_workers=2, train_for_env_steps=3000)
+    # two inference workers: each request is still a whole worker split, so every batch keeps the layout
+    exp = _exp(tmp_path, "parallel", serial=False, num_workers=2, policy_workers=2, train_for_env_steps=3000)
     result = train(exp, verbose=False)
     assert result.status == "success", result.error
     assert result.env_steps >= 3000 and result.agent_steps_per_s > 0
@@ -243,7 +244,12 @@ def test_bench_train_entry_point_prints_ratios(tmp_path, capsys):
 
     args = ["--agents", "4", "--size", "8", "--workers", "1", "--envs-per-worker", "2", "--seconds", "3"]
     args += ["--startup", "20", "--model", "srmt-bottleneck", "--serial"]
-    args += ["--run", "tiny:model.core=none;train.learning_rate=0.001", "--json", str(tmp_path / "bench.json")]
+    args += [
+        "--run",
+        "tiny:model.core=none;train.learning_rate=0.001",
+        "--json",
+        str(tmp_path / "bench.json"),
+    ]
     code = bench.main(args)
     out = capsys.readouterr().out
     assert code == 0

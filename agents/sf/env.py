@@ -47,6 +47,7 @@ class SFMultiEnv(gym.Env):
         env_uids: Sequence[int],
         seeds: Sequence[int | None] | None = None,
         debug_ids: bool = False,
+        uint8_observations: bool = True,
     ) -> None:
         if not envs:
             raise ValueError("SFMultiEnv needs at least one environment")
@@ -56,9 +57,14 @@ class SFMultiEnv(gym.Env):
             raise ValueError("all environments of one sample-factory env must have the same number of agents")
         self.num_agents = self.agents_per_env * len(self.envs)
         self.debug_ids = debug_ids
-        spaces: dict[str, gym.Space] = dict(
-            obs=self.envs[0].observation_space, active=FLAG_SPACE, first=FLAG_SPACE
-        )
+        obs_space = self.envs[0].observation_space
+        # 0/1 observations travel as uint8 through sample-factory's buffers, 4x fewer bytes to stack and
+        # copy to the device; the model converts them to float32 there (SFActorCritic.type_for_input_tensor)
+        binary = all(getattr(e, "binary_observations", False) for e in self.envs)
+        self.obs_dtype = np.uint8 if uint8_observations and binary else np.float32
+        if self.obs_dtype == np.uint8:
+            obs_space = gym.spaces.Box(0, 1, shape=obs_space.shape, dtype=np.uint8)
+        spaces: dict[str, gym.Space] = dict(obs=obs_space, active=FLAG_SPACE, first=FLAG_SPACE)
         if debug_ids:
             spaces.update(env_id=ID_SPACE, agent_id=ID_SPACE, step=ID_SPACE)
         self.observation_space = gym.spaces.Dict(spaces)
@@ -137,8 +143,11 @@ class SFMultiEnv(gym.Env):
             out[key][i * A : (i + 1) * A] = float(value)
 
     def _observations(self) -> dict[str, np.ndarray]:
+        stacked = np.concatenate(self._obs, axis=0)
+        if self.debug_ids and self.obs_dtype == np.uint8 and not np.isin(stacked, (0, 1)).all():
+            raise ValueError("an env declares binary_observations but produced a value other than 0 or 1")
         obs = dict(
-            obs=np.concatenate(self._obs, axis=0).astype(np.float32, copy=False),
+            obs=stacked.astype(self.obs_dtype, copy=False),
             active=self._active.reshape(-1).astype(np.uint8),
             first=self._first.reshape(-1).astype(np.uint8),
         )
@@ -195,4 +204,10 @@ def make_sf_env(full_env_name: str, cfg: Any = None, env_config: Any = None, ren
 
     seeds = [env_seed(exp.seed, uid) for uid in uids]
     envs = [make_env(exp.env, seed=s) for s in seeds]
-    return SFMultiEnv(envs, uids, seeds, debug_ids=bool(cfg.srmt_debug_layout))
+    return SFMultiEnv(
+        envs,
+        uids,
+        seeds,
+        debug_ids=bool(cfg.srmt_debug_layout),
+        uint8_observations=exp.train.uint8_observations,
+    )

@@ -79,7 +79,7 @@ def make_sf_config(exp: ExperimentConfig, agents_per_env: int, state_size: int) 
         worker_num_splits=splits,
         batched_sampling=True,
         num_policies=1,
-        policy_workers_per_policy=1,
+        policy_workers_per_policy=t.policy_workers,
         with_pbt=False,
         rollout=t.rollout,
         recurrence=t.bptt,
