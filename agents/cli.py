@@ -21,7 +21,11 @@ COMMANDS: dict[str, tuple[str, str, int]] = {
     "enjoy": ("agents.enjoy", "write an SVG animation of one episode for any algorithm", 5),
     "bench": ("agents.bench", "benchmarks: srmt bench {env,model,train} [options]", 2),
     "envs": ("agents.envs_cmd", "list registered environments and map sets, or play one episode", 2),
-    "offline": ("agents.offline", "RATE-style offline training on recorded trajectories", 0),
+    "offline": (
+        "agents.offline",
+        "RATE-style offline RL: srmt offline {record,train,eval,run} [CONFIG] [key=value ...]",
+        0,
+    ),
 }
 
 

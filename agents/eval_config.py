@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-AlgorithmKind = Literal["astar", "pibt", "follower_lite", "random", "srmt"]
+AlgorithmKind = Literal["astar", "pibt", "follower_lite", "random", "srmt", "rate"]
 
 FOLLOWER_LITE_CHECKPOINT = "../shared/data/follower-lite/checkpoint_000001248_20447232.pth"
 
@@ -20,10 +20,13 @@ FOLLOWER_LITE_CHECKPOINT = "../shared/data/follower-lite/checkpoint_000001248_20
 class AlgorithmConfig:
     kind: AlgorithmKind = "pibt"
     """``astar`` (pogema's decentralised A* agent), ``pibt`` (centralised PIBT), ``follower_lite``
-    (learn-to-follow's planner + network), ``random`` (uniform actions) or ``srmt`` (a trained srmt
-    checkpoint)."""
+    (learn-to-follow's planner + network), ``random`` (uniform actions), ``srmt`` (a trained srmt
+    checkpoint) or ``rate`` (an offline RATE checkpoint from ``srmt offline train``)."""
     checkpoint: str = ""
-    """Checkpoint file for ``follower_lite`` and ``srmt`` (ignored by the planners)."""
+    """Checkpoint file for ``follower_lite``, ``srmt`` and ``rate`` (ignored by the planners)."""
+    target_return: str = "mean"
+    """``rate`` only: the return the model is conditioned on: ``mean`` or ``best`` (of its training
+    dataset, stored in the checkpoint) or a number, e.g. ``"0.8"``."""
     action_selection: Literal["sample", "argmax"] = "sample"
     """Learned policies: sample from the action distribution (seeded) or take the most likely action."""
     device: str = "cpu"
@@ -33,7 +36,7 @@ class AlgorithmConfig:
     (srmt's env, needed for srmt observations) or ``auto`` (``envs`` for ``srmt``, else ``pogema``)."""
 
     def __post_init__(self) -> None:
-        if self.kind in ("follower_lite", "srmt") and not self.checkpoint:
+        if self.kind in ("follower_lite", "srmt", "rate") and not self.checkpoint:
             raise ValueError(f"algorithm kind {self.kind!r} needs a checkpoint path (checkpoint=...)")
 
 

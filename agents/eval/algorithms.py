@@ -126,8 +126,27 @@ def build_algorithm(spec: AlgorithmConfig) -> BuiltAlgorithm:
                 "srmt checkpoints run on env_backend=envs (their observations); pogema was asked"
             )
         return BuiltAlgorithm(policy, "envs", policy.env_config)
+    elif spec.kind == "rate":
+        from agents.offline.policy import RATEPolicy
+
+        target: str | float = spec.target_return
+        if target not in ("mean", "best"):
+            try:
+                target = float(target)
+            except ValueError:
+                raise ValueError(
+                    f"target_return={spec.target_return!r} is invalid; allowed: mean, best or a number"
+                ) from None
+        rate = RATEPolicy(
+            str(resolve_file(spec.checkpoint, "RATE checkpoint")), spec.device, target, spec.action_selection
+        )
+        if backend == "pogema":
+            raise ValueError(
+                "rate checkpoints run on env_backend=envs (their observations); pogema was asked"
+            )
+        return BuiltAlgorithm(rate, "envs", rate.env_config)
     else:
         raise ValueError(
-            f"unknown algorithm kind {spec.kind!r}; allowed: astar, pibt, follower_lite, random, srmt"
+            f"unknown algorithm kind {spec.kind!r}; allowed: astar, pibt, follower_lite, random, srmt, rate"
         )
     return BuiltAlgorithm(algo, "pogema" if backend == "auto" else backend)

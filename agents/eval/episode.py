@@ -141,6 +141,10 @@ class EnvsEpisodeEnv:
         cfg = replace(
             base,
             name="pogema",
+            # the base task's radius in force (a Bottleneck-trained model keeps its observation size), and
+            # no task-specific options of the base (corridor lengths) on a benchmark map
+            obs_radius=base.radius,
+            corridor_lengths=[],
             map=instance.map,
             maps_file=None,
             map_name=None,

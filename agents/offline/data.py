@@ -1,0 +1,284 @@
+"""Offline datasets: the ``.npz`` format, validation, returns-to-go, segments and batches.
+
+One file holds E recorded episodes of one env with A agents each, concatenated along the step axis
+(S = total steps); the agents of one environment stay together on the second axis:
+
+==================  ====================  ============================================================
+field               dtype, shape          meaning
+==================  ====================  ============================================================
+``obs``             uint8 [S, A, C, H, W] observation the action was chosen on (pogema obs are 0/1)
+``actions``         int8 [S, A]           action taken, 0..num_actions-1
+``rewards``         float32 [S, A]        the env's reward for that step
+``dones``           bool [S, A]           terminated or truncated after that step
+``active``          bool [S, A]           the agent acted in that step (False once finished)
+``episode_starts``  int64 [E]             first step of each episode (0, then cumulative lengths)
+``episode_lengths`` int64 [E]             steps of each episode (>= 1)
+``episode_returns`` float32 [E, A]        each agent's undiscounted episode return
+``num_actions``     int64 []              size of the action space
+``meta``            str []                JSON: env config, expert, epsilon, episode seeds, metrics
+==================  ====================  ============================================================
+
+No object arrays: ``np.load(path, allow_pickle=False)`` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FIELDS: dict[str, tuple[str, str]] = {
+    # name -> (numpy dtype kinds allowed, shape description)
+    "obs": ("u", "uint8 [S, A, C, H, W]"),
+    "actions": ("iu", "integer [S, A]"),
+    "rewards": ("f", "float [S, A]"),
+    "dones": ("b", "bool [S, A]"),
+    "active": ("b", "bool [S, A]"),
+    "episode_starts": ("iu", "integer [E]"),
+    "episode_lengths": ("iu", "integer [E]"),
+    "episode_returns": ("f", "float [E, A]"),
+    "num_actions": ("iu", "integer scalar"),
+    "meta": ("U", "JSON string scalar"),
+}
+
+
+@dataclass
+class OfflineDataset:
+    obs: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    dones: np.ndarray
+    active: np.ndarray
+    episode_starts: np.ndarray
+    episode_lengths: np.ndarray
+    episode_returns: np.ndarray
+    num_actions: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def num_agents(self) -> int:
+        return int(self.actions.shape[1])
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.episode_lengths.shape[0])
+
+    @property
+    def obs_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.obs.shape[2:])  # type: ignore[return-value]
+
+    @property
+    def agent_steps(self) -> int:
+        """Steps in which an agent acted (the training targets)."""
+        return int(self.active.sum())
+
+    def target_return(self, kind: str) -> float:
+        """``best`` or ``mean`` per-agent episode return."""
+        if kind == "best":
+            return float(self.episode_returns.max())
+        if kind == "mean":
+            return float(self.episode_returns.mean())
+        raise ValueError(f"unknown target return {kind!r}; allowed: best, mean")
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        validate(self.arrays(), str(path))
+        with path.open("wb") as f:  # a file object: savez_compressed would append .npz to a str path
+            np.savez_compressed(f, **self.arrays())
+        return path
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "obs": self.obs,
+            "actions": self.actions,
+            "rewards": self.rewards,
+            "dones": self.dones,
+            "active": self.active,
+            "episode_starts": self.episode_starts,
+            "episode_lengths": self.episode_lengths,
+            "episode_returns": self.episode_returns,
+            "num_actions": np.asarray(self.num_actions, dtype=np.int64),
+            "meta": np.asarray(json.dumps(self.meta, sort_keys=True)),
+        }
+
+
+def load_dataset(path: str | Path) -> OfflineDataset:
+    """Read and validate a dataset; any problem is a one-line ValueError naming the file and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"dataset {str(path)!r} not found; record one with `srmt offline record CONFIG`")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ValueError(f"dataset {str(path)!r} could not be read: {reason}") from None
+    validate(arrays, str(path))
+    meta = json.loads(str(arrays["meta"]))
+    return OfflineDataset(
+        obs=arrays["obs"],
+        actions=arrays["actions"],
+        rewards=arrays["rewards"].astype(np.float32, copy=False),
+        dones=arrays["dones"],
+        active=arrays["active"],
+        episode_starts=arrays["episode_starts"].astype(np.int64, copy=False),
+        episode_lengths=arrays["episode_lengths"].astype(np.int64, copy=False),
+        episode_returns=arrays["episode_returns"].astype(np.float32, copy=False),
+        num_actions=int(arrays["num_actions"]),
+        meta=meta,
+    )
+
+
+def validate(arrays: dict[str, np.ndarray], where: str = "dataset") -> None:
+    """Check fields, dtypes, shapes and contents; raise a one-line ValueError on the first problem."""
+
+    def bad(name: str, problem: str) -> ValueError:
+        return ValueError(f"{where}: field {name!r} {problem}; allowed: {FIELDS[name][1]}")
+
+    for name, (kinds, _) in FIELDS.items():
+        if name not in arrays:
+            return_missing = ", ".join(sorted(set(FIELDS) - set(arrays)))
+            raise ValueError(f"{where}: missing field(s) {return_missing}; required: {', '.join(FIELDS)}")
+        if arrays[name].dtype.kind not in kinds:
+            raise bad(name, f"has dtype {arrays[name].dtype}")
+    obs, actions = arrays["obs"], arrays["actions"]
+    if actions.ndim != 2 or actions.shape[0] < 1 or actions.shape[1] < 1:
+        raise bad("actions", f"has shape {actions.shape}")
+    S, A = actions.shape
+    if obs.ndim != 5 or obs.shape[:2] != (S, A):
+        raise bad("obs", f"has shape {obs.shape} (actions: {actions.shape})")
+    for name in ("rewards", "dones", "active"):
+        if arrays[name].shape != (S, A):
+            raise bad(name, f"has shape {arrays[name].shape}, expected {(S, A)}")
+    for name in ("num_actions", "meta"):
+        if arrays[name].ndim != 0:
+            raise bad(name, f"has shape {arrays[name].shape}")
+    n = int(arrays["num_actions"])
+    if n < 1:
+        raise bad("num_actions", f"is {n}")
+    if actions.min() < 0 or actions.max() >= n:
+        raise bad("actions", f"has values {int(actions.min())}..{int(actions.max())} outside 0..{n - 1}")
+    if not np.isfinite(arrays["rewards"]).all():
+        raise bad("rewards", "has non-finite values")
+    starts, lengths = arrays["episode_starts"], arrays["episode_lengths"]
+    if lengths.ndim != 1 or lengths.shape[0] < 1 or lengths.min() < 1:
+        raise bad("episode_lengths", f"has shape {lengths.shape} or a length < 1")
+    if int(lengths.sum()) != S:
+        raise bad("episode_lengths", f"sums to {int(lengths.sum())}, but there are {S} steps")
+    expected = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    if starts.shape != lengths.shape or not np.array_equal(starts, expected):
+        raise bad("episode_starts", "is not 0 followed by the cumulative episode lengths")
+    E = lengths.shape[0]
+    returns = arrays["episode_returns"]
+    if returns.shape != (E, A):
+        raise bad("episode_returns", f"has shape {returns.shape}, expected {(E, A)}")
+    sums = np.add.reduceat(arrays["rewards"].astype(np.float64), starts, axis=0)
+    if not np.allclose(sums, returns, atol=1e-3):
+        raise bad("episode_returns", "differs from the sum of each episode's rewards")
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise bad("meta", "is not a JSON object")
+
+
+def returns_to_go(rewards: np.ndarray, episode_starts: np.ndarray, episode_lengths: np.ndarray) -> np.ndarray:
+    """``R_t = sum_{t' >= t in the same episode} r_t'`` for ``rewards [S, A]`` -> float32 ``[S, A]``.
+
+    Vectorised: a reverse cumulative sum over the whole file minus the sum beyond each episode's end.
+    """
+    S, A = rewards.shape
+    tail = np.zeros((S + 1, A), dtype=np.float64)
+    tail[:S] = np.cumsum(rewards[::-1].astype(np.float64), axis=0)[::-1]  # tail[t] = sum_{t' >= t}
+    ends = np.repeat(episode_starts + episode_lengths, episode_lengths)  # (S,) exclusive end per step
+    return (tail[:S] - tail[ends]).astype(np.float32)
+
+
+def timesteps_in_episode(episode_starts: np.ndarray, episode_lengths: np.ndarray) -> np.ndarray:
+    """int64 [S]: the step's index within its episode."""
+    S = int(episode_lengths.sum())
+    return np.arange(S) - np.repeat(episode_starts, episode_lengths)
+
+
+@dataclass
+class Batch:
+    """G whole episodes padded to ``num_segments`` x K steps; all arrays are ``[G, A, T, ...]``."""
+
+    obs: np.ndarray
+    """uint8 [G, A, T, C, H, W]."""
+    actions: np.ndarray
+    """int64 [G, A, T] (0 on padded steps)."""
+    rtg: np.ndarray
+    """float32 [G, A, T] returns-to-go."""
+    timesteps: np.ndarray
+    """int64 [G, A, T] step index within the episode."""
+    valid: np.ndarray
+    """bool [G, A, T]: a real step in which the agent acted (the loss mask)."""
+    segment_len: int
+
+    @property
+    def num_segments(self) -> int:
+        return self.actions.shape[2] // self.segment_len
+
+    def segment(self, i: int) -> tuple[np.ndarray, ...]:
+        """``(obs, actions, rtg, timesteps, valid)`` of segment i, each ``[G, A, K, ...]``."""
+        s = slice(i * self.segment_len, (i + 1) * self.segment_len)
+        return (
+            self.obs[:, :, s],
+            self.actions[:, :, s],
+            self.rtg[:, :, s],
+            self.timesteps[:, :, s],
+            self.valid[:, :, s],
+        )
+
+
+class SegmentSampler:
+    """Batches of G whole episodes, cut into segments of K steps, with padding masks.
+
+    Episodes of similar length share a batch (sorted by length with a random tie-break, then the batch
+    order is shuffled), so little compute is spent on padding.
+    """
+
+    def __init__(self, ds: OfflineDataset, batch_envs: int, segment_len: int, seed: int = 0) -> None:
+        self.ds = ds
+        self.G = min(batch_envs, ds.num_episodes)
+        self.K = segment_len
+        self.rng = np.random.default_rng(seed)
+        self.rtg = returns_to_go(ds.rewards, ds.episode_starts, ds.episode_lengths)
+
+    def epoch(self) -> list[np.ndarray]:
+        """Episode indices of every batch of one pass over the dataset."""
+        lengths = self.ds.episode_lengths
+        order = np.lexsort((self.rng.random(len(lengths)), lengths))
+        batches = [order[i : i + self.G] for i in range(0, len(order), self.G)]
+        self.rng.shuffle(batches)
+        return batches
+
+    def batch(self, episodes: np.ndarray) -> Batch:
+        ds, K = self.ds, self.K
+        lengths = ds.episode_lengths[episodes]  # (G,)
+        T = int(math.ceil(lengths.max() / K)) * K
+        t = np.arange(T)
+        real = t[None, :] < lengths[:, None]  # (G, T)
+        idx = np.where(real, ds.episode_starts[episodes][:, None] + t[None, :], 0)  # (G, T) into S
+        swap = lambda x: np.swapaxes(x, 1, 2)  # noqa: E731  (G, T, A, ...) -> (G, A, T, ...)
+        valid = swap(ds.active[idx] & real[:, :, None])
+        return Batch(
+            obs=swap(ds.obs[idx]),
+            actions=np.where(valid, swap(ds.actions[idx]), 0).astype(np.int64),
+            rtg=np.where(valid, swap(self.rtg[idx]), 0.0).astype(np.float32),
+            timesteps=np.broadcast_to(t[None, None, :], valid.shape).copy(),
+            valid=valid,
+            segment_len=K,
+        )

@@ -1,0 +1,109 @@
+"""Playing one episode of any :class:`~agents.planners.base.Algorithm` in srmt's own env (``envs``).
+
+Recording and evaluation share this loop, so the expert, the random agent and the RATE policy see the
+same dynamics, seeds and metrics (the env's own ``infos[i]["metrics"]``: CSR/ISR/SoC/makespan, or
+throughput in lifelong mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.planners.base import Algorithm, WorldState
+from envs.config import EnvConfig
+
+
+@dataclass
+class Transition:
+    """One step as the recorder stores it (agent axis first)."""
+
+    obs: np.ndarray
+    """float32 [A, C, H, W] observation the action was chosen on."""
+    actions: np.ndarray
+    """int64 [A] actions taken (after epsilon replacement)."""
+    rewards: np.ndarray
+    """float32 [A] the env's rewards for this step."""
+    dones: np.ndarray
+    """bool [A] terminated or truncated after this step."""
+    active: np.ndarray
+    """bool [A] the agent acted in this step."""
+
+
+def world_state(env, obs: np.ndarray) -> WorldState:
+    """The :class:`WorldState` of a :class:`envs.GridEnv` (pogema's bordered coordinates)."""
+    r = int(env.grid_config.obs_radius)
+    return WorldState(
+        obstacles=np.asarray(env.pogema.get_obstacles(), dtype=np.int64),
+        positions=np.asarray(env.agents_xy() + r, dtype=np.int64),
+        goals=np.asarray(env.targets_xy() + r, dtype=np.int64),
+        active=np.asarray(env.active, dtype=bool),
+        obs_radius=r,
+        on_target=env.on_target,
+        step=int(env.elapsed_steps),
+        observations=obs,
+    )
+
+
+def build_expert(name: str) -> Algorithm:
+    """``pibt``, ``astar`` or ``random`` as an :class:`Algorithm`."""
+    if name == "pibt":
+        from agents.planners.pibt import PIBT
+
+        return PIBT()
+    if name == "astar":
+        from agents.planners.astar import AStar
+
+        return AStar()
+    if name == "random":
+        from agents.planners.random_agent import RandomAgent
+
+        return RandomAgent()
+    raise ValueError(f"unknown expert {name!r}; allowed: pibt, astar, random")
+
+
+def play_episode(
+    env,
+    algorithm: Algorithm,
+    seed: int,
+    *,
+    epsilon: float = 0.0,
+    rng: np.random.Generator | None = None,
+    on_step: Callable[[Transition], None] | None = None,
+) -> dict[str, float]:
+    """Play one episode of ``env`` (reset with ``seed``) to its end and return the env's metrics.
+
+    With ``epsilon`` > 0 each agent's action is replaced by a uniformly random one with that probability
+    (``rng`` draws). An algorithm with an ``observe(rewards)`` method gets every step's rewards (the RATE
+    policy subtracts them from its return-to-go).
+    """
+    obs, _ = env.reset(seed=seed)
+    state = world_state(env, obs)
+    algorithm.reset(state, seed)
+    observe = getattr(algorithm, "observe", None)
+    n_actions = int(env.action_space.n)
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    while True:
+        actions = np.asarray(algorithm.act(state), dtype=np.int64)
+        if epsilon > 0:
+            explore = rng.random(actions.shape[0]) < epsilon
+            actions = np.where(explore, rng.integers(n_actions, size=actions.shape[0]), actions)
+        active = state.active
+        next_obs, rewards, terminated, truncated, infos = env.step(actions)
+        dones = np.asarray(terminated) | np.asarray(truncated)
+        if on_step is not None:
+            on_step(Transition(obs, actions, np.asarray(rewards, dtype=np.float32), dones, active))
+        if observe is not None:
+            observe(np.asarray(rewards, dtype=np.float32))
+        obs = next_obs
+        if np.all(terminated) or np.all(truncated):
+            return {k: float(v) for k, v in infos[0]["metrics"].items()}
+        state = world_state(env, obs)
+
+
+def make_eval_env(env_cfg: EnvConfig, seed: int = 0):
+    from envs import make_env
+
+    return make_env(env_cfg, seed=seed)

@@ -1,0 +1,166 @@
+"""OfflineConfig: what ``srmt offline record|train|eval|run`` does (owned by ``agents.offline``).
+
+One run folder ``{out_dir}/{name}/`` holds the recorded dataset (``dataset.npz``), the checkpoint
+(``rate.pt``), TensorBoard scalars (``tb/``) and the evaluation table (``eval.md``). Presets live in
+``configs/offline/``; e.g. ``srmt offline run offline/bottleneck train.steps=100``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from envs.config import EnvConfig
+from srmt.rate import RATEConfig
+
+ExpertName = Literal["pibt", "astar", "random"]
+
+
+@dataclass
+class RecordConfig:
+    algorithm: ExpertName = "pibt"
+    """Expert that plays the recorded episodes: ``pibt`` (centralised PIBT), ``astar`` (pogema's A*
+    agent) or ``random`` (uniform actions)."""
+    episodes: int = 200
+    """Episodes to record."""
+    epsilon: float = 0.2
+    """Probability of replacing an agent's expert action by a uniformly random one (so returns vary)."""
+    epsilon_mode: Literal["fixed", "uniform"] = "uniform"
+    """``fixed``: every episode uses ``epsilon``; ``uniform``: each episode draws its own rate from
+    U[0, epsilon], which spreads the returns the model is conditioned on."""
+    seed: int = 0
+    """Seed of the first recorded episode (episode i uses ``seed + i``) and of the epsilon draws."""
+    dataset: str = ""
+    """Where to write the ``.npz``; empty = ``{run_dir}/dataset.npz``."""
+
+
+@dataclass
+class OfflineTrainConfig:
+    dataset: str = ""
+    """Dataset to train on; empty = ``{run_dir}/dataset.npz`` (what ``record`` writes)."""
+    steps: int = 500
+    """Optimizer updates (one per chunk of ``bptt_segments`` segments of a batch of episodes); 0 = no
+    limit (``train_for_seconds`` then decides)."""
+    train_for_seconds: float = 0.0
+    """Wall-clock limit of the training loop in seconds; 0 = none (``steps`` alone)."""
+    batch_envs: int = 16
+    """G: recorded episodes (environments, all their agents together) per batch."""
+    bptt_segments: int = 4
+    """Segments processed between optimizer updates; the memory is carried to the next chunk but
+    detached, so gradients flow back through at most this many segments."""
+    learning_rate: float = 1e-3
+    """AdamW peak learning rate."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (not applied to biases, norms and embeddings)."""
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    """After warm-up: cosine decay to ``min_lr_ratio`` x the peak at ``steps``, or constant."""
+    warmup_steps: int = 20
+    """Linear warm-up from 0 over this many updates."""
+    min_lr_ratio: float = 0.1
+    """Final learning rate of the cosine schedule as a fraction of ``learning_rate``."""
+    max_grad_norm: float = 1.0
+    """Gradient-norm clip (0 = off)."""
+    log_interval_s: float = 5.0
+    """Seconds between console progress lines."""
+    tensorboard: bool = True
+    """Write TensorBoard scalars (``loss/``, ``train/``, ``perf/``) to ``{run_dir}/tb``."""
+    threads: int = 0
+    """torch CPU threads for training; 0 = torch's default (one per core). On a machine shared with
+    other jobs 1 can be several times faster (docs/offline.md)."""
+
+
+@dataclass
+class OfflineEvalConfig:
+    episodes: int = 20
+    """Episodes per algorithm (the same seeds for the RATE model, the expert and the random agent)."""
+    seed: int = 10_000
+    """Seed of the first evaluation episode (episode i uses ``seed + i``; disjoint from recording)."""
+    target_return: Literal["best", "mean", "value"] = "best"
+    """Return the model is conditioned on: the dataset's best or mean per-agent episode return, or
+    ``target_value``."""
+    target_value: float = 1.0
+    """The target return when ``target_return=value``."""
+    action_selection: Literal["argmax", "sample"] = "argmax"
+    """Take the most likely action or sample from the model's distribution (seeded)."""
+    env_overrides: dict[str, Any] = field(default_factory=dict)
+    """Changes to ``env`` for evaluation only (e.g. ``{split: test, corridor_lengths: [5, 20]}``)."""
+    checkpoint: str = ""
+    """Checkpoint to evaluate; empty = ``{run_dir}/rate.pt``."""
+    compare: bool = True
+    """Also run the expert (``record.algorithm``) and a random agent on the same seeds."""
+    threads: int = 1
+    """torch CPU threads while evaluating; 0 = torch's default. One step of one env is too small to
+    split, and on a busy machine extra threads stall (measured 10 ms vs 440 ms per step, 2 cores)."""
+
+
+@dataclass
+class OfflineConfig:
+    name: str = "offline"
+    """Run name: the folder under ``out_dir``."""
+    out_dir: str = "train_dir/offline"
+    """Runs are written to ``{out_dir}/{name}/``."""
+    seed: int = 0
+    """torch seed (initialisation, batch order)."""
+    device: str = "auto"
+    """``auto`` (GPU when available), ``cpu``, ``cuda`` or ``cuda:N``."""
+    progress: bool = True
+    """Print progress lines."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Environment the expert is recorded in and the model is evaluated in."""
+    record: RecordConfig = field(default_factory=RecordConfig)
+    """``srmt offline record``."""
+    model: RATEConfig = field(default_factory=RATEConfig)
+    """The RATE model (``srmt.rate.RATEConfig``)."""
+    train: OfflineTrainConfig = field(default_factory=OfflineTrainConfig)
+    """``srmt offline train``."""
+    eval: OfflineEvalConfig = field(default_factory=OfflineEvalConfig)
+    """``srmt offline eval``."""
+
+    def __post_init__(self) -> None:
+        for key, v in (
+            ("record.episodes", self.record.episodes),
+            ("train.batch_envs", self.train.batch_envs),
+            ("train.bptt_segments", self.train.bptt_segments),
+            ("eval.episodes", self.eval.episodes),
+        ):
+            if isinstance(v, bool) or v < 1:
+                raise ValueError(f"{key}={v!r} is invalid; it must be an integer >= 1")
+        for key, v in (("train.steps", self.train.steps), ("train.warmup_steps", self.train.warmup_steps)):
+            if v < 0:
+                raise ValueError(f"{key}={v!r} is invalid; it must be >= 0")
+        if self.train.steps == 0 and self.train.train_for_seconds <= 0:
+            raise ValueError("train.steps=0 and train.train_for_seconds=0: give at least one limit")
+        if not 0.0 <= self.record.epsilon <= 1.0:
+            raise ValueError(f"record.epsilon={self.record.epsilon} is invalid; allowed: 0 <= epsilon <= 1")
+        if self.train.learning_rate <= 0:
+            raise ValueError(f"train.learning_rate={self.train.learning_rate} is invalid; it must be > 0")
+        if not 0.0 <= self.train.min_lr_ratio <= 1.0:
+            raise ValueError(f"train.min_lr_ratio={self.train.min_lr_ratio} is invalid; allowed: 0..1")
+        if self.train.max_grad_norm < 0 or self.train.train_for_seconds < 0:
+            raise ValueError("train.max_grad_norm and train.train_for_seconds must be >= 0")
+
+    @property
+    def run_dir(self) -> Path:
+        """``{out_dir}/{name}``."""
+        return Path(self.out_dir) / self.name
+
+    @property
+    def dataset_path(self) -> Path:
+        """Where ``record`` writes (``record.dataset`` or ``{run_dir}/dataset.npz``)."""
+        return Path(self.record.dataset) if self.record.dataset else self.run_dir / "dataset.npz"
+
+    @property
+    def train_dataset_path(self) -> Path:
+        """What ``train`` reads (``train.dataset`` or the recorded dataset)."""
+        return Path(self.train.dataset) if self.train.dataset else self.dataset_path
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where ``train`` writes the checkpoint: ``{run_dir}/rate.pt``."""
+        return self.run_dir / "rate.pt"
+
+    @property
+    def eval_checkpoint_path(self) -> Path:
+        """What ``eval`` loads (``eval.checkpoint`` or the trained checkpoint)."""
+        return Path(self.eval.checkpoint) if self.eval.checkpoint else self.checkpoint_path
