@@ -33,7 +33,7 @@ class AlgorithmConfig:
     """torch device of learned policies (evaluation workers are CPU processes; ``cuda`` works with 1 worker)."""
     env_backend: Literal["auto", "pogema", "envs"] = "auto"
     """Which env runs the episodes: ``pogema`` (pogema 1.4.0 itself, as the published results), ``envs``
-    (srmt's env, needed for srmt observations) or ``auto`` (``envs`` for ``srmt``, else ``pogema``)."""
+    (srmt's env, needed for srmt observations) or ``auto`` (``envs`` for ``srmt`` and ``rate``, else ``pogema``)."""
 
     def __post_init__(self) -> None:
         if self.kind in ("follower_lite", "srmt", "rate") and not self.checkpoint:

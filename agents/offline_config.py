@@ -126,7 +126,12 @@ class OfflineConfig:
         ):
             if isinstance(v, bool) or v < 1:
                 raise ValueError(f"{key}={v!r} is invalid; it must be an integer >= 1")
-        for key, v in (("train.steps", self.train.steps), ("train.warmup_steps", self.train.warmup_steps)):
+        for key, v in (
+            ("train.steps", self.train.steps),
+            ("train.warmup_steps", self.train.warmup_steps),
+            ("train.threads", self.train.threads),
+            ("eval.threads", self.eval.threads),
+        ):
             if v < 0:
                 raise ValueError(f"{key}={v!r} is invalid; it must be >= 0")
         if self.train.steps == 0 and self.train.train_for_seconds <= 0:

@@ -132,8 +132,18 @@ def test_report_only_rebuilds_the_tables_from_stored_results(tmp_path, capsys):
     assert eval_cmd.main([*args, "report_only=true", "max_episode_steps=100000000"]) == 0
     again = (out / "summary.md").read_text()
     assert again.split("\n", 3)[3] == first.split("\n", 3)[3]  # every table, the header aside
+    figures = (out / "figures.json").read_text()
     assert eval_cmd.main([*args, "report_only=true", "run=[PIBT]"]) == 0
-    assert "Random" not in (out / "summary.md").read_text()
+    text = (out / "summary.md").read_text()
+    assert "Random" not in text and "no wall time" in text  # a subset has no wall time of its own
+    assert (out / "figures.json").read_text() == figures  # the run's timing is kept
+    # the grid filters narrow the stored rows too
+    assert eval_cmd.main([*args, "report_only=true", "max_episodes=1"]) == 0
+    assert "2 episodes, re-reported" in (out / "summary.md").read_text()  # 1 per algorithm, not 2
+    capsys.readouterr()
+    # an algorithm with no stored results on this grid is an error, not silently dropped
+    assert eval_cmd.main([*args, "report_only=true", "run=[PIBT,AStar]"]) == 2
+    assert "AStar" in capsys.readouterr().err
 
 
 def test_report_only_without_results_is_a_one_line_error(tmp_path, capsys):

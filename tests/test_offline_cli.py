@@ -107,6 +107,8 @@ def test_rate_policy_infers_rewards_without_observe(run_dir, on_target, reward):
         (["eval", "bottleneck", "out_dir=/nonexistent/x"], "not found"),
         (["record", "bottleneck", "stray"], "must look like key=value"),
         (["train", "no-such-config"], "not found"),
+        (["train", "bottleneck", "train.threads=-1"], "train.threads=-1"),
+        (["eval", "bottleneck", "eval.threads=-2"], "eval.threads=-2"),
     ],
 )
 def test_bad_input_is_a_one_line_error(argv, match, capsys):
@@ -150,3 +152,14 @@ def test_rate_checkpoint_plugs_into_srmt_eval(run_dir, tmp_path, capsys):
     assert eval_cmd.main([*args, "algorithms.R.target_return=lots"]) == 2
     err = capsys.readouterr().err
     assert "target_return='lots'" in err and err.count("\n") == 1
+
+
+def test_eval_refuses_an_env_whose_reward_or_radius_differs_from_the_checkpoint(run_dir, capsys):
+    out = str(run_dir.parent)
+    for override, key in (
+        ("eval.env_overrides={reward: sparse}", "reward"),
+        ("eval.env_overrides={obs_radius: 3}", "radius"),
+    ):
+        assert offline.main(["eval", "bottleneck", f"out_dir={out}", *TINY, override]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"eval env {key}=" in err and len(err.splitlines()) == 1

@@ -146,6 +146,8 @@ def test_policy_workers_reach_sample_factory_and_must_be_positive():
     assert _cfg(policy_workers=2).policy_workers_per_policy == 2
     with pytest.raises(ValueError, match="policy_workers"):
         _cfg(policy_workers=0)
+    with pytest.raises(ValueError, match="use train.policy_workers instead"):
+        _cfg(sf_overrides={"policy_workers_per_policy": 2})
 
 
 def test_bad_device_is_a_one_line_error():

@@ -272,6 +272,8 @@ def test_bench_train_run_specs():
     with pytest.raises(ValueError, match="give a label"):
         parse_run(":model.core=gru")
     assert main(["--run", "b:nonsense"]) == 2  # before any process starts
+    assert main(["--run", "b:train.no_such_key=1"]) == 2  # unknown keys too, before the raw-env measurement
+    assert main(["--run", "srmt", "--run", "srmt"]) == 2  # duplicate labels
 
 
 def test_wandb_offline_mirrors_the_tensorboard_metrics(tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ all measured in one run and printed as ratios to the raw env.
 
 A ``--run LABEL[:KEY=VALUE;KEY=VALUE...]`` measures one variant: dotted experiment overrides on top of the
 bench's settings (``model.core=gru``, ``train.batch_size=65536``,
-``train.sf_overrides.policy_workers_per_policy=2``). A label alone that names a core (``srmt``, ``gru``,
+``train.policy_workers=2``). A label alone that names a core (``srmt``, ``gru``,
 ...) means ``model.core=LABEL``. Without ``--run``, ``--cores`` gives one run per core.
 """
 
@@ -129,8 +129,23 @@ def parse_run(spec: str) -> tuple[str, list[str]]:
 
 def train_throughput(args, label: str, train_dir: Path, overrides: list[str]) -> dict:
     """One training run of the bench's env and model preset with ``overrides`` (``model.core=...``)."""
-    from agents.config import load_experiment
     from agents.sf import train
+
+    result = train(experiment(args, label, train_dir, overrides))
+    return dict(
+        status=result.status,
+        agent_steps_per_s=result.agent_steps_per_s,
+        env_steps=result.env_steps,
+        wall_s=result.wall_s,
+        profiles=result.profiles,
+        error=result.error,
+    )
+
+
+def experiment(args, label: str, train_dir: Path, overrides: list[str]):
+    """The ExperimentConfig of one run (a bad override is a one-line ConfigError)."""
+    import configs
+    from agents.config import load_experiment
 
     A, T = args.agents, args.rollout
     k = args.envs_per_worker
@@ -162,18 +177,7 @@ def train_throughput(args, label: str, train_dir: Path, overrides: list[str]) ->
         import dataclasses
 
         exp = dataclasses.replace(exp, model=preset.model)
-    import configs
-
-    exp = load_experiment(configs.to_dict(exp), overrides)
-    result = train(exp)
-    return dict(
-        status=result.status,
-        agent_steps_per_s=result.agent_steps_per_s,
-        env_steps=result.env_steps,
-        wall_s=result.wall_s,
-        profiles=result.profiles,
-        error=result.error,
-    )
+    return load_experiment(configs.to_dict(exp), overrides)
 
 
 def _profile_summary(profiles: dict[str, str]) -> list[str]:
@@ -192,7 +196,12 @@ def main(argv: list[str]) -> int:
         runs = [parse_run(spec) for spec in args.run] or [
             (c.strip(), [f"model.core={c.strip()}"]) for c in args.cores.split(",") if c.strip()
         ]
-    except ValueError as e:
+        labels = [label for label, _ in runs]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"run labels must differ, got {labels}")
+        for label, overrides in runs:  # every config is checked before anything is measured
+            experiment(args, label, Path(tempfile.gettempdir()), overrides)
+    except ValueError as e:  # ConfigError is a ValueError: one line naming the key
         print(f"srmt bench train: {e}", file=sys.stderr)
         return 2
     env_dict = _env_dict(args)

@@ -62,22 +62,36 @@ def _run_grid(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tupl
 
 
 def _stored_rows(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tuple[list[dict], dict]:
-    """``report_only``: our rows back from the result JSONs in ``out_dir`` (those of the selected
-    algorithms and map sets), with the wall time and workers of the run that wrote them."""
+    """``report_only``: our rows back from the result JSONs in ``out_dir``, narrowed to this config's grid
+    (algorithms, map sets, maps, agent counts, seeds, caps), with the wall time and workers of the run
+    that wrote them when the rows are exactly that run's (else unknown: a subset has no wall time)."""
     out = Path(cfg.out_dir)
-    wanted = {(ms.name, ms.mode) for ms in map_sets}
-    rows = [r for r in read_results(out) if r["algorithm"] in names and (r["map_set"], r["mode"]) in wanted]
-    rows.sort(key=lambda r: names.index(r["algorithm"]))  # tables list algorithms in ``run`` order
-    if not rows:
+    grid = {
+        (ms.name, ms.mode, inst.map_name, inst.num_agents, inst.seed)
+        for ms in map_sets
+        for inst in build_instances(ms, cfg)
+    }
+    stored = read_results(out)
+    rows = [
+        r
+        for r in stored
+        if r["algorithm"] in names
+        and (r["map_set"], r["mode"], r["map_name"], r["num_agents"], r["seed"]) in grid
+    ]
+    missing = [name for name in names if not any(r["algorithm"] == name for r in rows)]
+    if missing:
         raise ValueError(
-            f"report_only=true but {out} holds no result JSONs for {', '.join(names)} on "
-            f"{', '.join(ms.label for ms in map_sets)}; run without report_only first"
+            f"report_only=true but {out} holds no results of {', '.join(missing)} on this grid "
+            f"({', '.join(ms.label for ms in map_sets)}); run without report_only first"
         )
+    rows.sort(key=lambda r: names.index(r["algorithm"]))  # tables list algorithms in ``run`` order
+    timing = {"wall_seconds": float("nan"), "workers": 0}
     try:
-        stored = json.loads((out / "figures.json").read_text())
-        timing = {"wall_seconds": float(stored["wall_seconds"]), "workers": int(stored["workers"])}
+        figures = json.loads((out / "figures.json").read_text())
+        if len(rows) == len(stored) == int(figures["episodes"]):
+            timing = {"wall_seconds": float(figures["wall_seconds"]), "workers": int(figures["workers"])}
     except (OSError, ValueError, KeyError, TypeError):
-        timing = {"wall_seconds": float("nan"), "workers": 0}
+        pass
     return rows, timing
 
 
@@ -128,13 +142,22 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
     pub_note = (
         " Rows marked (published) are the POGEMA benchmark's, on the same instances." if published else ""
     )
+    if wall == wall:  # not NaN
+        timing_text = (
+            f"{len(rows)} episodes in {wall:.1f} s with {workers} worker(s): "
+            f"{figures['agent_steps_per_second']} agent-steps/s, environment included."
+        )
+    else:
+        timing_text = (
+            f"{len(rows)} episodes, re-reported from stored results (a subset of a run: no wall time)."
+        )
     header = (
         f"# srmt eval: {', '.join(names)} on {', '.join(ms.label for ms in map_sets)}\n\n"
-        f"{len(rows)} episodes in {wall:.1f} s with {workers} worker(s): "
-        f"{figures['agent_steps_per_second']} agent-steps/s, environment included.{pub_note}\n\n"
+        f"{timing_text}{pub_note}\n\n"
     )
     (out / "summary.md").write_text(header + text)
-    (out / "figures.json").write_text(json.dumps(figures, indent=1))
+    if not cfg.report_only:  # the run's own timing stays; a re-report has none of its own
+        (out / "figures.json").write_text(json.dumps(figures, indent=1))
     plots = []
     if cfg.plots:
         from agents.eval.plots import plot_all

@@ -56,7 +56,7 @@ _BUILT: dict[str, BuiltAlgorithm] = {}
 
 
 def _init_worker(specs: dict[str, dict]) -> None:
-    if any(spec["kind"] in ("follower_lite", "srmt") for spec in specs.values()):
+    if any(spec["kind"] in ("follower_lite", "srmt", "rate") for spec in specs.values()):
         import torch  # only learned policies need it; planners' workers start faster without
 
         torch.set_num_threads(1)  # one core per worker; intra-op threads would fight over the same cores

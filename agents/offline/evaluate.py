@@ -64,6 +64,16 @@ def _evaluate(cfg: OfflineConfig, env_cfg: EnvConfig, device, log) -> EvalReport
     ec = cfg.eval
     target: str | float = ec.target_value if ec.target_return == "value" else ec.target_return
     policy = RATEPolicy(str(cfg.eval_checkpoint_path), str(device), target, ec.action_selection)
+    trained = policy.env_config
+    for key, here, there in (
+        ("reward", env_cfg.reward, trained.reward),
+        ("radius", env_cfg.radius, trained.radius),
+    ):
+        if here != there:  # the return-to-go or the observation would silently mean something else
+            raise ValueError(
+                f"eval env {key}={here!r} differs from the checkpoint's {key}={there!r}; "
+                "evaluate with the env the model was trained on (eval.env_overrides must keep it)"
+            )
     algorithms = {f"RATE (target {policy.target:.3g})": policy}
     if ec.compare:
         algorithms[f"expert ({cfg.record.algorithm})"] = build_expert(cfg.record.algorithm)

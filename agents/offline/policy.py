@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from agents.offline.train import load_checkpoint
+from agents.offline.train import load_checkpoint, resolve_device
 from agents.planners.base import WorldState
 from envs.config import EnvConfig
 from envs.rewards import compute_rewards, needs_distances
@@ -28,9 +28,15 @@ class RATEPolicy:
         target_return: str | float = "best",
         action_selection: str = "argmax",
     ) -> None:
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model, ckpt = load_checkpoint(checkpoint, self.device)
-        self.env_config = EnvConfig(**ckpt["env"])
+        try:
+            self.env_config = EnvConfig(**ckpt["env"])
+        except (TypeError, ValueError) as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise ValueError(
+                f"checkpoint {checkpoint!r} holds an env config this srmt cannot use: {reason}"
+            ) from None
         if isinstance(target_return, str):
             if target_return not in ckpt["returns"]:
                 raise ValueError(

@@ -262,7 +262,8 @@ def save_checkpoint(
         "model_config": dataclasses.asdict(cfg.model),
         "obs_shape": list(model.obs_shape),
         "num_actions": model.num_actions,
-        "env": dataclasses.asdict(cfg.env),
+        # the env the data was recorded in (its reward defines the returns-to-go), not this config's
+        "env": ds.meta.get("env", dataclasses.asdict(cfg.env)),
         "returns": {"best": ds.target_return("best"), "mean": ds.target_return("mean")},
         **extra,
     }

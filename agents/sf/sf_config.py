@@ -17,6 +17,10 @@ from sample_factory.utils.attr_dict import AttrDict
 from agents.config import ExperimentConfig, load_experiment
 from agents.sf.env import SF_ENV_NAME, import_plugins
 
+# sample-factory arguments srmt exposes as typed TrainConfig keys: sf_overrides may not set them behind
+# the typed key's back.
+TYPED_KEYS = {"policy_workers_per_policy": "train.policy_workers"}
+
 # Keys the adapter sets because the shared-memory layout depends on them; sf_overrides may not touch them.
 LAYOUT_KEYS = frozenset(
     {
@@ -142,6 +146,8 @@ def make_sf_config(exp: ExperimentConfig, agents_per_env: int, state_size: int) 
                 f"train.sf_overrides: {key!r} is set by srmt (the shared-memory layout depends on it); "
                 "use the train.* key instead"
             )
+        if key in TYPED_KEYS:
+            raise ValueError(f"train.sf_overrides: {key!r} has a typed key; use {TYPED_KEYS[key]} instead")
         cfg[key] = value
     cfg.update(
         srmt=dataclasses.asdict(exp),
