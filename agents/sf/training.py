@@ -143,6 +143,11 @@ def _start_wandb(exp: ExperimentConfig, train_dir: Path):
     # wandb's own folder goes next to the run folders (train_dir/wandb/), because train.restart may move
     # or delete the run folder after this point
     train_dir.mkdir(parents=True, exist_ok=True)
+    # Name the TensorBoard root ourselves (wandb's documented way for several event folders): without it
+    # wandb 0.18 waits 10 s to infer one, then falls back to the working directory and drops every event
+    # file outside it, so a short run, or a train_dir outside the working directory, mirrors nothing.
+    wandb.tensorboard.unpatch()  # a patch left by an earlier run in this process has the wrong root
+    wandb.tensorboard.patch(root_logdir=str(train_dir.resolve()))
     return wandb.init(
         project=exp.train.wandb_project,
         name=exp.name,
@@ -193,6 +198,9 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
         p.join(timeout=10)
     if wandb_run is not None:
         wandb_run.finish(exit_code=0 if status == ExperimentStatus.SUCCESS else 1)
+        import wandb
+
+        wandb.tensorboard.unpatch()  # the next run in this process patches with its own root
 
     steps_samples = [s for s in runner.throughput_samples if s[1] > 0]
     rate = math.nan
