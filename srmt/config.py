@@ -12,6 +12,8 @@ from typing import Literal
 
 CoreName = Literal["srmt", "rmt", "attention", "gru", "none"]
 CORE_NAMES: tuple[str, ...] = ("srmt", "rmt", "attention", "gru", "none")
+EncoderName = Literal["auto", "conv", "mlp"]
+ENCODER_NAMES: tuple[str, ...] = ("auto", "conv", "mlp")
 
 
 @dataclass
@@ -26,6 +28,17 @@ class ModelConfig:
     """Attention heads (self-attention over an agent's tokens and cross-attention to the pool)."""
     num_layers: int = 1
     """Transformer layers in the attention cores (``srmt``, ``rmt``, ``attention``)."""
+    encoder: EncoderName = "auto"
+    """Observation encoder: ``conv`` (the ResNet stack, for image / grid observations ``(C, H, W)``),
+    ``mlp`` (for vector observations; any shape is flattened) or ``auto`` (conv for 3-D observation
+    spaces, mlp for the rest)."""
+    normalize_input: bool = False
+    """Normalise each observation element by a running mean and variance (kept with the weights, updated
+    by the learner's training passes, clipped to +-5) before the encoder."""
+    mlp_encoder_size: int = 64
+    """Width of the hidden layers of the ``mlp`` encoder."""
+    mlp_encoder_layers: int = 2
+    """Hidden layers of the ``mlp`` encoder (0 = one linear layer to ``hidden_size``)."""
     num_filters: int = 8
     """Channels of every conv layer of the ResNet observation encoder."""
     num_res_blocks: int = 1
@@ -42,10 +55,12 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.core not in CORE_NAMES:
             raise ValueError(f"core={self.core!r} is not one of {', '.join(CORE_NAMES)}")
-        for name in ("hidden_size", "num_heads", "num_layers", "num_filters"):
+        if self.encoder not in ENCODER_NAMES:
+            raise ValueError(f"encoder={self.encoder!r} is not one of {', '.join(ENCODER_NAMES)}")
+        for name in ("hidden_size", "num_heads", "num_layers", "num_filters", "mlp_encoder_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("num_res_blocks", "history_len"):
+        for name in ("num_res_blocks", "history_len", "mlp_encoder_layers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
         if self.hidden_size % self.num_heads:

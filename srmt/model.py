@@ -10,7 +10,7 @@ from torch.distributions import Categorical
 
 from srmt.config import ModelConfig
 from srmt.core import MemoryCore, build_core
-from srmt.encoder import ResNetEncoder
+from srmt.encoder import build_encoder
 
 
 class ActorCriticOutput(NamedTuple):
@@ -31,21 +31,24 @@ def mask_logits(logits: Tensor, action_mask: Tensor | None) -> Tensor:
 
 
 class ActorCritic(nn.Module):
-    """``ActorCritic(cfg, obs_shape=(C, H, W), num_actions)``; the agent axis A is explicit everywhere.
+    """``ActorCritic(cfg, obs_shape, num_actions)``; the agent axis A is explicit everywhere.
+
+    ``obs_shape`` is one agent's observation: ``(C, H, W)`` images / grids (conv encoder) or ``(D,)``
+    vectors (MLP encoder); ``cfg.encoder`` picks (``srmt.encoder.build_encoder``). Below, ``*O`` stands
+    for ``obs_shape``.
 
     ``step`` runs one step for ``[G, A]`` agents; ``sequence`` runs T steps with per-step reset/active
     flags and gives the same results as a loop of ``step`` (tested to 1e-6 in float64).
     """
 
-    def __init__(self, cfg: ModelConfig, obs_shape: tuple[int, int, int], num_actions: int) -> None:
+    def __init__(self, cfg: ModelConfig, obs_shape: tuple[int, ...], num_actions: int) -> None:
         super().__init__()
         if num_actions < 1:
             raise ValueError(f"num_actions={num_actions} must be >= 1")
         self.cfg = cfg
-        C, H, W = (int(s) for s in obs_shape)
-        self.obs_shape = (C, H, W)
+        self.encoder = build_encoder(cfg, tuple(obs_shape))
+        self.obs_shape: tuple[int, ...] = self.encoder.obs_shape
         self.num_actions = num_actions
-        self.encoder = ResNetEncoder(self.obs_shape, cfg.num_filters, cfg.num_res_blocks, cfg.hidden_size)
         self.core: MemoryCore = build_core(cfg)
         self.policy_head = nn.Linear(cfg.hidden_size, num_actions)
         self.value_head = nn.Linear(cfg.hidden_size, 1)
@@ -75,9 +78,9 @@ class ActorCritic(nn.Module):
         active: Tensor | None = None,
         action_mask: Tensor | None = None,
     ) -> ActorCriticOutput:
-        """``obs [G, A, C, H, W]``, ``state [G, A, S]``, ``reset``/``active [G, A]`` bool,
+        """``obs [G, A, *O]``, ``state [G, A, S]``, ``reset``/``active [G, A]`` bool,
         ``action_mask [G, A, n]`` bool -> logits ``[G, A, n]``, value ``[G, A]``, new state."""
-        self._check(obs, state, 5, reset, active, action_mask)
+        self._check(obs, state, 2, reset, active, action_mask)
         x = self.encoder(obs)  # (G, A, D)
         features, state = self.core.step(x, state, reset, active)
         return self._heads(features, action_mask, state)
@@ -90,9 +93,9 @@ class ActorCritic(nn.Module):
         active: Tensor | None = None,
         action_mask: Tensor | None = None,
     ) -> ActorCriticOutput:
-        """``obs [G, A, T, C, H, W]``, initial ``state [G, A, S]``, ``reset``/``active [G, A, T]``,
+        """``obs [G, A, T, *O]``, initial ``state [G, A, S]``, ``reset``/``active [G, A, T]``,
         ``action_mask [G, A, T, n]`` -> logits ``[G, A, T, n]``, value ``[G, A, T]``, final state."""
-        self._check(obs, state, 6, reset, active, action_mask)
+        self._check(obs, state, 3, reset, active, action_mask)
         x = self.encoder(obs)  # (G, A, T, D): one encoder call for the whole chunk
         features, state = self.core.sequence(x, state, reset, active)
         return self._heads(features, action_mask, state)
@@ -111,19 +114,20 @@ class ActorCritic(nn.Module):
         self,
         obs: Tensor,
         state: Tensor,
-        obs_dims: int,
+        lead_dims: int,
         reset: Tensor | None,
         active: Tensor | None,
         action_mask: Tensor | None,
     ) -> None:
-        what = "step" if obs_dims == 5 else "sequence"
-        lead = "[G, A, " if obs_dims == 5 else "[G, A, T, "
-        if obs.dim() != obs_dims or tuple(obs.shape[-3:]) != self.obs_shape:
+        what = "step" if lead_dims == 2 else "sequence"
+        lead = "[G, A, " if lead_dims == 2 else "[G, A, T, "
+        n = len(self.obs_shape)
+        if obs.dim() != lead_dims + n or tuple(obs.shape[lead_dims:]) != self.obs_shape:
             raise ValueError(
                 f"{what}: obs shape {tuple(obs.shape)} must be {lead}{', '.join(map(str, self.obs_shape))}]"
             )
         G, A = obs.shape[:2]
-        batch = tuple(obs.shape[: obs_dims - 3])
+        batch = tuple(obs.shape[:lead_dims])
         if tuple(state.shape) != (G, A, self.state_size):
             raise ValueError(
                 f"{what}: state shape {tuple(state.shape)} must be ({G}, {A}, {self.state_size})"
@@ -142,6 +146,6 @@ class ActorCritic(nn.Module):
             )
 
 
-def build_actor_critic(cfg: ModelConfig, obs_shape: tuple[int, int, int], num_actions: int) -> ActorCritic:
+def build_actor_critic(cfg: ModelConfig, obs_shape: tuple[int, ...], num_actions: int) -> ActorCritic:
     """The actor-critic for ``cfg`` (the core is picked by ``cfg.core``)."""
     return ActorCritic(cfg, obs_shape, num_actions)

@@ -154,3 +154,10 @@ def test_bad_device_is_a_one_line_error():
     exp = load_experiment({"name": "t", "device": "tpu"})
     with pytest.raises(ValueError, match="device='tpu' is not one of auto, cpu, cuda, cuda:N"):
         make_sf_config(exp, 2, 8)
+
+
+def test_sf_normalize_input_points_to_the_model_key():
+    with pytest.raises(
+        ValueError, match=r"'normalize_input' has a typed key; use model.normalize_input instead"
+    ):
+        _cfg(sf_overrides={"normalize_input": True})

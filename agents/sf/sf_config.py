@@ -19,7 +19,11 @@ from agents.sf.env import SF_ENV_NAME, import_plugins
 
 # sample-factory arguments srmt exposes as typed TrainConfig keys: sf_overrides may not set them behind
 # the typed key's back.
-TYPED_KEYS = {"policy_workers_per_policy": "train.policy_workers"}
+TYPED_KEYS = {
+    "policy_workers_per_policy": "train.policy_workers",
+    # srmt normalises inside the model (srmt.encoder.RunningNorm), so the statistics travel with the weights
+    "normalize_input": "model.normalize_input",
+}
 
 # Keys the adapter sets because the shared-memory layout depends on them; sf_overrides may not touch them.
 LAYOUT_KEYS = frozenset(
@@ -40,7 +44,6 @@ LAYOUT_KEYS = frozenset(
         "env",
         "experiment",
         "train_dir",
-        "normalize_input",
         "with_pbt",
     }
 )
