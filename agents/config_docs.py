@@ -90,6 +90,25 @@ def rows(cls: type, prefix: str = "") -> list[tuple[str, str, str, str]]:
     return out
 
 
+def env_options_reference() -> list[str]:
+    """One table per built-in env with options: its ``env.options.*`` keys (each env declares its own)."""
+    from envs import env_spec, registered_envs
+
+    parts = []
+    for env in registered_envs():
+        spec = env_spec(env)
+        if spec.options_type is None or spec.plugin is not None:
+            continue
+        cls = spec.options_type
+        parts.append(
+            f"#### `env.options` of `env.name={env}` (`{cls.__module__}.{cls.__name__}`)\n\n"
+            "| key | type | default | meaning |\n|---|---|---|---|"
+        )
+        parts += [f"| `{k}` | {t} | {d} | {doc} |" for k, t, d, doc in rows(cls, "env.options.")]
+        parts.append("")
+    return parts
+
+
 def reference() -> str:
     from agents.config import ExperimentConfig
 
@@ -114,6 +133,8 @@ def reference() -> str:
         parts.append(f"#### {title}\n\n| key | type | default | meaning |\n|---|---|---|---|")
         parts += [f"| `{k}` | {t} | {d} | {doc} |" for k, t, d, doc in table]
         parts.append("")
+        if name == "env":
+            parts += env_options_reference()
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -4,19 +4,23 @@ srmt envs                                  # same as `srmt envs list`
 srmt envs maps ../shared/data/pogema-benchmark/experiments/01-random/maps.yaml 'validation-random-seed-00.'
 srmt envs play bottleneck                  # a registered env with EnvConfig defaults
 srmt envs play env/random-32x32-lifelong reward=dense --seed 3 --render
+srmt envs play train_dir/my-run             # the env of a run folder, experiment YAML or checkpoint
+srmt envs play pettingzoo options.id=mpe.simple_spread_v3 options.N=3
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 import configs
-from envs import make_env, registered_envs
+from envs import env_spec, import_plugin, make_env, registered_envs
 from envs.config import EnvConfig
 from envs.maps import PROJECT_ROOT, load_maps, parse_map, select_maps
 
@@ -27,13 +31,24 @@ def _map_sets() -> list[Path]:
     return sorted(SHARED_MAP_SETS.glob("*/maps.yaml")) if SHARED_MAP_SETS.is_dir() else []
 
 
+def _describe(name: str) -> str:
+    spec = env_spec(name)
+    opts = ", ".join(f.name for f in dataclasses.fields(spec.options_type)) if spec.options_type else "none"
+    kind = "POGEMA grid keys + " if spec.grid else ""
+    where = f"  [plugin {spec.plugin}]" if spec.plugin else ""
+    return f"  {name:<16} {kind}options: {opts}{where}"
+
+
 def cmd_list() -> int:
-    print("registered envs:  " + ", ".join(registered_envs()))
+    print("registered envs (env.name; env.options.KEY=VALUE sets an option):")
+    for name in registered_envs():
+        print(_describe(name))
     print("presets (configs/env, use with `srmt envs play NAME` or env: in an experiment):")
     for name in configs.available("env"):
         cfg = configs.load(EnvConfig, name)
+        agents = cfg.num_agents if cfg.num_agents is not None else "default"
         print(
-            f"  {name[len('env/') : -len('.yaml')]:<34} {cfg.name:<10} agents={cfg.num_agents:<3} {cfg.on_target}/{cfg.collision_system}"
+            f"  {name[len('env/') : -len('.yaml')]:<34} {cfg.name:<10} agents={agents:<3} {cfg.on_target}/{cfg.collision_system}"
         )
     print("map generators:   random (pogema's), maze (envs.maps.maze_map); seeded, a new map per episode")
     sets = _map_sets()
@@ -54,9 +69,44 @@ def cmd_maps(path: str, selectors: list[str]) -> int:
     return 0
 
 
+def _experiment_env(target: str, overrides: list[str]) -> EnvConfig | None:
+    """The env of a run folder, a checkpoint file or an experiment YAML (one with an ``env:`` section);
+    None if ``target`` is none of these. The env's plugin comes from the saved config itself."""
+    path = Path(target)
+    env_overrides = [f"env.{o}" for o in overrides]
+    if path.is_dir() or path.suffix == ".pth":
+        from agents.config import load_experiment
+        from agents.sf.checkpoint import read_checkpoint, saved_experiment
+
+        saved = path / "config.yaml"
+        if path.is_dir() and saved.is_file():
+            data = yaml.safe_load(saved.read_text()) or {}
+        else:  # a checkpoint file or folder: the experiment stored in the checkpoint
+            data = read_checkpoint(path)["srmt"]["experiment"]
+        _import_train_plugins(data)
+        return load_experiment(saved_experiment(data), env_overrides).env
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        data = yaml.safe_load(path.read_text()) or {}
+        if isinstance(data, dict) and isinstance(data.get("env"), dict):
+            from agents.config import load_experiment
+
+            _import_train_plugins(data)
+            return load_experiment(str(path), env_overrides).env
+    return None
+
+
+def _import_train_plugins(data: dict) -> None:
+    plugins = (data.get("train") or {}).get("plugins") or []
+    for spec in plugins:
+        import_plugin(spec)
+
+
 def _config(target: str, overrides: list[str]) -> EnvConfig:
     if target in registered_envs():
         return configs.load(EnvConfig, {"name": target}, overrides)
+    from_run = _experiment_env(target, overrides)
+    if from_run is not None:
+        return from_run
     name = target if target.endswith(".yaml") or "/" in target else f"env/{target}"
     return configs.load(EnvConfig, name, overrides)
 
@@ -74,15 +124,22 @@ def cmd_play(target: str, overrides: list[str], seed: int, render: bool) -> int:
         if term.all() or trunc.all():
             break
     dt = time.perf_counter() - start
-    labels = ", ".join(f"{k}={v}" for k, v in env.episode.labels.items())
+    episode = getattr(env, "episode", None)
+    labels = ", ".join(f"{k}={v}" for k, v in episode.labels.items()) if episode is not None else ""
+    rules = f"{cfg.on_target}/{cfg.collision_system}, " if env_spec(cfg.name).grid else ""
+    reward = f"reward {cfg.reward}, " if env_spec(cfg.name).grid else ""
     print(
-        f"{cfg.name} ({labels}): {env.num_agents} agents, {cfg.on_target}/{cfg.collision_system}, "
-        f"obs {tuple(env.observation_space.shape)}, reward {cfg.reward}, random actions, seed {seed}"
+        f"{cfg.name} ({labels or 'options ' + str(cfg.options)}): {env.num_agents} agents, {rules}"
+        f"obs {tuple(env.observation_space.shape)}, {reward}random actions, seed {seed}"
     )
     print(f"steps {steps}  return/agent {total.mean():.3f}  {steps * env.num_agents / dt:,.0f} agent-steps/s")
-    print("metrics: " + "  ".join(f"{k}={v:g}" for k, v in infos[0]["metrics"].items()))
+    metrics = infos[0].get("metrics", {}) if infos else {}
+    print("metrics: " + ("  ".join(f"{k}={v:g}" for k, v in metrics.items()) or "none reported"))
     if render:
+        if not hasattr(env, "render"):
+            raise ValueError(f"env {cfg.name!r} has no render(); drop --render")
         print(env.render())
+    env.close()
     return 0
 
 
@@ -96,7 +153,10 @@ def main(argv: list[str]) -> int:
     m.add_argument("file")
     m.add_argument("select", nargs="*", help="map names or regexes (full match)")
     play = sub.add_parser("play", help="one episode with random actions; prints metrics")
-    play.add_argument("target", help="registered env name, preset name (configs/env) or YAML path")
+    play.add_argument(
+        "target",
+        help="registered env name, preset name (configs/env), env or experiment YAML, run folder or checkpoint",
+    )
     play.add_argument("overrides", nargs="*", help="key=value EnvConfig overrides")
     play.add_argument("--seed", type=int, default=0)
     play.add_argument("--render", action="store_true", help="print the final state")
@@ -107,6 +167,6 @@ def main(argv: list[str]) -> int:
         if a.cmd == "play":
             return cmd_play(a.target, a.overrides, a.seed, a.render)
         return cmd_list()
-    except (ValueError, configs.ConfigError) as e:  # bad input: one line, no traceback
+    except (ValueError, configs.ConfigError, FileNotFoundError) as e:  # bad input: one line, no traceback
         print(f"srmt envs: {e}", file=sys.stderr)
         return 2

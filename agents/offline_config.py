@@ -84,7 +84,8 @@ class OfflineEvalConfig:
     action_selection: Literal["argmax", "sample"] = "argmax"
     """Take the most likely action or sample from the model's distribution (seeded)."""
     env_overrides: dict[str, Any] = field(default_factory=dict)
-    """Changes to ``env`` for evaluation only (e.g. ``{split: test, corridor_lengths: [5, 20]}``)."""
+    """Changes to ``env`` for evaluation only (e.g. ``{options: {split: test, corridor_lengths: [5, 20]}}``;
+    a top-level ``split`` / ``corridor_lengths`` is read as Bottleneck options)."""
     checkpoint: str = ""
     """Checkpoint to evaluate; empty = ``{run_dir}/rate.pt``."""
     compare: bool = True

@@ -12,20 +12,32 @@ add more with :func:`register_env`.
 """
 
 from envs.base import MultiAgentEnv
-from envs.bottleneck import bottleneck_config, build_bottleneck, test_corridor_lengths, train_corridor_lengths
+from envs.bottleneck import (
+    BottleneckOptions,
+    bottleneck_config,
+    build_bottleneck,
+    test_corridor_lengths,
+    train_corridor_lengths,
+)
 from envs.config import EnvConfig
 from envs.grid_env import GridEnv
+from envs.plugins import PluginError, import_plugin
 from envs.pogema_task import build_pogema
-from envs.registry import make_env, register_env, registered_envs, unregister_env
+from envs.registry import EnvSpec, env_spec, make_env, register_env, registered_envs, unregister_env
 
-register_env("pogema", build_pogema, replace=True)
-register_env("bottleneck", build_bottleneck, replace=True)
+register_env("pogema", build_pogema, grid=True, replace=True)
+register_env("bottleneck", build_bottleneck, BottleneckOptions, grid=True, replace=True)
 
 __all__ = [
+    "BottleneckOptions",
     "EnvConfig",
+    "EnvSpec",
+    "PluginError",
     "GridEnv",
     "MultiAgentEnv",
     "bottleneck_config",
+    "env_spec",
+    "import_plugin",
     "make_env",
     "register_env",
     "registered_envs",

@@ -10,19 +10,24 @@ import numpy as np
 
 
 class MultiAgentEnv(ABC):
-    """One environment instance with ``num_agents`` agents, vectorised over the agent axis A.
+    """One environment instance with a fixed number ``num_agents`` of agents, vectorised over the agent
+    axis A (the full contract, with what trainers and evaluation rely on: docs/extending.md).
 
-    - ``reset(seed=None) -> (obs [A, C, H, W] float32, infos: list of A dicts)``
+    - ``reset(seed=None) -> (obs [A, *obs_shape] float32, infos: list of A dicts)``; ``obs_shape`` is
+      ``observation_space.shape``: ``(C, H, W)`` images / grids (conv encoder) or ``(D,)`` vectors (MLP
+      encoder).
     - ``step(actions [A] int) -> (obs, rewards [A] float32, terminated [A] bool, truncated [A] bool, infos)``
-    - ``active``: bool [A], the agent still acts (False once it finished in ``finish`` mode; its
-      actions are then ignored and its rewards are 0).
+    - ``active``: bool [A], the agent still acts (False once it left the episode, e.g. finished in
+      ``finish`` mode; its actions are then ignored, its rewards are 0 and ``terminated`` stays True for
+      it on every later step).
 
     The episode ends when all agents are terminated or all are truncated; on that step every
-    ``infos[i]["metrics"]`` holds the episode metrics (float values). Stepping an ended episode raises.
+    ``infos[i]["metrics"]`` holds the episode metrics (float values; may be empty ``{}``). Stepping an
+    ended episode raises.
     """
 
     num_agents: int
-    observation_space: gymnasium.spaces.Box  # one agent's observation, (C, H, W) float32
+    observation_space: gymnasium.spaces.Box  # one agent's observation, e.g. (C, H, W) or (D,), float32
     action_space: gymnasium.spaces.Discrete  # one agent's actions
     binary_observations: bool = False
     """Every observation value is exactly 0 or 1, so a trainer may move observations as uint8 (4x fewer

@@ -15,12 +15,15 @@ reset (the reference drew them once per map). Collisions ``block_both``, ``finis
 
 Train: L drawn at each reset from {3,4,5,6,7,8,12,16,17,18,20,21,22,23,24,27}, 512-step episodes.
 Test: L = 3..50 and 100..1000 step 100, step limit 2L+100; evaluate one L at a time with
-``make_env(bottleneck_config(L))``.
+``make_env(bottleneck_config(L))``. The task's own settings are its options (:class:`BottleneckOptions`,
+``env.options.split`` / ``env.options.corridor_lengths``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -33,6 +36,24 @@ CORRIDOR_COL = 4
 ROOM_CELLS = WIDTH * ROOM_ROWS
 TRAIN_CORRIDOR_LENGTHS = (3, 4, 5, 6, 7, 8, 12, 16, 17, 18, 20, 21, 22, 23, 24, 27)
 TRAIN_MAX_EPISODE_STEPS = 512
+DEFAULT_NUM_AGENTS = 2
+
+
+@dataclass
+class BottleneckOptions:
+    """``env.options`` of the ``bottleneck`` env."""
+
+    split: Literal["train", "test"] = "train"
+    """Bottleneck task split: ``train`` (512-step episodes) or ``test`` (step limit 2L+100)."""
+    corridor_lengths: list[int] = field(default_factory=list)
+    """Bottleneck corridor lengths L, one drawn per episode; empty = the split's set (train: 3..27
+    subset of 16 lengths, test: 3..50 and 100..1000 step 100)."""
+
+    def __post_init__(self) -> None:
+        if self.split not in ("train", "test"):
+            raise ValueError(f"unknown split {self.split!r}; allowed: train, test")
+        for length in self.corridor_lengths:
+            _check_length(length)
 
 
 def train_corridor_lengths() -> list[int]:
@@ -106,14 +127,16 @@ def sample_task(length: int, num_agents: int, rng: np.random.Generator) -> tuple
 def bottleneck_config(length: int, split: str = "test", **overrides) -> EnvConfig:
     """EnvConfig defaults for Bottleneck with one corridor length; ``overrides`` sets other fields."""
     _check_length(length)
-    return EnvConfig(**{"name": "bottleneck", **overrides, "split": split, "corridor_lengths": [int(length)]})
+    options = {**overrides.pop("options", {}), "split": split, "corridor_lengths": [int(length)]}
+    return EnvConfig(**{"name": "bottleneck", **overrides, "options": options})
 
 
 def with_length(cfg: EnvConfig, length: int, split: str = "test") -> EnvConfig:
     """A (training) Bottleneck config moved to one corridor length of ``split``; every other setting is
     kept except ``max_episode_steps``, reset to the split's limit (2L+100 for test)."""
     _check_length(length)
-    return dataclasses.replace(cfg, corridor_lengths=[int(length)], split=split, max_episode_steps=None)
+    options = {**cfg.options, "corridor_lengths": [int(length)], "split": split}
+    return dataclasses.replace(cfg, options=options, max_episode_steps=None)
 
 
 def build_bottleneck(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
@@ -128,7 +151,10 @@ def build_bottleneck(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
         )
     if cfg.on_target == "restart":
         raise ValueError("on_target='restart' is not supported by 'bottleneck'; allowed: finish, nothing")
-    lengths = list(cfg.corridor_lengths) or corridor_lengths(cfg.split)
+    opts: BottleneckOptions = cfg.opts
+    if cfg.num_agents is None:
+        cfg = dataclasses.replace(cfg, num_agents=DEFAULT_NUM_AGENTS)
+    lengths = list(opts.corridor_lengths) or corridor_lengths(opts.split)
     for length in lengths:
         _check_length(length)
     sample_task(lengths[0], cfg.num_agents, np.random.default_rng(0))  # capacity check, before any reset
@@ -137,7 +163,7 @@ def build_bottleneck(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
     def new_episode(ep_seed: int, rng: np.random.Generator) -> Episode:
         length = lengths[int(rng.integers(len(lengths)))] if len(lengths) > 1 else lengths[0]
         starts, goals = sample_task(length, cfg.num_agents, rng)
-        limit = cfg.max_episode_steps or step_limit(length, cfg.split)
+        limit = cfg.max_episode_steps or step_limit(length, opts.split)
         gc = grid_config(
             map=maps[length],
             agents_xy=starts,

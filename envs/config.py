@@ -1,20 +1,30 @@
 """EnvConfig: the environment component's typed config (owned by ``envs``).
 
-One dataclass for every registered env. Which fields a task reads:
+Which fields an env reads:
 
-- all: ``name num_agents on_target collision_system obs_radius max_episode_steps reward``
-- ``pogema``: the map source, one of ``map`` (a map string), ``maps_file`` (+ ``map_name`` or
-  ``map_names``) or ``generator`` (``random`` uses ``size``/``width``/``height``/``density``, ``maze``
-  uses ``size``/``width``/``height``/``maze_loops``); optional fixed ``agents_xy``/``targets_xy``.
-- ``bottleneck``: ``split`` and ``corridor_lengths`` (the map is built, map-source fields must stay unset).
+- every env: ``name num_agents max_episode_steps plugin`` and its own ``options``: a dict checked
+  against the dataclass the env registered (``register_env(name, builder, options_type)``) and
+  available typed as ``cfg.opts`` (``bottleneck``: ``split``, ``corridor_lengths``; ``pettingzoo``:
+  ``id`` and the env's keyword arguments; ...).
+- POGEMA grid envs (registered with ``grid=True``: ``pogema``, ``bottleneck``) also read the grid
+  keys ``on_target collision_system obs_radius reward`` and (``pogema``) the map source: ``map`` (a map
+  string), ``maps_file`` (+ ``map_name`` or ``map_names``) or ``generator`` (``random`` uses
+  ``size``/``width``/``height``/``density``, ``maze`` uses ``size``/``width``/``height``/``maze_loops``);
+  optional fixed ``agents_xy``/``targets_xy``. Other envs refuse a grid key set away from its default.
+
+The grid keys stay top-level (not under ``options``) because the evaluation grid, the planners and the
+offline recorder build POGEMA envs from them directly; the Bottleneck-only keys moved to its options.
 """
 
 from __future__ import annotations
 
 import functools
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, Optional
+
+from envs.plugins import canonical, import_plugin
+from envs.registry import env_spec
 
 OnTarget = Literal["finish", "nothing", "restart"]
 CollisionSystem = Literal["block_both", "priority", "soft"]
@@ -31,9 +41,19 @@ MAX_SIDE = 4096
 class EnvConfig:
     name: str = "bottleneck"
     """Registered environment (``envs.registered_envs()``): ``bottleneck`` (the SRMT paper's corridor
-    task) or ``pogema`` (any POGEMA grid: map string, map set or generated maps)."""
-    num_agents: int = 2
-    """Agents per environment instance."""
+    task), ``pogema`` (any POGEMA grid: map string, map set or generated maps), ``pettingzoo`` (any
+    PettingZoo Parallel env), ``gym_multiagent`` (a gymnasium-style multi-agent env) or a plugin's env."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The env's own settings, checked against the options it registered (``srmt envs`` lists them),
+    e.g. ``env.options.split=test`` for ``bottleneck`` or ``env.options.id=mpe.simple_spread_v3`` for
+    ``pettingzoo``; read typed as ``cfg.opts``."""
+    plugin: Optional[str] = None
+    """Module path (``my_pkg.my_envs``) or ``.py`` file that registers ``name``, imported before the
+    name is looked up. Filled in automatically for an env a plugin registered, so that a saved config
+    or checkpoint rebuilds its env without extra flags."""
+    num_agents: Optional[int] = None
+    """Agents per environment instance; None = the env's default (``pogema``, ``bottleneck``: 2;
+    adapters: the wrapped env's agent count, which a value here must match)."""
     on_target: OnTarget = "finish"
     """What reaching the goal does: ``finish`` (agent leaves the grid, its episode ends), ``nothing``
     (classic MAPF: agent stays, episode ends when all stand on their goals) or ``restart`` (lifelong:
@@ -81,20 +101,19 @@ class EnvConfig:
     targets_xy: Optional[list[Any]] = None
     """Fixed goals ``[[row, col], ...]``; for ``restart`` one goal sequence per agent (pogema's format)."""
 
-    # --- bottleneck ---
-    split: Split = "train"
-    """Bottleneck task split: ``train`` (512-step episodes) or ``test`` (step limit 2L+100)."""
-    corridor_lengths: list[int] = field(default_factory=list)
-    """Bottleneck corridor lengths L, one drawn per episode; empty = the split's set (train: 3..27
-    subset of 16 lengths, test: 3..50 and 100..1000 step 100)."""
-
     def __post_init__(self) -> None:
         _check_literals(self)
-        from envs.registry import registered_envs  # late: the registry imports the builders
-
-        if self.name not in registered_envs():
-            raise ValueError(f"unknown env name {self.name!r}; registered: {', '.join(registered_envs())}")
-        _positive("num_agents", self.num_agents)
+        if self.plugin is not None:
+            import_plugin(self.plugin)  # errors name the plugin as the user gave it
+            self.plugin = canonical(self.plugin)
+        spec = env_spec(self.name)
+        if self.plugin is None and spec.plugin is not None:
+            self.plugin = spec.plugin  # the saved config names the plugin that registered the env
+        if self.num_agents is not None:
+            _positive("num_agents", self.num_agents)
+        if not spec.grid:
+            _check_grid_keys_unset(self, spec.options_type)
+        object.__setattr__(self, "_opts", typed_options(self.name, spec.options_type, self.options))
         if self.obs_radius is not None and not 1 <= self.obs_radius <= MAX_OBS_RADIUS:
             raise ValueError(f"obs_radius={self.obs_radius} is out of range; allowed: 1..{MAX_OBS_RADIUS}")
         if self.max_episode_steps is not None:
@@ -117,11 +136,17 @@ class EnvConfig:
             raise ValueError("map_name / map_names select maps from a maps_file; set maps_file too")
         if self.map_name is not None and self.map_names:
             raise ValueError(f"map_name={self.map_name!r} and map_names={self.map_names}: give one of them")
-        for length in self.corridor_lengths:
-            if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-                raise ValueError(
-                    f"corridor length {length!r} is invalid; corridor lengths must be integers >= 1"
-                )
+
+    @property
+    def opts(self) -> Any:
+        """``options`` as the env's typed options dataclass (None for an env without options)."""
+        return self._opts  # type: ignore[attr-defined]
+
+    def with_options(self, **changes: Any) -> EnvConfig:
+        """A copy with some options changed (checked again)."""
+        import dataclasses
+
+        return dataclasses.replace(self, options={**self.options, **changes})
 
     @property
     def radius(self) -> int:
@@ -144,6 +169,103 @@ class EnvConfig:
     def map_selectors(self) -> list[str]:
         """Selectors for ``maps_file`` (empty = all maps)."""
         return [self.map_name] if self.map_name is not None else list(self.map_names)
+
+
+# EnvConfig keys that only POGEMA grid envs (registered with grid=True) read.
+GRID_KEYS = (
+    "on_target",
+    "collision_system",
+    "obs_radius",
+    "reward",
+    "map",
+    "maps_file",
+    "map_name",
+    "map_names",
+    "generator",
+    "size",
+    "width",
+    "height",
+    "density",
+    "maze_loops",
+    "agents_xy",
+    "targets_xy",
+)
+
+
+def _default(f: Any) -> Any:
+    return f.default_factory() if f.default_factory is not MISSING else f.default
+
+
+def _check_grid_keys_unset(cfg: EnvConfig, options_type: type | None) -> None:
+    by_name = {f.name: f for f in fields(cfg)}
+    for key in GRID_KEYS:
+        value = getattr(cfg, key)
+        if value != _default(by_name[key]):
+            where = (
+                f"its options: {', '.join(_option_names(options_type))}"
+                if options_type
+                else "it has no options"
+            )
+            raise ValueError(
+                f"env.{key}={value!r} is a POGEMA grid key; env {cfg.name!r} does not read it "
+                f"(its own settings go under env.options; {where})"
+            )
+
+
+def _option_names(options_type: type | None) -> list[str]:
+    return [f.name for f in fields(options_type)] if options_type is not None else []
+
+
+def typed_options(env: str, options_type: type | None, options: Any) -> Any:
+    """``options`` (a mapping) checked against ``options_type`` and built into it; one-line errors."""
+    if options is None:
+        options = {}
+    if dataclasses_is_instance(options):
+        options = {f.name: getattr(options, f.name) for f in fields(options)}
+    if not isinstance(options, dict):
+        raise ValueError(f"env.options must be a mapping of option -> value, got {type(options).__name__}")
+    if options_type is None:
+        if options:
+            raise ValueError(f"env {env!r} takes no options; got env.options.{next(iter(options))}")
+        return None
+    allowed = _option_names(options_type)
+    for key in options:
+        if key not in allowed:
+            raise ValueError(
+                f"env.options.{key} is not an option of env {env!r}; allowed: {', '.join(allowed) or 'none'}"
+            )
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(options_type), OmegaConf.create(dict(options)))
+        return OmegaConf.to_object(node)
+    except OmegaConfBaseException as e:
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        key = getattr(e, "full_key", None)
+        raise ValueError(f"env.options.{key}: {msg}" if key else f"env.options: {msg}") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"env.options of env {env!r}: {(str(e).splitlines() or [type(e).__name__])[0]}"
+        ) from None
+
+
+def dataclasses_is_instance(obj: Any) -> bool:
+    import dataclasses
+
+    return dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+
+
+def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """An env config dict written before issue 12 (Bottleneck's ``split`` / ``corridor_lengths`` at the
+    top level) in today's form (under ``options``); other dicts are returned unchanged."""
+    legacy = {k: data[k] for k in ("split", "corridor_lengths") if k in data}
+    if not legacy:
+        return data
+    out = {k: v for k, v in data.items() if k not in legacy}
+    if out.get("name", "bottleneck") == "bottleneck":
+        out["options"] = {**legacy, **dict(out.get("options") or {})}
+    return out
 
 
 def _positive(key: str, value: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from envs.config import EnvConfig
@@ -9,6 +11,7 @@ from envs.grid_env import Episode, GridEnv, grid_config
 from envs.maps import has_markers, load_maps, maze_map, parse_map, select_maps
 
 DEFAULT_MAX_EPISODE_STEPS = 256  # POGEMA benchmark's lifelong episodes
+DEFAULT_NUM_AGENTS = 2
 
 
 class _MapSet:
@@ -70,10 +73,8 @@ def _map_set(cfg: EnvConfig) -> _MapSet | None:
 
 
 def build_pogema(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
-    if cfg.corridor_lengths:
-        raise ValueError(
-            "corridor_lengths is a 'bottleneck' option; the 'pogema' env takes a map source instead"
-        )
+    if cfg.num_agents is None:
+        cfg = dataclasses.replace(cfg, num_agents=DEFAULT_NUM_AGENTS)
     maps = _map_set(cfg)
     H, W = cfg.grid_height, cfg.grid_width
     if maps is not None:

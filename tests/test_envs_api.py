@@ -12,7 +12,7 @@ from envs.config import EnvConfig
 # Small but non-trivial settings per env; any env registered later is checked with EnvConfig defaults.
 SMALL = {
     "pogema": dict(num_agents=6, size=8, on_target="restart", collision_system="soft", max_episode_steps=24),
-    "bottleneck": dict(num_agents=2, obs_radius=2, corridor_lengths=[3], max_episode_steps=24),
+    "bottleneck": dict(num_agents=2, obs_radius=2, options={"corridor_lengths": [3]}, max_episode_steps=24),
 }
 
 

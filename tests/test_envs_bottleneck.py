@@ -65,7 +65,12 @@ def test_split_sets_and_limits():
 def test_with_length_keeps_training_settings():
     train = EnvConfig(name="bottleneck", obs_radius=2, reward="dense", max_episode_steps=512)
     test = with_length(train, 40)
-    assert (test.obs_radius, test.reward, test.corridor_lengths, test.split) == (2, "dense", [40], "test")
+    assert (test.obs_radius, test.reward, test.opts.corridor_lengths, test.opts.split) == (
+        2,
+        "dense",
+        [40],
+        "test",
+    )
     env = make_env(test, seed=0)
     env.reset()
     assert env.max_episode_steps == 180 and env.observation_space.shape == (3, 5, 5)
@@ -86,7 +91,7 @@ def test_corridor_length_below_one(bad):
     with pytest.raises(
         ValueError, match=rf"corridor length {bad} is invalid; corridor lengths must be integers >= 1"
     ):
-        EnvConfig(name="bottleneck", corridor_lengths=[5, bad])
+        EnvConfig(name="bottleneck", options={"corridor_lengths": [5, bad]})
     with pytest.raises(ValueError, match=rf"corridor length {bad} is invalid"):
         bottleneck_map(bad)
 

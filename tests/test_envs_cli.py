@@ -18,14 +18,19 @@ MAPS = (
 def test_list(capsys):
     assert srmt(["envs"]) == 0
     out = capsys.readouterr().out
-    registered = next(ln for ln in out.splitlines() if ln.startswith("registered envs:"))
-    assert "bottleneck" in registered and "pogema" in registered
+    lines = out.splitlines()
+    assert lines[0].startswith("registered envs")
+    assert any(ln.split()[:1] == ["pogema"] for ln in lines)
+    assert any(ln.split()[:1] == ["bottleneck"] and "options: split, corridor_lengths" in ln for ln in lines)
     assert "bottleneck-train" in out and "maze" in out
 
 
 def test_play_registered_and_preset(capsys):
     assert (
-        srmt(["envs", "play", "bottleneck", "corridor_lengths=[3]", "max_episode_steps=20", "--render"]) == 0
+        srmt(
+            ["envs", "play", "bottleneck", "options.corridor_lengths=[3]", "max_episode_steps=20", "--render"]
+        )
+        == 0
     )
     out = capsys.readouterr().out
     assert "corridor_length=3" in out and "metrics: CSR=" in out and "####.####" in out

@@ -31,8 +31,9 @@ def test_every_preset_builds_and_resets(preset):
 
 
 def test_overrides_and_derived_values():
-    cfg = configs.load(EnvConfig, "env/bottleneck-train", ["reward=dense", "corridor_lengths=[5,6]"])
-    assert cfg.reward == "dense" and cfg.corridor_lengths == [5, 6] and cfg.obs_radius == 2
+    cfg = configs.load(EnvConfig, "env/bottleneck-train", ["reward=dense", "options.corridor_lengths=[5,6]"])
+    assert cfg.reward == "dense" and cfg.opts.corridor_lengths == [5, 6] and cfg.obs_radius == 2
+    assert cfg.opts.split == "train"
     cfg = configs.load(EnvConfig, {"name": "pogema", "width": 12, "height": 7})
     assert (cfg.grid_height, cfg.grid_width) == (7, 12)
 
@@ -67,7 +68,22 @@ def test_unknown_reward_names_value_and_choices():
             r"unknown collision_system 'bounce'; allowed: block_both, priority, soft",
         ),
         ({"on_target": "stay"}, r"unknown on_target 'stay'; allowed: finish, nothing, restart"),
-        ({"corridor_lengths": [0]}, r"corridor length 0 is invalid; corridor lengths must be integers >= 1"),
+        (
+            {"options": {"corridor_lengths": [0]}},
+            r"corridor length 0 is invalid; corridor lengths must be integers >= 1",
+        ),
+        (
+            {"options": {"split": "val"}},
+            r"env.options.split: Invalid value 'val', expected one of \['train', 'test'\]",
+        ),
+        (
+            {"options": {"corridor_length": [3]}},
+            r"env.options.corridor_length is not an option of env 'bottleneck'; allowed: split, corridor_lengths",
+        ),
+        (
+            {"name": "pogema", "options": {"split": "test"}},
+            r"env 'pogema' takes no options; got env.options.split",
+        ),
         ({"num_agents": 0}, r"num_agents=0 is invalid"),
         ({"obs_radius": 0}, r"obs_radius=0 is out of range; allowed: 1..128"),
         ({"max_episode_steps": 0}, r"max_episode_steps=0 is invalid"),
@@ -85,7 +101,7 @@ def test_bad_values_are_one_line_errors(kwargs, pattern):
 
 def test_yaml_errors_name_the_key():
     with pytest.raises(configs.ConfigError, match="corridor length 0 is invalid") as e:
-        configs.load(EnvConfig, {"corridor_lengths": [3, 0]})
+        configs.load(EnvConfig, {"options": {"corridor_lengths": [3, 0]}})
     _one_line(e)
     with pytest.raises(configs.ConfigError, match="Key 'map_file' not in 'EnvConfig'"):
         configs.load(EnvConfig, {"map_file": "x"})
@@ -131,8 +147,8 @@ def test_pogema_rejections_become_one_line():
             )
         )
     _one_line(e)
-    with pytest.raises(ValueError, match=r"corridor_lengths is a 'bottleneck' option"):
-        make_env(EnvConfig(name="pogema", corridor_lengths=[3]))
+    with pytest.raises(ValueError, match=r"env 'pogema' takes no options; got env.options.corridor_lengths"):
+        make_env(EnvConfig(name="pogema", options={"corridor_lengths": [3]}))
 
 
 def test_obs_radius_task_defaults():

@@ -26,7 +26,7 @@ TINY = [
     "train.batch_envs=2",
     "train.warmup_steps=1",
     "eval.episodes=1",
-    "env.corridor_lengths=[3]",
+    "env.options.corridor_lengths=[3]",
     "env.max_episode_steps=40",
     "model.hidden_size=16",
     "model.num_layers=1",
@@ -67,7 +67,11 @@ def test_rate_policy_infers_rewards_without_observe(run_dir, on_target, reward):
     from envs.config import EnvConfig
 
     cfg = EnvConfig(
-        name="bottleneck", corridor_lengths=[3], max_episode_steps=40, reward=reward, on_target=on_target
+        name="bottleneck",
+        options={"corridor_lengths": [3]},
+        max_episode_steps=40,
+        reward=reward,
+        on_target=on_target,
     )
     policy = RATEPolicy(str(run_dir / "rate.pt"), target_return=0.5)
     policy.env_config, policy.reward_name = cfg, reward  # score the episode with this env's reward

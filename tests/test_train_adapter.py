@@ -138,7 +138,7 @@ def test_other_observations_stay_float32_and_a_false_binary_claim_is_caught_in_d
 
 def test_finished_agent_is_inactive_earns_nothing_and_is_not_done_until_the_env_ends():
     # agent 0 walks a shortest path to its goal while agent 1 waits: agent 0 finishes first
-    cfg = EnvConfig(name="bottleneck", corridor_lengths=[3], max_episode_steps=64)
+    cfg = EnvConfig(name="bottleneck", options={"corridor_lengths": [3]}, max_episode_steps=64)
     env = make_env(cfg, seed=0)
     # a layout where agent 1 (which never moves) does not stand on agent 0's goal
     seed = next(

@@ -144,7 +144,7 @@ class EnvsEpisodeEnv:
             # the base task's radius in force (a Bottleneck-trained model keeps its observation size), and
             # no task-specific options of the base (corridor lengths) on a benchmark map
             obs_radius=base.radius,
-            corridor_lengths=[],
+            options={},
             map=instance.map,
             maps_file=None,
             map_name=None,

@@ -18,7 +18,7 @@ from agents.offline.policy import RATEPolicy
 from agents.offline.rollout import build_expert, make_eval_env, play_episode
 from agents.offline.train import resolve_device, torch_threads
 from agents.offline_config import OfflineConfig
-from envs.config import EnvConfig
+from envs.config import EnvConfig, upgrade_legacy
 
 CLASSIC_KEYS = ("CSR", "ISR", "makespan", "SoC")
 LIFELONG_KEYS = ("throughput",)
@@ -36,14 +36,17 @@ class EvalReport:
 def eval_env_config(cfg: OfflineConfig) -> EnvConfig:
     """``env`` with ``eval.env_overrides`` applied (checked like any EnvConfig)."""
     overrides = dict(cfg.eval.env_overrides)
-    allowed = [f.name for f in dataclasses.fields(EnvConfig)]
+    allowed = [f.name for f in dataclasses.fields(EnvConfig)] + ["split", "corridor_lengths"]
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
         raise ValueError(
             f"eval.env_overrides: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
         )
-    if "split" in overrides and "max_episode_steps" not in overrides:
+    overrides = upgrade_legacy({**overrides, "name": overrides.get("name", cfg.env.name)})
+    if "split" in overrides.get("options", {}) and "max_episode_steps" not in overrides:
         overrides["max_episode_steps"] = None  # a test split brings its own step limit (2L+100)
+    if "options" in overrides and overrides["name"] == cfg.env.name:
+        overrides["options"] = {**cfg.env.options, **overrides["options"]}
     return dataclasses.replace(cfg.env, **overrides)
 
 

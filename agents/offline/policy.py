@@ -14,7 +14,7 @@ import torch
 
 from agents.offline.train import load_checkpoint, resolve_device
 from agents.planners.base import WorldState
-from envs.config import EnvConfig
+from envs.config import EnvConfig, upgrade_legacy
 from envs.rewards import compute_rewards, needs_distances
 
 
@@ -31,7 +31,7 @@ class RATEPolicy:
         self.device = resolve_device(device)
         self.model, ckpt = load_checkpoint(checkpoint, self.device)
         try:
-            self.env_config = EnvConfig(**ckpt["env"])
+            self.env_config = EnvConfig(**upgrade_legacy(dict(ckpt["env"])))
         except (TypeError, ValueError) as e:
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise ValueError(

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from agents.config import ExperimentConfig, load_experiment
+from envs.config import upgrade_legacy
 from srmt import ActorCritic, build_actor_critic
 
 CHECKPOINT_SUBDIR = "checkpoint_p0"
@@ -48,7 +49,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> tuple[A
     trained with, from a checkpoint file, checkpoint folder or run folder."""
     ckpt = read_checkpoint(path, device)
     meta = ckpt["srmt"]
-    exp = load_experiment(dict(meta["experiment"]))
+    exp = load_experiment(saved_experiment(meta["experiment"]))
     net = build_actor_critic(exp.model, tuple(meta["obs_shape"]), int(meta["num_actions"]))
     prefix = "net."
     weights = {k[len(prefix) :]: v for k, v in ckpt["model"].items() if k.startswith(prefix)}
@@ -56,6 +57,16 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> tuple[A
     net.to(device)
     net.eval()
     return net, exp
+
+
+def saved_experiment(data: Any) -> dict[str, Any]:
+    """A saved experiment dict in today's form: pre-issue-12 Bottleneck keys moved under
+    ``env.options`` (``envs.config.upgrade_legacy``). The env's plugin (``env.plugin``) is imported when
+    the config is loaded, so a plugin env's checkpoint needs no extra flags."""
+    out = dict(data)
+    if isinstance(out.get("env"), dict):
+        out["env"] = upgrade_legacy(dict(out["env"]))
+    return out
 
 
 def checkpoint_progress(path: str | Path) -> dict[str, int]:

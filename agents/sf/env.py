@@ -18,11 +18,7 @@ model.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -164,26 +160,16 @@ class SFMultiEnv(gym.Env):
 
 
 def import_plugins(plugins: Sequence[str]) -> None:
-    """Import user modules (dotted names or ``.py`` paths) that register custom envs or models.
+    """Import user modules (dotted names or ``.py`` paths) that register custom envs or models
+    (``envs.plugins.import_plugin``: once per process, sibling imports work, one-line errors).
 
     Runs in every process sample-factory starts (they are spawned, so registrations made in the parent
     are not inherited).
     """
+    from envs.plugins import import_plugin
+
     for spec in plugins:
-        if spec.endswith(".py"):
-            path = Path(spec).resolve()
-            name = f"srmt_plugin_{path.stem}"
-            if name in sys.modules:
-                continue
-            if not path.is_file():
-                raise ValueError(f"train.plugins: file {spec!r} not found")
-            module_spec = importlib.util.spec_from_file_location(name, path)
-            assert module_spec is not None and module_spec.loader is not None
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            module_spec.loader.exec_module(module)
-        else:
-            importlib.import_module(spec)
+        import_plugin(spec)
 
 
 def env_seed(base_seed: int, env_uid: int) -> int:

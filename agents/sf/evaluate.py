@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from agents.config import ExperimentConfig
+from envs.bottleneck import with_length
 from srmt import ActorCritic, build_actor_critic
 
 PolicySource = str | Path | tuple[ActorCritic, ExperimentConfig]
@@ -141,14 +142,18 @@ def evaluate_bottleneck(
     """CSR / ISR per test-corridor length L: one row ``{L, CSR, ISR, episodes, steps}`` per length.
 
     ``policy`` is a checkpoint (file, checkpoint folder or run folder) or a ``(net, exp)`` pair; the env
-    is the policy's training env switched to the Bottleneck ``test`` split with ``corridor_lengths=[L]``.
+    is the policy's training env switched to the Bottleneck ``test`` split with ``corridor_lengths=[L]``
+    (``envs.bottleneck.with_length``).
     """
     net, exp = _resolve_policy(policy, device)
     rows = []
     for L in lengths:
-        env_cfg = dataclasses.replace(
-            exp.env, name="bottleneck", split="test", corridor_lengths=[int(L)], max_episode_steps=None
+        base = (
+            exp.env
+            if exp.env.name == "bottleneck"
+            else dataclasses.replace(exp.env, name="bottleneck", options={})
         )
+        env_cfg = with_length(base, int(L), "test")
         results = run_episodes(
             net,
             env_cfg,
