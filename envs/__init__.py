@@ -7,10 +7,19 @@
     obs, infos = env.reset()                 # obs [A, 3, 2r+1, 2r+1] float32
     obs, rew, term, trunc, infos = env.step(actions)
 
-Registered envs: ``bottleneck`` (the SRMT paper's corridor task) and ``pogema`` (any POGEMA grid);
-add more with :func:`register_env`.
+Registered envs: ``bottleneck`` (the SRMT paper's corridor task), ``pogema`` (any POGEMA grid),
+``pettingzoo`` (any PettingZoo Parallel env) and ``gym_multiagent`` (a gymnasium-style multi-agent env);
+add more with :func:`register_env` (docs/extending.md).
 """
 
+from envs.adapters import (
+    GymMultiAgentEnv,
+    GymMultiAgentOptions,
+    PettingZooEnv,
+    PettingZooOptions,
+    build_gym_multiagent,
+    build_pettingzoo,
+)
 from envs.base import MultiAgentEnv
 from envs.bottleneck import (
     BottleneckOptions,
@@ -27,11 +36,17 @@ from envs.registry import EnvSpec, env_spec, make_env, register_env, registered_
 
 register_env("pogema", build_pogema, grid=True, replace=True)
 register_env("bottleneck", build_bottleneck, BottleneckOptions, grid=True, replace=True)
+register_env("pettingzoo", build_pettingzoo, PettingZooOptions, replace=True)
+register_env("gym_multiagent", build_gym_multiagent, GymMultiAgentOptions, replace=True)
 
 __all__ = [
     "BottleneckOptions",
     "EnvConfig",
     "EnvSpec",
+    "GymMultiAgentEnv",
+    "GymMultiAgentOptions",
+    "PettingZooEnv",
+    "PettingZooOptions",
     "PluginError",
     "GridEnv",
     "MultiAgentEnv",

@@ -49,6 +49,22 @@ class MultiAgentEnv(ABC):
         """Release resources (nothing to release for the grid envs)."""
 
 
+def check_actions(actions: object, num_agents: int, num_actions: int) -> np.ndarray:
+    """``actions`` as int64 ``[A]`` in ``0..num_actions-1`` (integral floats accepted), or a one-line ValueError."""
+    a = np.asarray(actions)
+    if a.shape != (num_agents,):
+        raise ValueError(f"actions must have shape ({num_agents},), got {a.shape}")
+    if a.dtype.kind == "f" and np.all(a == np.round(a)):
+        a = a.astype(np.int64)  # integral floats from generic samplers
+    elif a.dtype.kind not in "iu":
+        raise ValueError(f"actions must be integers 0..{num_actions - 1}, got dtype {a.dtype}")
+    a = a.astype(np.int64, copy=False)
+    bad = a[(a < 0) | (a >= num_actions)]
+    if bad.size:
+        raise ValueError(f"action {bad[0]} is out of range; allowed: 0..{num_actions - 1}")
+    return a
+
+
 def check_seed(seed: object) -> int:
     """An episode seed: an integer in [0, 2**63) (pogema's limit), or a one-line ValueError."""
     try:

@@ -217,7 +217,10 @@ def _option_names(options_type: type | None) -> list[str]:
 
 
 def typed_options(env: str, options_type: type | None, options: Any) -> Any:
-    """``options`` (a mapping) checked against ``options_type`` and built into it; one-line errors."""
+    """``options`` (a mapping) checked against ``options_type`` and built into it; one-line errors.
+
+    An options type with a ``kwargs`` field (the adapters') takes undeclared keys into it: they are
+    keyword arguments of the wrapped env, which rejects the ones it does not know."""
     if options is None:
         options = {}
     if dataclasses_is_instance(options):
@@ -229,6 +232,12 @@ def typed_options(env: str, options_type: type | None, options: Any) -> Any:
             raise ValueError(f"env {env!r} takes no options; got env.options.{next(iter(options))}")
         return None
     allowed = _option_names(options_type)
+    if "kwargs" in allowed:
+        # an adapter's options: keys it does not declare are keyword arguments of the wrapped env
+        extra = {k: v for k, v in options.items() if k not in allowed}
+        options = {k: v for k, v in options.items() if k in allowed}
+        if extra:
+            options["kwargs"] = {**dict(options.get("kwargs") or {}), **extra}
     for key in options:
         if key not in allowed:
             raise ValueError(
