@@ -9,19 +9,25 @@ their frozen scenarios; every other axis can be narrowed from the command line, 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Optional
 
-AlgorithmKind = Literal["astar", "pibt", "follower_lite", "random", "srmt", "rate"]
+BUILTIN_KINDS = ("astar", "pibt", "follower_lite", "random", "srmt", "rate")
 
 FOLLOWER_LITE_CHECKPOINT = "../shared/data/follower-lite/checkpoint_000001248_20447232.pth"
 
 
 @dataclass
 class AlgorithmConfig:
-    kind: AlgorithmKind = "pibt"
-    """``astar`` (pogema's decentralised A* agent), ``pibt`` (centralised PIBT), ``follower_lite``
-    (learn-to-follow's planner + network), ``random`` (uniform actions), ``srmt`` (a trained srmt
-    checkpoint) or ``rate`` (an offline RATE checkpoint from ``srmt offline train``)."""
+    kind: str = "pibt"
+    """A registered algorithm (``agents.eval.algorithms.register_algorithm``): ``astar`` (pogema's
+    decentralised A* agent), ``pibt`` (centralised PIBT), ``follower_lite`` (learn-to-follow's planner +
+    network), ``random`` (uniform actions), ``srmt`` (a trained srmt checkpoint), ``rate`` (an offline
+    RATE checkpoint from ``srmt offline train``) or a plugin's."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """The algorithm's own settings, checked against the options type it registered; typed as ``opts``."""
+    plugin: Optional[str] = None
+    """Module path or ``.py`` file that registers ``kind``, imported first (also in worker processes);
+    filled in automatically for a kind a plugin registered."""
     checkpoint: str = ""
     """Checkpoint file for ``follower_lite``, ``srmt`` and ``rate`` (ignored by the planners)."""
     target_return: str = "mean"
@@ -36,8 +42,27 @@ class AlgorithmConfig:
     (srmt's env, needed for srmt observations) or ``auto`` (``envs`` for ``srmt`` and ``rate``, else ``pogema``)."""
 
     def __post_init__(self) -> None:
-        if self.kind in ("follower_lite", "srmt", "rate") and not self.checkpoint:
+        from agents.eval.algorithms import algorithm_spec  # late: the registry imports this module
+        from envs.config import typed_options
+        from envs.plugins import canonical, import_plugin
+
+        if self.plugin is not None:
+            import_plugin(self.plugin)
+            self.plugin = canonical(self.plugin)
+        spec = algorithm_spec(self.kind)
+        if self.plugin is None and spec.plugin is not None:
+            self.plugin = spec.plugin
+        if spec.needs_checkpoint and not self.checkpoint:
             raise ValueError(f"algorithm kind {self.kind!r} needs a checkpoint path (checkpoint=...)")
+        opts = typed_options(
+            self.kind, spec.options_type, self.options, key="options", what=f"algorithm kind {self.kind!r}"
+        )
+        object.__setattr__(self, "_opts", opts)
+
+    @property
+    def opts(self) -> Any:
+        """``options`` as the algorithm's typed options dataclass (None for one without options)."""
+        return self._opts  # type: ignore[attr-defined]
 
 
 def _default_algorithms() -> dict[str, AlgorithmConfig]:

@@ -216,20 +216,24 @@ def _option_names(options_type: type | None) -> list[str]:
     return [f.name for f in fields(options_type)] if options_type is not None else []
 
 
-def typed_options(env: str, options_type: type | None, options: Any) -> Any:
+def typed_options(
+    env: str, options_type: type | None, options: Any, key: str = "env.options", what: str = ""
+) -> Any:
     """``options`` (a mapping) checked against ``options_type`` and built into it; one-line errors.
 
     An options type with a ``kwargs`` field (the adapters') takes undeclared keys into it: they are
-    keyword arguments of the wrapped env, which rejects the ones it does not know."""
+    keyword arguments of the wrapped env, which rejects the ones it does not know. ``key`` and ``what``
+    name the section and its owner in errors (``env.options`` of ``env 'x'`` by default)."""
+    owner = what or f"env {env!r}"
     if options is None:
         options = {}
     if dataclasses_is_instance(options):
         options = {f.name: getattr(options, f.name) for f in fields(options)}
     if not isinstance(options, dict):
-        raise ValueError(f"env.options must be a mapping of option -> value, got {type(options).__name__}")
+        raise ValueError(f"{key} must be a mapping of option -> value, got {type(options).__name__}")
     if options_type is None:
         if options:
-            raise ValueError(f"env {env!r} takes no options; got env.options.{next(iter(options))}")
+            raise ValueError(f"{owner} takes no options; got {key}.{next(iter(options))}")
         return None
     allowed = _option_names(options_type)
     if "kwargs" in allowed:
@@ -238,10 +242,10 @@ def typed_options(env: str, options_type: type | None, options: Any) -> Any:
         options = {k: v for k, v in options.items() if k in allowed}
         if extra:
             options["kwargs"] = {**dict(options.get("kwargs") or {}), **extra}
-    for key in options:
-        if key not in allowed:
+    for name in options:
+        if name not in allowed:
             raise ValueError(
-                f"env.options.{key} is not an option of env {env!r}; allowed: {', '.join(allowed) or 'none'}"
+                f"{key}.{name} is not an option of {owner}; allowed: {', '.join(allowed) or 'none'}"
             )
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
@@ -251,12 +255,10 @@ def typed_options(env: str, options_type: type | None, options: Any) -> Any:
         return OmegaConf.to_object(node)
     except OmegaConfBaseException as e:
         msg = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        key = getattr(e, "full_key", None)
-        raise ValueError(f"env.options.{key}: {msg}" if key else f"env.options: {msg}") from None
+        bad = getattr(e, "full_key", None)
+        raise ValueError(f"{key}.{bad}: {msg}" if bad else f"{key}: {msg}") from None
     except (ValueError, TypeError) as e:
-        raise ValueError(
-            f"env.options of env {env!r}: {(str(e).splitlines() or [type(e).__name__])[0]}"
-        ) from None
+        raise ValueError(f"{key} of {owner}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
 
 
 def dataclasses_is_instance(obj: Any) -> bool:

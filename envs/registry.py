@@ -74,11 +74,11 @@ def register_env(
     if name in _REGISTRY and not replace:
         raise ValueError(f"env {name!r} is already registered; pass replace=True to override it")
     _REGISTRY[name] = EnvSpec(
-        name, builder, options_type, bool(grid), current_plugin() or _importable(builder)
+        name, builder, options_type, bool(grid), current_plugin() or importable_module(builder)
     )
 
 
-def _importable(builder: Any) -> str | None:
+def importable_module(builder: Any) -> str | None:
     """The module a builder lives in, when a later process can import it by name (not ``__main__``,
     not srmt's own ``envs``)."""
     module = getattr(builder, "__module__", None)

@@ -160,9 +160,7 @@ def test_simple_spread_through_the_config():
 
 
 def test_gym_style_env_with_list_observations_and_leaving_agents():
-    cfg = EnvConfig(
-        name="gym_multiagent", options={"id": "envs.toy:LineWorld", "num_agents": 3, "length": 4}
-    )
+    cfg = EnvConfig(name="gym_multiagent", options={"id": "envs.toy:LineWorld", "num_agents": 3, "length": 4})
     env = make_env(cfg, seed=3)
     assert isinstance(env, GymMultiAgentEnv) and env.num_agents == 3 and env.observation_space.shape == (8,)
     obs, _ = env.reset()

@@ -1,13 +1,17 @@
-"""Build an evaluated algorithm from its :class:`~agents.eval_config.AlgorithmConfig`.
+"""Build an evaluated algorithm from its :class:`~agents.eval_config.AlgorithmConfig`, by kind.
 
 Every algorithm is an :class:`agents.planners.base.Algorithm` (``reset(state, seed)``, ``act(state)``)
-plus the env backend its episodes run on. Trained srmt checkpoints come in through one small adapter,
+plus the env backend its episodes run on. Kinds are registered with
+``register_algorithm(name, builder, options_type)`` (the built-ins below; more from a plugin), the same
+pattern as ``envs.register_env``. Trained srmt checkpoints come in through one small adapter,
 :class:`SrmtPolicy`, which needs ``agents.sf.load_policy(checkpoint, device) -> (ActorCritic,
 ExperimentConfig)`` and srmt's own env (its observations are what the model was trained on).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,55 +102,163 @@ class SrmtPolicy:
         return actions.cpu().numpy().astype(np.int64)
 
 
+# ---------------------------------------------------------------------------------- the registry
+
+AlgorithmBuilder = Callable[[AlgorithmConfig], "Algorithm | BuiltAlgorithm"]
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    name: str
+    builder: AlgorithmBuilder
+    options_type: type | None
+    """A dataclass of the algorithm's own settings (``algorithms.<name>.options``), or None."""
+    backend: Backend
+    """The env backend ``env_backend=auto`` means for it: ``pogema`` (planners) or ``envs`` (policies
+    that read srmt's observations)."""
+    needs_checkpoint: bool
+    plugin: str | None
+    """The plugin whose import registered it (recorded in the config so that worker processes import it)."""
+
+
+_REGISTRY: dict[str, AlgorithmSpec] = {}
+
+
+def register_algorithm(
+    name: str,
+    builder: AlgorithmBuilder,
+    options_type: type | None = None,
+    *,
+    backend: Backend = "pogema",
+    needs_checkpoint: bool = False,
+    replace: bool = False,
+) -> None:
+    """Make ``algorithms.X.kind=name`` evaluate ``builder(cfg)``: an :class:`Algorithm` (a planner or a
+    policy: ``reset(state, seed)``, ``act(state) -> int64 [A]``) run on ``backend``, or a
+    :class:`BuiltAlgorithm` that names its backend and env itself. ``cfg`` is the
+    :class:`~agents.eval_config.AlgorithmConfig`; ``cfg.opts`` its options as an ``options_type`` instance.
+    The same pattern as ``envs.register_env``; usable from a plugin (``algorithms.X.plugin=my_pkg.algos``).
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"algorithm name must be a non-empty string, got {name!r}")
+    if not callable(builder):
+        raise ValueError(
+            f"builder for algorithm {name!r} must be callable(cfg), got {type(builder).__name__}"
+        )
+    if options_type is not None and not (
+        isinstance(options_type, type) and dataclasses.is_dataclass(options_type)
+    ):
+        raise ValueError(
+            f"options_type for algorithm {name!r} must be a dataclass type or None, got {options_type!r}"
+        )
+    if backend not in ("pogema", "envs"):
+        raise ValueError(f"backend={backend!r} for algorithm {name!r} is not one of pogema, envs")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"algorithm {name!r} is already registered; pass replace=True to override it")
+    from envs.plugins import current_plugin
+    from envs.registry import importable_module
+
+    plugin = current_plugin() or importable_module(builder)
+    if plugin is not None and plugin.startswith("agents."):
+        plugin = None  # srmt's own algorithms
+    _REGISTRY[name] = AlgorithmSpec(name, builder, options_type, backend, needs_checkpoint, plugin)
+
+
+def unregister_algorithm(name: str) -> None:
+    algorithm_spec(name)
+    del _REGISTRY[name]
+
+
+def registered_algorithms() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def algorithm_spec(name: str) -> AlgorithmSpec:
+    """The registration of ``name``; an unknown name is a one-line ValueError listing the known ones."""
+    spec = _REGISTRY.get(name)
+    if spec is None:
+        raise ValueError(
+            f"unknown algorithm kind {name!r}; registered: {', '.join(registered_algorithms())} "
+            "(a plugin's algorithm needs algorithms.<name>.plugin=MODULE_OR_FILE)"
+        )
+    return spec
+
+
 def build_algorithm(spec: AlgorithmConfig) -> BuiltAlgorithm:
     """The algorithm and its backend; a missing or corrupt checkpoint is a one-line ValueError."""
-    backend = spec.env_backend
-    if spec.kind == "astar":
-        from agents.planners.astar import AStar
-
-        algo: Algorithm = AStar()
-    elif spec.kind == "pibt":
-        from agents.planners.pibt import PIBT
-
-        algo = PIBT()
-    elif spec.kind == "random":
-        from agents.planners.random_agent import RandomAgent
-
-        algo = RandomAgent()
-    elif spec.kind == "follower_lite":
-        from agents.planners.follower_lite import FollowerLite
-
-        algo = FollowerLite.from_checkpoint(
-            resolve_file(spec.checkpoint, "FollowerLite checkpoint"), spec.device, spec.action_selection
-        )
-    elif spec.kind == "srmt":
-        policy = SrmtPolicy(spec.checkpoint, spec.device, spec.action_selection)
-        if backend == "pogema":
+    reg = algorithm_spec(spec.kind)
+    built = reg.builder(spec)
+    if isinstance(built, BuiltAlgorithm):
+        if spec.env_backend not in ("auto", built.backend):
             raise ValueError(
-                "srmt checkpoints run on env_backend=envs (their observations); pogema was asked"
+                f"{spec.kind} runs on env_backend={built.backend} (its observations); {spec.env_backend} was asked"
             )
-        return BuiltAlgorithm(policy, "envs", policy.env_config)
-    elif spec.kind == "rate":
-        from agents.offline.policy import RATEPolicy
+        return built
+    return BuiltAlgorithm(built, reg.backend if spec.env_backend == "auto" else spec.env_backend)
 
-        target: str | float = spec.target_return
-        if target not in ("mean", "best"):
-            try:
-                target = float(target)
-            except ValueError:
-                raise ValueError(
-                    f"target_return={spec.target_return!r} is invalid; allowed: mean, best or a number"
-                ) from None
-        rate = RATEPolicy(
-            str(resolve_file(spec.checkpoint, "RATE checkpoint")), spec.device, target, spec.action_selection
-        )
-        if backend == "pogema":
-            raise ValueError(
-                "rate checkpoints run on env_backend=envs (their observations); pogema was asked"
-            )
-        return BuiltAlgorithm(rate, "envs", rate.env_config)
-    else:
+
+# ---------------------------------------------------------------------------------- built-in algorithms
+
+
+def _astar(spec: AlgorithmConfig) -> Algorithm:
+    from agents.planners.astar import AStar
+
+    return AStar()
+
+
+def _pibt(spec: AlgorithmConfig) -> Algorithm:
+    from agents.planners.pibt import PIBT
+
+    return PIBT()
+
+
+def _random(spec: AlgorithmConfig) -> Algorithm:
+    from agents.planners.random_agent import RandomAgent
+
+    return RandomAgent()
+
+
+def _follower_lite(spec: AlgorithmConfig) -> Algorithm:
+    from agents.planners.follower_lite import FollowerLite
+
+    return FollowerLite.from_checkpoint(
+        resolve_file(spec.checkpoint, "FollowerLite checkpoint"), spec.device, spec.action_selection
+    )
+
+
+def _srmt(spec: AlgorithmConfig) -> BuiltAlgorithm:
+    policy = SrmtPolicy(spec.checkpoint, spec.device, spec.action_selection)
+    from envs import env_spec
+
+    env = policy.env_config
+    if not env_spec(env.name).grid:
         raise ValueError(
-            f"unknown algorithm kind {spec.kind!r}; allowed: astar, pibt, follower_lite, random, srmt, rate"
+            f"srmt checkpoint {spec.checkpoint!r} was trained on env {env.name!r}, not a POGEMA grid env; the "
+            "evaluation grid plays POGEMA maps: evaluate it on its own env with agents.sf.run_episodes"
         )
-    return BuiltAlgorithm(algo, "pogema" if backend == "auto" else backend)
+    return BuiltAlgorithm(policy, "envs", env)
+
+
+def _rate(spec: AlgorithmConfig) -> BuiltAlgorithm:
+    from agents.offline.policy import RATEPolicy
+
+    target: str | float = spec.target_return
+    if target not in ("mean", "best"):
+        try:
+            target = float(target)
+        except ValueError:
+            raise ValueError(
+                f"target_return={spec.target_return!r} is invalid; allowed: mean, best or a number"
+            ) from None
+    rate = RATEPolicy(
+        str(resolve_file(spec.checkpoint, "RATE checkpoint")), spec.device, target, spec.action_selection
+    )
+    return BuiltAlgorithm(rate, "envs", rate.env_config)
+
+
+register_algorithm("astar", _astar, replace=True)
+register_algorithm("pibt", _pibt, replace=True)
+register_algorithm("random", _random, replace=True)
+register_algorithm("follower_lite", _follower_lite, needs_checkpoint=True, replace=True)
+register_algorithm("srmt", _srmt, backend="envs", needs_checkpoint=True, replace=True)
+register_algorithm("rate", _rate, backend="envs", needs_checkpoint=True, replace=True)
