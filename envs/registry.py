@@ -112,4 +112,27 @@ def make_env(cfg: EnvConfig, seed: int | None = None) -> MultiAgentEnv:
     """Build the env ``cfg.name``. ``seed`` fixes the first episode (see ``MultiAgentEnv.reset``)."""
     from envs.base import check_seed
 
-    return env_spec(cfg.name).builder(cfg, None if seed is None else check_seed(seed))
+    env = env_spec(cfg.name).builder(cfg, None if seed is None else check_seed(seed))
+    check_spaces(cfg.name, env)
+    return env
+
+
+def check_spaces(name: str, env: Any) -> None:
+    """One agent's observation space must be one Box and its action space Discrete (one line otherwise)."""
+    import gymnasium
+
+    obs, act = getattr(env, "observation_space", None), getattr(env, "action_space", None)
+    if not isinstance(obs, gymnasium.spaces.Box):
+        if isinstance(obs, (gymnasium.spaces.Dict, gymnasium.spaces.Tuple)):
+            raise ValueError(
+                f"env {name!r}: observation_space {type(obs).__name__} has several parts (e.g. an image and a vector); "
+                "srmt encoders take one Box per agent: return gymnasium.spaces.flatten(...) of it, or fold the vector "
+                "into the image as extra channels (docs/extending.md)"
+            )
+        raise ValueError(
+            f"env {name!r}: observation_space must be a gymnasium Box (one agent's observation), got {obs!r}"
+        )
+    if not isinstance(act, gymnasium.spaces.Discrete):
+        raise ValueError(
+            f"env {name!r}: action_space must be gymnasium Discrete(n) (one agent's actions), got {act!r}"
+        )

@@ -219,3 +219,24 @@ def test_shipped_bottleneck_presets_keep_their_meaning():
     test = configs.load(EnvConfig, "env/bottleneck-test")
     assert (train.opts.split, test.opts.split) == ("train", "test")
     assert train.num_agents == 2 and train.radius == 2
+
+
+def test_env_with_a_dict_observation_space_is_refused_in_one_line():
+    import gymnasium
+
+    class ImageAndVector:
+        num_agents = 2
+        observation_space = gymnasium.spaces.Dict(
+            {"image": gymnasium.spaces.Box(0, 1, (3, 5, 5)), "vector": gymnasium.spaces.Box(0, 1, (4,))}
+        )
+        action_space = gymnasium.spaces.Discrete(5)
+
+    register_env("image-and-vector", lambda cfg, seed: ImageAndVector())
+    try:
+        with pytest.raises(
+            ValueError, match=r"env 'image-and-vector': observation_space Dict has several parts"
+        ) as e:
+            make_env(EnvConfig(name="image-and-vector"))
+        _one_line(e)
+    finally:
+        unregister_env("image-and-vector")
