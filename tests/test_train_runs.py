@@ -185,7 +185,7 @@ def build(cfg, seed=None):
     return env
 
 
-register_env("crashy", build, replace=True)
+register_env("crashy", build, grid=True, replace=True)  # reads the grid keys (reward, ...) it passes on
 """
 
 
