@@ -118,6 +118,9 @@ class TrainConfig:
     uint8_observations: bool = True
     """Send observations through sample-factory's buffers as uint8 when the env declares them binary
     (``binary_observations``): 4x fewer bytes to stack and copy; False keeps float32 (for comparisons)."""
+    autocast: Literal["off", "bf16"] = "off"
+    """bf16 autocast of the model body (encoder and core) in the inference worker and the learner when
+    they run on CUDA (ignored on CPU); heads, losses and the recurrent state stay float32."""
     learner_threads: int = 0
     """torch CPU threads of the learner process in parallel mode (0 = sample-factory's default of 1)."""
     sf_overrides: dict[str, Any] = field(default_factory=dict)

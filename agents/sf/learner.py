@@ -7,6 +7,10 @@
   config keeps ``use_rnn=True`` only so that sample-factory sizes the state buffers.)
 * Rows of agents that already finished (``active`` = 0) are marked invalid (policy id -1), so they add no
   loss, no gradient and no advantage statistics; GAE treats the finishing step as terminal.
+* With ``train.debug_layout`` and ``train.async_rl=false`` the first minibatch is checked to have a PPO
+  ratio of 1 (within ``RATIO_TOL``) on every valid row: nothing has been learnt yet, so the learner's
+  replay of the chunk (states at chunk starts, flags, the shared pool) must reproduce exactly what the
+  inference worker computed.  A mismatch is a ``LayoutError``.
 * Checkpoints hold plain Python numbers plus the experiment config, and are loaded with
   ``weights_only=True``; a checkpoint that cannot be loaded is an error, not a silent fresh start
   (sample-factory 2.1.1 logs the failure and trains from scratch, which is what happens under
@@ -25,6 +29,9 @@ from sample_factory.utils.utils import log
 
 from agents.sf import layout
 
+RATIO_TOL = 1e-5
+"""Largest allowed |ratio - 1| on the first synchronous minibatch (debug mode)."""
+
 CHECKPOINT_FORMAT = 1
 """Version of the ``srmt`` entry in checkpoints (bump on incompatible changes)."""
 
@@ -36,6 +43,7 @@ class SrmtLearner(Learner):
         learner_cfg = AttrDict(dict(cfg))
         learner_cfg.use_rnn = False  # see the module docstring: non-recurrent loss path, our core recurs
         super().__init__(learner_cfg, env_info, policy_versions_tensor, policy_id, param_server)
+        self._ratio_check_pending = bool(cfg.srmt_debug_layout) and not bool(cfg.async_rl)
 
     # ------------------------------------------------------------------ batches
 
@@ -48,6 +56,26 @@ class SrmtLearner(Learner):
             inactive = obs["active"][:, :-1] == 0  # (num_traj, T)
             batch["policy_id"].masked_fill_(inactive.to(batch["policy_id"].device), -1)
         return super()._prepare_batch(batch)
+
+    def _calculate_losses(self, mb, num_invalids):
+        out = super()._calculate_losses(mb, num_invalids)
+        if self._ratio_check_pending:
+            self._ratio_check_pending = False
+            self.check_first_ratio(out[-1]["ratio"], mb.valids)
+        return out
+
+    @staticmethod
+    def check_first_ratio(ratio, valids) -> float:
+        """Max |ratio - 1| over the valid rows; LayoutError above ``RATIO_TOL``."""
+        with torch.no_grad():
+            dev = float((ratio.detach().float() - 1.0).abs()[valids.bool()].max())
+        log.info("srmt: PPO ratio on the first synchronous minibatch: max |ratio - 1| = %.3g", dev)
+        if not dev <= RATIO_TOL:
+            raise layout.LayoutError(
+                f"PPO ratio on the first synchronous minibatch deviates from 1 by {dev:.3g} (> {RATIO_TOL}): "
+                "the learner's replay of the rollout differs from what the inference worker computed"
+            )
+        return dev
 
     def _check_batch_layout(self, obs: dict) -> None:
         """The whole training batch ``[num_traj, T+1]``: trajectories grouped by env, steps consecutive."""

@@ -165,8 +165,10 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
     num_agents, obs_shape, num_actions = probe_env(exp)
     from srmt import build_actor_critic
 
+    from agents.sf.model import transport_size
+
     state_size = build_actor_critic(exp.model, obs_shape, num_actions).state_size
-    cfg = make_sf_config(exp, num_agents, state_size)
+    cfg = make_sf_config(exp, num_agents, transport_size(state_size, exp.model.state_precision))
     check_layout(cfg)
     run_dir = Path(cfg.train_dir) / exp.name
     _check_resume_compatible(run_dir, exp)
