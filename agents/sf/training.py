@@ -163,9 +163,8 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
     """Train ``exp`` with sample-factory APPO; checkpoints and logs go to ``train.train_dir/<name>/``."""
     t0 = time.time()
     num_agents, obs_shape, num_actions = probe_env(exp)
-    from srmt import build_actor_critic
-
     from agents.sf.model import transport_size
+    from srmt import build_actor_critic
 
     state_size = build_actor_critic(exp.model, obs_shape, num_actions).state_size
     cfg = make_sf_config(exp, num_agents, transport_size(state_size, exp.model.state_precision))
