@@ -121,6 +121,10 @@ class TrainConfig:
     autocast: Literal["off", "bf16"] = "off"
     """bf16 autocast of the model body (encoder and core) in the inference worker and the learner when
     they run on CUDA (ignored on CPU); heads, losses and the recurrent state stay float32."""
+    host_outputs: bool = True
+    """Inference on CUDA: hand sample-factory all policy outputs in host memory after one device->host
+    copy, instead of letting it copy each output of each request separately (fewer synchronising copies
+    per inference call; docs/bench-train.md)."""
     learner_threads: int = 0
     """torch CPU threads of the learner process in parallel mode (0 = sample-factory's default of 1)."""
     sf_overrides: dict[str, Any] = field(default_factory=dict)

@@ -86,3 +86,26 @@ def test_bf16_state_transport_round_trips_exactly(size):
     back = unpack_state(rows * not_done, size, "bfloat16")
     assert torch.equal(back, state * not_done)
     assert pack_state(state, "float32") is state and transport_size(size, "float32") == size
+
+
+def test_host_outputs_are_one_copy_with_every_value_and_dtype_kept():
+    from sample_factory.algo.utils.tensor_dict import TensorDict
+
+    from agents.sf.model import _to_host
+
+    N = 6
+    packed = pack_state(torch.randn(N, 7).to(torch.bfloat16).float(), "bfloat16")
+    result = TensorDict(
+        values=torch.randn(N),
+        action_logits=torch.randn(N, 5),
+        actions=torch.randint(0, 5, (N,)),
+        log_prob_actions=torch.randn(N),
+        new_rnn_states=packed,
+    )
+    out = _to_host(result)
+    assert list(out.keys()) == list(result.keys())
+    for k in result.keys():
+        assert out[k].dtype == result[k].dtype and out[k].shape == result[k].shape
+        assert torch.equal(out[k], result[k]), k
+    # the packed state survives bit for bit
+    assert torch.equal(out["new_rnn_states"].view(torch.int32), packed.view(torch.int32))

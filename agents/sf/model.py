@@ -79,6 +79,7 @@ class SFActorCritic(SFActorCriticBase):
             )
         # bf16 autocast of the model body on CUDA (train.autocast); heads and losses stay float32
         self.autocast = exp.train.autocast == "bf16"
+        self.host_outputs = exp.train.host_outputs
         self.num_agents = int(cfg.srmt_agents_per_env)
         self.rollout = int(cfg.rollout)
         self.bptt = int(cfg.recurrence)
@@ -119,6 +120,8 @@ class SFActorCritic(SFActorCriticBase):
         result["action_logits"] = logits
         self._maybe_sample_actions(True, result)
         result["new_rnn_states"] = pack_state(layout.groups_to_rows(out.state), self.state_precision)
+        if self.host_outputs and logits.is_cuda:
+            result = _to_host(result)
         return result
 
     def _unpack(self, rows: Tensor) -> Tensor:
@@ -172,6 +175,25 @@ class SFActorCritic(SFActorCriticBase):
         step = layout.learner_rows_to_chunks(obs["step"], A, T, R)
         layout.check_group_ids(env_id, agent_id, "learner minibatch")
         layout.check_chunk_steps(step, "learner minibatch")
+
+
+def _to_host(result: TensorDict) -> TensorDict:
+    """All inference outputs to host memory in one device->host copy.
+
+    sample-factory's batched inference worker copies each output key of each request into its host
+    buffers separately (a synchronising device->host copy each: ~6 keys x the requests of a call);
+    handed host tensors, it does host->host copies instead (docs/bench-train.md).  Actions are small
+    integers, exact in float32; the packed state slots are copied bit for bit (cat and copy only)."""
+    keys = list(result.keys())
+    cols = [result[k].reshape(result[k].shape[0], -1) for k in keys]
+    dtypes = [c.dtype for c in cols]
+    flat = torch.cat([c.float() if c.dtype != torch.float32 else c for c in cols], dim=1).cpu()
+    out, ofs = TensorDict(), 0
+    for k, c, dt in zip(keys, cols, dtypes):
+        part = flat[:, ofs : ofs + c.shape[1]]
+        ofs += c.shape[1]
+        out[k] = part.to(dt).reshape(result[k].shape)
+    return out
 
 
 def _torch_dtype(np_dtype: Any) -> torch.dtype:
