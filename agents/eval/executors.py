@@ -1,0 +1,147 @@
+"""Where evaluation episodes run: one ``concurrent.futures.Executor`` per backend, so the runner has one
+code path (submit every task, collect each result as it completes).
+
+- ``inline`` (``workers=1``): this process, one task at a time.
+- ``local``: a ``ProcessPoolExecutor`` of *spawned* worker processes on this machine.
+- ``dask``: a Dask cluster through ``distributed.Client.get_executor()`` (a concurrent.futures
+  executor): a ``LocalCluster`` of ``workers`` single-threaded processes, or the scheduler at
+  ``scheduler=tcp://host:port``. dask is an optional extra (``pip install 'srmt[dask]'``).
+
+Worker processes ignore SIGINT: Ctrl-C reaches the parent, which cancels what is left and stops its
+workers, so a terminal's interrupt ends the command with one line instead of one traceback per worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+DASK_INSTALL_HINT = (
+    "backend=dask needs dask's distributed scheduler, which is not installed: "
+    "pip install 'srmt[dask]' (or pip install 'dask[distributed]')"
+)
+
+
+class InlineExecutor(Executor):
+    """Runs each call in this process when it is submitted (``workers=1``; debugging, tiny grids)."""
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args, **kwargs))
+        except Exception as e:  # KeyboardInterrupt / SystemExit propagate as they are
+            fut.set_exception(e)
+        return fut
+
+
+@dataclass
+class Pool:
+    executor: Executor
+    workers: int
+    """Tasks that run at once (worker processes, or the dask cluster's worker threads)."""
+    max_pending: int | None = None
+    """At most this many submitted and unfinished tasks (None = submit everything at once)."""
+    stop: Callable[[], None] | None = None
+    """Ends running tasks at once (used on Ctrl-C and errors); None = let them finish."""
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Children started inside inherit an ignored SIGINT (Python keeps it ignored at start-up)."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to inherit
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def import_distributed() -> Any:
+    """``distributed`` or a one-line ValueError saying how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError(DASK_INSTALL_HINT) from None
+    return distributed
+
+
+@contextmanager
+def open_pool(backend: str, workers: int, num_tasks: int, scheduler: str = "") -> Iterator[Pool]:
+    """The executor for ``backend`` (``local`` or ``dask``); ``workers`` 0 = one per CPU core."""
+    workers = workers or os.cpu_count() or 1
+    if backend == "dask":
+        with _dask_pool(workers, scheduler) as pool:
+            yield pool
+        return
+    if backend != "local":
+        raise ValueError(f"backend={backend!r} is unknown; allowed: local, dask")
+    if workers == 1 or num_tasks <= 1:
+        yield Pool(InlineExecutor(), 1, max_pending=1)
+        return
+    n = min(workers, num_tasks)
+    before = set(multiprocessing.active_children())
+    ctx = multiprocessing.get_context("spawn")
+    executor = ProcessPoolExecutor(n, ctx, initializer=_ignore_sigint)
+
+    def stop() -> None:
+        # this pool's processes (children started since it was made): a running episode is not waited for
+        for proc in set(multiprocessing.active_children()) - before:
+            proc.terminate()
+
+    try:
+        yield Pool(executor, n, stop=stop)
+    finally:
+        executor.shutdown(wait=True)
+
+
+def _connect_error(scheduler: str, e: BaseException) -> ValueError:
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    return ValueError(f"backend=dask: cannot reach the dask scheduler at {scheduler!r} ({reason})")
+
+
+@contextmanager
+def _dask_pool(workers: int, scheduler: str) -> Iterator[Pool]:
+    distributed = import_distributed()
+    cluster = None
+    try:
+        if scheduler:
+            try:
+                client = distributed.Client(scheduler)
+            except (OSError, TimeoutError, ValueError) as e:
+                raise _connect_error(scheduler, e) from None
+        else:
+            with _sigint_ignored():  # the cluster's processes leave Ctrl-C to us
+                cluster = distributed.LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                )
+            client = distributed.Client(cluster)
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
+    try:
+        threads = sum(client.nthreads().values())
+        if threads == 0:
+            raise ValueError(
+                f"backend=dask: the dask scheduler at {scheduler!r} has no workers; start some with "
+                f"`dask worker {scheduler}` (docs/distributed.md)"
+            )
+        # pure=False: every episode runs, even two with equal arguments (dask would otherwise dedupe)
+        yield Pool(client.get_executor(pure=False), threads)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
