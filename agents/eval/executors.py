@@ -49,6 +49,8 @@ class Pool:
     """At most this many submitted and unfinished tasks (None = submit everything at once)."""
     stop: Callable[[], None] | None = None
     """Ends running tasks at once (used on Ctrl-C and errors); None = let them finish."""
+    priorities: bool = False
+    """``submit`` takes ``priority=`` (dask: higher runs first)."""
 
 
 def _ignore_sigint() -> None:
@@ -67,6 +69,14 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _quiet_worker_log() -> None:
+    """On the workers of our own local cluster: closing it under running tasks (Ctrl-C) is expected,
+    not worth a warning per cancelled task from dask's worker state machine."""
+    import logging
+
+    logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
 
 
 def import_distributed() -> Any:
@@ -128,6 +138,7 @@ def _dask_pool(workers: int, scheduler: str) -> Iterator[Pool]:
                     n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
                 )
             client = distributed.Client(cluster)
+            client.run(_quiet_worker_log)
     except BaseException:
         if cluster is not None:
             cluster.close()
@@ -140,7 +151,7 @@ def _dask_pool(workers: int, scheduler: str) -> Iterator[Pool]:
                 f"`dask worker {scheduler}` (docs/distributed.md)"
             )
         # pure=False: every episode runs, even two with equal arguments (dask would otherwise dedupe)
-        yield Pool(client.get_executor(pure=False), threads)
+        yield Pool(client.get_executor(pure=False), threads, priorities=True)
     finally:
         client.close()
         if cluster is not None:

@@ -119,7 +119,7 @@ class _Progress:
 
 def drain(
     pool: Executor,
-    calls: list[tuple[Callable, tuple]],
+    calls: list[tuple[Callable, tuple]] | list[tuple[Callable, tuple, dict]],
     collect: Callable[..., None],
     max_pending: int | None = None,
     stop: Callable[[], None] | None = None,
@@ -130,7 +130,8 @@ def drain(
     exception is re-raised here at once, not after the rest of the grid, and so is Ctrl-C: what is not
     running yet is cancelled and ``stop`` (when given) ends what is. ``max_pending`` bounds the
     submitted-and-unfinished calls (1 for an in-process executor, so each result is collected, i.e.
-    saved, before the next call starts).
+    saved, before the next call starts). A call's optional third item holds keyword arguments for
+    ``pool.submit`` (dask's ``priority``).
     """
     queue = iter(calls)
     pending: set[Future] = set()
@@ -140,8 +141,8 @@ def drain(
             nxt = next(queue, None)
             if nxt is None:
                 return
-            fn, args = nxt
-            pending.add(pool.submit(fn, *args))
+            fn, args, *options = nxt
+            pending.add(pool.submit(fn, *args, **(options[0] if options else {})))
 
     try:
         top_up()
@@ -163,7 +164,8 @@ def drain(
 
 def schedule(tasks: list[Task]) -> list[int]:
     """Task indices, biggest episodes first (by :attr:`Instance.cost`): the pool's tail then holds only
-    short ones. Every backend submits in this order (dask runs queued tasks first-in, first-out)."""
+    short ones. Every backend gets them in this order; dask, which does not run client submissions in
+    submission order, also gets the cost as each task's priority."""
     return sorted(range(len(tasks)), key=lambda i: -tasks[i].instance.cost)
 
 
@@ -191,17 +193,24 @@ def run_tasks(
             on_result(row)
         bar.update(f"{row['algorithm']} {row['map_name']} n={row['num_agents']}")
 
-    calls: list[tuple[Callable, tuple]] = [
-        (run_task, (i, tasks[i], plain[tasks[i].algorithm])) for i in schedule(tasks)
-    ]
+    def calls(priorities: bool) -> list[tuple[Callable, tuple, dict]]:
+        return [
+            (
+                run_task,
+                (i, tasks[i], plain[tasks[i].algorithm]),
+                {"priority": tasks[i].instance.cost} if priorities else {},
+            )
+            for i in schedule(tasks)
+        ]
+
     try:
         if not tasks:
             pass
         elif pool is not None:
-            drain(pool.executor, calls, collect, pool.max_pending, pool.stop)
+            drain(pool.executor, calls(pool.priorities), collect, pool.max_pending, pool.stop)
         else:
             with open_pool(backend, workers, len(tasks), scheduler) as opened:
-                drain(opened.executor, calls, collect, opened.max_pending, opened.stop)
+                drain(opened.executor, calls(opened.priorities), collect, opened.max_pending, opened.stop)
     finally:
         bar.close()
     return [r for r in rows if r is not None]
