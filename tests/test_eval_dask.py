@@ -161,3 +161,30 @@ def test_bad_backend_settings_are_one_line(tmp_path, capsys, args, match):
     assert eval_cmd.main([*GRID, f"out_dir={tmp_path}", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and match in err, err
+
+
+class _FakeClient:
+    def __init__(self, answer) -> None:
+        self.answer = answer
+
+    def run(self, fn):
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def test_workers_of_another_environment_are_refused():
+    from agents.eval.executors import check_workers, versions
+
+    here = versions()
+    check_workers(_FakeClient({"tcp://w1:1": dict(here), "tcp://w2:1": dict(here)}), "tcp://s:8786")
+    other = dict(here, pogema="1.3.0")
+    with pytest.raises(
+        ValueError, match="dask worker tcp://w2:1 has another environment \\(pogema 1.3.0 there"
+    ):
+        check_workers(_FakeClient({"tcp://w1:1": dict(here), "tcp://w2:1": other}), "tcp://s:8786")
+    missing = ModuleNotFoundError("No module named 'agents'")
+    with pytest.raises(
+        ValueError, match="cannot run srmt's evaluation \\(No module named 'agents'\\); install"
+    ):
+        check_workers(_FakeClient(missing), "tcp://s:8786")

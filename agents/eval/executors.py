@@ -79,6 +79,40 @@ def _quiet_worker_log() -> None:
     logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
 
 
+def versions() -> dict[str, str]:
+    """What a worker must share with the parent for identical episodes (run on each dask worker)."""
+    import platform
+    from importlib import metadata
+
+    found = {"python": ".".join(platform.python_version_tuple()[:2])}
+    for dist in ("srmt", "pogema", "numpy", "torch"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = "not installed"
+    return found
+
+
+def check_workers(client: Any, scheduler: str) -> None:
+    """Every worker of a cluster we did not start can import srmt, with the versions of this process."""
+    try:
+        remote = client.run(versions)
+    except Exception as e:  # a worker without srmt cannot even unpickle the probe
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ValueError(
+            f"backend=dask: the workers of {scheduler} cannot run srmt's evaluation ({reason}); install srmt "
+            "in the same environment on every worker (docs/distributed.md)"
+        ) from None
+    here = versions()
+    for worker, theirs in sorted(remote.items()):
+        diff = [f"{k} {theirs.get(k)} there, {v} here" for k, v in here.items() if theirs.get(k) != v]
+        if diff:
+            raise ValueError(
+                f"backend=dask: dask worker {worker} has another environment ({'; '.join(diff)}); "
+                "episodes would differ: install the same versions on every worker"
+            )
+
+
 def import_distributed() -> Any:
     """``distributed`` or a one-line ValueError saying how to install it."""
     try:
@@ -132,6 +166,11 @@ def _dask_pool(workers: int, scheduler: str) -> Iterator[Pool]:
                 client = distributed.Client(scheduler)
             except (OSError, TimeoutError, ValueError) as e:
                 raise _connect_error(scheduler, e) from None
+            try:
+                check_workers(client, scheduler)
+            except BaseException:
+                client.close()
+                raise
         else:
             with _sigint_ignored():  # the cluster's processes leave Ctrl-C to us
                 cluster = distributed.LocalCluster(
