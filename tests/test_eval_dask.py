@@ -51,7 +51,7 @@ def cluster():
     """A LocalCluster of 2 single-threaded worker processes, as a remote cluster would be used."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as c:
         yield c
 

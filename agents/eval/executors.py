@@ -173,8 +173,10 @@ def _dask_pool(workers: int, scheduler: str) -> Iterator[Pool]:
                 raise
         else:
             with _sigint_ignored():  # the cluster's processes leave Ctrl-C to us
+                # one single-threaded process per core (episodes hold the GIL); ":0": the scheduler's
+                # HTTP server on a free port, not a warning when 8787 is taken
                 cluster = distributed.LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
                 )
             client = distributed.Client(cluster)
             client.run(_quiet_worker_log)
