@@ -257,3 +257,32 @@ def test_episode_settings_follow_what_changes_an_episode(tmp_path):
         ]
         is None
     )
+
+
+def test_a_worker_rebuilds_an_algorithm_whose_checkpoint_was_replaced(tmp_path, monkeypatch):
+    """Workers keep built algorithms between tasks (a dask worker lives across runs); a checkpoint
+    rewritten at the same path is loaded again, not served from that cache."""
+    import agents.sf as sf
+    from agents.config import load_experiment
+    from agents.eval.benchmark import build_instances, load_map_set, resolve_map_set
+    from agents.eval.runner import make_tasks, run_tasks
+    from agents.eval_config import EvalConfig
+    from envs import make_env
+    from srmt import build_actor_critic
+
+    exp = load_experiment(None, ["env.name=pogema", "env.obs_radius=3"])
+    env = make_env(exp.env, seed=0)
+    net = build_actor_critic(exp.model, tuple(env.observation_space.shape), int(env.action_space.n))
+    loads = []
+    monkeypatch.setattr(sf, "load_policy", lambda path, device: (loads.append(path), (net, exp))[1])
+    ckpt = tmp_path / "model.pth"
+    ckpt.write_bytes(b"v1")
+    cfg = EvalConfig(map_sets=["tiny"], max_episodes=2, algorithms={"M": AlgorithmConfig("srmt", str(ckpt))})
+    ms = load_map_set(resolve_map_set("tiny", "lifelong", cfg.benchmark_dir))
+    tasks = make_tasks(["M"], build_instances(ms, cfg))
+    run_tasks(tasks, cfg.algorithms, workers=1, progress=False)
+    run_tasks(tasks, cfg.algorithms, workers=1, progress=False)
+    assert len(loads) == 1  # built once, kept for the second run
+    ckpt.write_bytes(b"v2, retrained")
+    run_tasks(tasks, cfg.algorithms, workers=1, progress=False)
+    assert len(loads) == 2

@@ -10,18 +10,21 @@ caches) for all its tasks.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from agents.eval.algorithms import BuiltAlgorithm, build_algorithm
 from agents.eval.episode import Instance, make_episode_env, run_episode
 from agents.eval.executors import Pool, open_pool
+from agents.eval.store import checkpoint_digest
 from agents.eval_config import AlgorithmConfig
 
 
@@ -59,11 +62,27 @@ _LOCAL = threading.local()
 _TORCH_THREADS_SET = False
 
 
+def _file_version(path: str) -> tuple:
+    """A checkpoint file's (or run folder's) size and modification time: a long-lived worker rebuilds an
+    algorithm whose checkpoint was replaced at the same path."""
+    try:
+        if os.path.isdir(path):  # an srmt run folder: the .pth files under it
+            return (checkpoint_digest(Path(path)),)
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_size, st.st_mtime_ns)
+
+
 def _built(name: str, spec: dict) -> BuiltAlgorithm:
     global _TORCH_THREADS_SET
     cache: dict = getattr(_LOCAL, "built", None) or {}
     _LOCAL.built = cache
-    key = (name, json.dumps(spec, sort_keys=True))
+    key = (
+        name,
+        json.dumps(spec, sort_keys=True),
+        _file_version(spec["checkpoint"]) if spec["checkpoint"] else (),
+    )
     if key not in cache:
         if spec["kind"] in ("follower_lite", "srmt", "rate") and not _TORCH_THREADS_SET:
             import torch  # only learned policies need it; planners' workers start faster without
