@@ -107,6 +107,30 @@ def test_sigkill_mid_grid_then_resume_gives_the_uninterrupted_results(tmp_path, 
     capsys.readouterr()
 
 
+def test_worker_processes_end_when_their_parent_is_killed(tmp_path):
+    """SIGKILL to the ``srmt eval`` process alone (not its group): its worker processes exit too."""
+    out = tmp_path / "ev"
+    proc = _start(out, "workers=2")
+    _wait_for_episodes(proc, out, 2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    try:
+        while True:
+            try:
+                os.killpg(proc.pid, 0)  # anyone left in its process group?
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, "worker processes outlived their killed parent"
+            time.sleep(0.1)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # no orphans left behind by a failing test
+        except ProcessLookupError:
+            pass
+    assert _log_lines(out) >= 2
+
+
 def test_ctrl_c_ends_with_one_line_and_keeps_finished_episodes(tmp_path, reference):
     out = tmp_path / "ev"
     proc = _start(out, "workers=2")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -53,8 +55,18 @@ class Pool:
     """``submit`` takes ``priority=`` (dask: higher runs first)."""
 
 
-def _ignore_sigint() -> None:
+def _init_local_worker(parent: int) -> None:
+    """Ctrl-C is the parent's to handle; and a worker exits when its parent is gone (a SIGKILLed
+    ``srmt eval``): ProcessPoolExecutor's workers would otherwise wait on their task queue forever,
+    since each holds a write end of it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @contextmanager
@@ -138,7 +150,7 @@ def open_pool(backend: str, workers: int, num_tasks: int, scheduler: str = "") -
     n = min(workers, num_tasks)
     before = set(multiprocessing.active_children())
     ctx = multiprocessing.get_context("spawn")
-    executor = ProcessPoolExecutor(n, ctx, initializer=_ignore_sigint)
+    executor = ProcessPoolExecutor(n, ctx, initializer=_init_local_worker, initargs=(os.getpid(),))
 
     def stop() -> None:
         # this pool's processes (children started since it was made): a running episode is not waited for
