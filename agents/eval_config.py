@@ -104,9 +104,22 @@ class EvalConfig:
     """Replay the map set's frozen scenarios (starts and goal sequences) where they exist for the
     instance's map and seed; False lets pogema generate them from the seed."""
     workers: int = 0
-    """Worker processes; 0 = one per CPU core, 1 = run in this process."""
+    """Worker processes; 0 = one per CPU core, 1 = run in this process (``backend=local``); with
+    ``backend=dask`` and no ``scheduler``, the processes of the local Dask cluster."""
+    backend: Literal["local", "dask"] = "local"
+    """Where episodes run: ``local`` (worker processes on this machine) or ``dask`` (a Dask cluster:
+    the one at ``scheduler``, else a local one; needs ``pip install 'srmt[dask]'``, docs/distributed.md).
+    Results are identical on both."""
+    scheduler: str = ""
+    """``backend=dask``: address of a running Dask scheduler (``tcp://host:8786``); empty = start a local
+    cluster of ``workers`` processes."""
     out_dir: str = "results/eval"
-    """Where result JSONs, CSV, tables and plots go."""
+    """Where result JSONs, CSV, tables and plots go; every finished episode is logged at once under
+    ``{out_dir}/episodes/``."""
+    restart: Literal["resume", "overwrite"] = "resume"
+    """If ``out_dir`` already holds results: ``resume`` keeps the episodes done with identical settings
+    and runs the rest (and refuses results of another config for the same algorithm, map set or
+    instance), ``overwrite`` deletes srmt eval's files there and runs everything."""
     published: bool = True
     """Show the benchmark's published per-episode results next to ours, on the same instances."""
     published_algorithms: list[str] = field(default_factory=list)
@@ -116,8 +129,9 @@ class EvalConfig:
     progress: bool = True
     """Show a progress bar."""
     report_only: bool = False
-    """Run no episodes: rebuild the tables, the published comparison and the plots from the result JSONs
-    already in ``out_dir`` (e.g. after copying them from another machine)."""
+    """Run no episodes: rebuild the tables, the published comparison and the plots from the episode log
+    in ``out_dir`` (e.g. after copying it from another machine), using only episodes whose settings
+    equal this config's (episode length, scenarios, checkpoints, action selection, ...)."""
     enjoy: EnjoyConfig = field(default_factory=EnjoyConfig)
     """``srmt enjoy``: which single episode to animate."""
 
@@ -133,6 +147,12 @@ class EvalConfig:
             raise ValueError(f"num_agents {bad} must be >= 1")
         if not self.map_sets:
             raise ValueError("map_sets is empty; name at least one map set (e.g. 01-random)")
+        if self.scheduler and self.backend != "dask":
+            raise ValueError(f"scheduler={self.scheduler!r} needs backend=dask (backend={self.backend!r})")
+        if self.scheduler and "://" not in self.scheduler:
+            raise ValueError(
+                f"scheduler={self.scheduler!r} is not a scheduler address; expected e.g. tcp://host:8786"
+            )
 
     @property
     def selected_algorithms(self) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from agents.eval.api import evaluate, load_eval_config
+from agents.eval.api import EvalInterrupted, evaluate, load_eval_config
 
 
 def split_args(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # ConfigError is a ValueError; both are one-line messages
         print(f"srmt eval: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # finished episodes are already on disk (EvalInterrupted says where)
+        print(f"srmt eval: {e if isinstance(e, EvalInterrupted) else 'interrupted'}", file=sys.stderr)
+        return 130
     return 0
 
 
