@@ -109,3 +109,15 @@ def test_host_outputs_are_one_copy_with_every_value_and_dtype_kept():
         assert torch.equal(out[k], result[k]), k
     # the packed state survives bit for bit
     assert torch.equal(out["new_rnn_states"].view(torch.int32), packed.view(torch.int32))
+
+
+def test_bench_compares_with_the_first_run_and_the_gru_and_none_cores():
+    from agents.bench.train import reference_runs
+
+    def run(core, rate, status="success"):
+        return dict(core=core, agent_steps_per_s=rate, status=status)
+
+    results = {"srmt": run("srmt", 3.0), "srmt-c": run("srmt", 4.0), "g": run("gru", 5.0), "n": run("none", 6.0)}
+    assert reference_runs(results) == ["srmt", "g", "n"]
+    results["n"] = run("none", 0.0, "failure")
+    assert reference_runs(results) == ["srmt", "g"]
