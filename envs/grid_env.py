@@ -227,14 +227,14 @@ class GridEnv(MultiAgentEnv):
             reached = on_goal
             terminated = np.zeros(A, dtype=bool)
 
-        on_subgoal = None if self._plan is None else new == self._plan.next_cell
+        on_subgoal = None if self._plan is None else new == self._subgoal
         rewards = compute_rewards(self.reward_name, reached, on_goal, acting, a != 0, closer, on_subgoal)
         if n_moved:
             self._pogema.grid.positions_xy = list(map(tuple, self._pos.tolist()))
         if self.on_target == "restart" and np.count_nonzero(reached):
             self._next_goals(np.flatnonzero(reached))
         if self._planner is not None:
-            self._plan = self._planner.update(self._pos, self._goal, self._active)
+            self._replan()
 
         truncated = np.ones(A, dtype=bool) if t >= self._limit else np.zeros(A, dtype=bool)
         obs = self._observe()
@@ -305,9 +305,20 @@ class GridEnv(MultiAgentEnv):
             self._agent_dist = [self._map_dist(tuple(gl)) for gl in self._goal.tolist()]
         else:
             self._agent_dist = None
-        if self._planner is not None:  # plans on the bordered grid: its cells number like self._cur
-            self._plan = self._planner.reset(~self._obst, self._pos, self._goal)
+        if self._planner is not None:
+            self._replan(reset=True)
         self._done = False
+
+    def _replan(self, reset: bool = False) -> None:
+        """Plans on the map itself, not pogema's bordered grid: the free cells pogema leaves outside its
+        obstacle ring would otherwise enter the static costs' normalisation."""
+        r = self._r
+        if reset:
+            self._plan = self._planner.reset(~self._obst[r:-r, r:-r], self._pos - r, self._goal - r)
+        else:
+            self._plan = self._planner.update(self._pos - r, self._goal - r, self._active)
+        x, y = np.divmod(self._plan.next_cell, self._W - 2 * r)
+        self._subgoal = (x + r) * self._W + y + r  # flat in the bordered grid, like self._cur
 
     def _next_goals(self, agents: np.ndarray) -> None:
         """Lifelong: pogema draws the next goal (its per-agent generators, same sequence as pogema)."""

@@ -11,7 +11,7 @@ import pytest
 
 from envs import make_env
 from envs.config import EnvConfig
-from envs.guidance import PathPlanner, static_costs
+from envs.guidance import AStarPlanner, PathPlanner, static_costs
 from envs.rewards import FOLLOWER_BONUS, compute_rewards
 
 MOVES = {(0, 0): 0, (-1, 0): 1, (1, 0): 2, (0, -1): 3, (0, 1): 4}
@@ -129,6 +129,40 @@ def test_paths_are_shortest_under_the_costs(costs, seed):
             assert ref == _bfs(free, tuple(pos[i]))[tuple(goals[i])]
 
 
+@pytest.mark.parametrize("costs", ["follower", "unit"])
+@pytest.mark.parametrize("seed", range(3))
+def test_astar_planner_is_exact_follower(costs, seed):
+    """AStarPlanner (FollowerLite's): every remembered count is charged, wherever it lies; paths end at
+    the goal; the drawn mask is the path's prefix inside the window."""
+    rng, free, pos, goals = _random_world(seed)
+    r = 3
+    planner = AStarPlanner(r, costs)
+    plan = planner.reset(free, pos, goals)
+    H, W = free.shape
+    for _ in range(6):
+        step = np.array(list(MOVES))[rng.integers(0, 5, len(pos))]
+        nxt = np.clip(pos + step, 0, [H - 1, W - 1])
+        pos = np.where(free[nxt[:, 0], nxt[:, 1]][:, None], nxt, pos)
+        plan = planner.update(pos, goals, np.ones(len(pos), dtype=bool))
+    enter = planner._map.enter
+    for i in range(len(pos)):
+        dyn = np.zeros_like(enter) if costs == "unit" else np.reshape(planner._cost[i], (H, W)) - enter
+        ref = _reference(free, enter, dyn, tuple(pos[i]), tuple(goals[i]), H + W)
+        if not np.isfinite(ref):
+            assert (plan.cells[i, 1:] < 0).all()
+            continue
+        assert plan.cost[i] == pytest.approx(ref, rel=1e-9)
+        assert _path_cost(plan.cells[i], free, enter, dyn, pos[i], goals[i], H + W, W) == pytest.approx(ref)
+        xy = [divmod(int(c), W) for c in plan.cells[i] if c >= 0]
+        assert xy[-1] == tuple(goals[i])
+        want = np.zeros((2 * r + 1, 2 * r + 1), dtype=bool)
+        for x, y in xy:
+            if max(abs(x - pos[i][0]), abs(y - pos[i][1])) > r:
+                break
+            want[x - pos[i][0] + r, y - pos[i][1] + r] = True
+        np.testing.assert_array_equal(plan.mask[i], want)
+
+
 def test_dynamic_counts_are_what_each_agent_sees():
     """+1 per step on each cell where another active agent stands within see_radius; never the own
     cell; nothing from inactive agents; cleared when the goal changes."""
@@ -208,23 +242,23 @@ def _lifelong(**kw):
 
 
 def test_env_path_channel_is_the_planner_path():
-    """The 4th channel is exactly what a separate planner run on the same states draws (on pogema's
-    bordered grid, as the env plans: the same float sums, so the same tie-breaks)."""
+    """The 4th channel is exactly what a separate planner run on the same states draws; the static
+    costs are the map's own (not pogema's bordered grid's, whose outer free cells would rescale them)."""
     env = make_env(_lifelong(planner_path=True, obs_radius=3), seed=1)
     obs, _ = env.reset()
     assert obs.shape == (12, 4, 7, 7) and env.observation_space.shape == (12, 4, 7, 7)[1:]
     r = 3
-    grid = env.pogema.grid
-    free = grid.get_obstacles() == 0
+    free = ~env.obstacles
     ref = PathPlanner(r, "follower")
-    plan = ref.reset(free, np.array(grid.get_agents_xy()), np.array(grid.get_targets_xy()))
+    plan = ref.reset(free, env.agents_xy(), env.targets_xy())
+    np.testing.assert_array_equal(env._planner._map.enter, static_costs(free))
     rng = np.random.default_rng(0)
     for t in range(30):
         assert (obs[:, 3] == plan.mask).all(), t
         assert (obs[:, 3, r, r] == 1).all()  # the path starts on the agent's own cell
         assert not (obs[:, 3].astype(bool) & obs[:, 0].astype(bool)).any()  # never on an obstacle
         obs, *_ = env.step(rng.integers(0, 5, 12))
-        plan = ref.update(np.array(grid.get_agents_xy()), np.array(grid.get_targets_xy()), env.active)
+        plan = ref.update(env.agents_xy(), env.targets_xy(), env.active)
     # without the option the observation keeps pogema's three channels
     assert make_env(_lifelong(), seed=1).reset()[0].shape == (12, 3, 11, 11)
 
@@ -235,12 +269,12 @@ def test_follower_reward_pays_the_subgoal_and_never_the_goal():
     W, total = env._W, 0.0
     rng = np.random.default_rng(1)
     for _ in range(120):
-        nxt, cur = env._plan.next_cell, env._cur
+        nxt, cur = env._subgoal, env._cur
         follow = rng.random(12) < 0.7  # mostly follow the plan, sometimes do something random
         step = np.stack([nxt // W - cur // W, nxt % W - cur % W], 1)
         a = np.array([MOVES[tuple(s)] for s in step.tolist()])
         a = np.where(follow, a, rng.integers(0, 5, 12))
-        before = env._plan.next_cell.copy()
+        before = env._subgoal.copy()
         _, rew, _, _, _ = env.step(a)
         assert set(np.unique(rew)) <= {0.0, np.float32(FOLLOWER_BONUS)}
         np.testing.assert_array_equal(rew > 0, env._cur == before)
