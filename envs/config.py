@@ -20,7 +20,7 @@ OnTarget = Literal["finish", "nothing", "restart"]
 CollisionSystem = Literal["block_both", "priority", "soft"]
 RewardName = Literal["sparse", "dense", "moving_negative", "directional", "directional_negative", "follower"]
 PlannerCosts = Literal["follower", "static", "unit"]
-Generator = Literal["random", "maze"]
+Generator = Literal["random", "maze", "mixed"]
 Split = Literal["train", "test"]
 
 # pogema's GridConfig limits, checked here so that the error names our key.
@@ -74,8 +74,9 @@ class EnvConfig:
     map_names: list[str] = field(default_factory=list)
     """Map(s) from ``maps_file`` as a list of names or regexes (instead of ``map_name``)."""
     generator: Generator = "random"
-    """Seeded map generator used when no map is given: ``random`` (pogema's i.i.d. obstacles) or
-    ``maze`` (corridors one cell wide); a new map every episode."""
+    """Seeded map generator used when no map is given: ``random`` (pogema's i.i.d. obstacles),
+    ``maze`` (corridors one cell wide) or ``mixed`` (a random map or a maze, even odds, drawn per
+    episode); a new map every episode."""
     size: int = 8
     """Side of generated square maps."""
     width: Optional[int] = None
