@@ -226,8 +226,10 @@ class PathPlanner:
         inner[1 : P - 1, 1 : P - 1] = True
         self._inner = np.flatnonzero(inner)
         self._step = np.array([dx * Q + dy for dx, dy in _OFFSETS])
-        self._nb = self._inner[:, None] + self._step  # [n_inner, 4] neighbours of every inner cell
         self._centre = (self.R + 1) * Q + (self.R + 1)
+        sep = np.zeros((Q, Q), dtype=bool)
+        sep[P:, :] = sep[:, P:] = True
+        self._sep = np.flatnonzero(sep)
         self._map: MapCosts | None = None
 
     # ------------------------------------------------------------------ episode state
@@ -237,6 +239,10 @@ class PathPlanner:
         H, W = m.shape
         p = self.pad
         self.W, self.Wp = W, W + 2 * p
+        P = self.Q - 1
+        off = np.zeros((self.Q, self.Q), dtype=np.int64)
+        off[:P, :P] = self._offs[:, None] * self.Wp + self._offs[None, :]
+        self._grid = off.ravel()  # patch cell -> offset from the centre in the padded map
         enter = np.where(m.free, m.enter, np.inf).astype(DTYPE)
         self._enter_p = np.pad(enter, p, constant_values=np.inf)
         A = len(positions)
@@ -278,11 +284,9 @@ class PathPlanner:
         R, Q, Wp = self.R, self.Q, self.Wp
         P = Q - 1
         inner = self._inner
-        local = np.zeros((A, Q, Q), dtype=np.int64)  # padded-map cell of each patch cell; separators: 0,
-        rows = px[:, None] + self._offs  # a padding cell (cost inf) since pad >= 2
-        cols = py[:, None] + self._offs
-        local[:, :P, :P] = rows[:, :, None] * Wp + cols[:, None, :]
-        local = local.reshape(A, Q * Q)
+        # padded-map cell of each patch cell; separators read cell 0, a padding cell (cost inf, pad >= 2)
+        local = (px * Wp + py)[:, None] + self._grid
+        local[:, self._sep] = 0
         ar = np.arange(A)[:, None]
         c = self._enter_p.ravel()[local]  # [A, Q*Q] entry costs (inf: obstacle or separator)
         V = self._togo.reshape(A, -1)[ar, local]  # the exit ring keeps the static cost-to-go as its value
@@ -299,8 +303,18 @@ class PathPlanner:
             W = _bellman(V, c, Q)
         # successor of every inner cell: the neighbour with the least c + V (ties: up, down, left, right);
         # exit-ring cells, the goal and agents without a path (or not acting) stay where they are
+        W3 = W.reshape(A, Q, Q)
+        around = np.stack(  # the 4 neighbours of every inner cell, in _OFFSETS order: [4, A, P-2, P-2]
+            [
+                W3[:, : P - 2, 1 : P - 1],
+                W3[:, 2:P, 1 : P - 1],
+                W3[:, 1 : P - 1, : P - 2],
+                W3[:, 1 : P - 1, 2:P],
+            ]
+        )
+        arg = around.argmin(0)  # first wins a tie
         succ = np.broadcast_to(np.arange(Q * Q), (A, Q * Q)).copy()
-        succ[:, inner] = self._nb[np.arange(len(inner)), W[:, self._nb].argmin(-1)]
+        succ[:, inner] = inner + self._step[arg.reshape(A, -1)]
         succ[g_in, goal_cell] = goal_cell
         cost = V[:, self._centre].copy()
         stuck = ~np.isfinite(cost) | ~active
@@ -316,9 +330,9 @@ class PathPlanner:
         flat = (succ + (np.arange(A) * n)[:, None]).ravel()
         cur = np.arange(A) * n + self._centre
         trail = [cur]
-        for _ in range((2 * R + 1) ** 2):
+        for k in range((2 * R + 1) ** 2):
             nxt = flat[cur]
-            if np.array_equal(nxt, cur):
+            if k % 4 == 3 and np.array_equal(nxt, cur):  # every few steps: a check costs two steps
                 break
             trail.append(nxt)
             cur = nxt
