@@ -293,3 +293,35 @@ def test_follower_reward_function():
     np.testing.assert_allclose(r, [0.01, 0.0, 0.01, 0.0, 0.0])
     with pytest.raises(ValueError, match="on_subgoal"):
         compute_rewards("follower", reached, on_goal, acting, np.ones(5, bool))
+
+
+@pytest.mark.parametrize("on_target", ["finish", "nothing"])
+@pytest.mark.parametrize("radius", [1, 2])
+def test_path_channel_in_classic_modes_and_small_windows(on_target, radius):
+    """Finished agents (finish) and agents on their goals (nothing) keep a path of their own cell only;
+    every drawn path starts on the agent and avoids obstacles, whatever the window size."""
+    cfg = EnvConfig(
+        name="pogema",
+        num_agents=6,
+        size=8,
+        density=0.2,
+        on_target=on_target,
+        obs_radius=radius,
+        planner_path=True,
+        reward="follower",
+        max_episode_steps=40,
+    )
+    env = make_env(cfg, seed=4)
+    obs, _ = env.reset()
+    r = radius
+    W = env._W
+    for _ in range(40):
+        assert (obs[:, 3, r, r] == 1).all()
+        assert not (obs[:, 3].astype(bool) & obs[:, 0].astype(bool)).any()
+        done_or_home = ~env.active | (env.agents_xy() == env.targets_xy()).all(1)
+        assert (obs[done_or_home, 3].sum((1, 2)) == 1).all()
+        step = np.stack([env._subgoal // W - env._cur // W, env._subgoal % W - env._cur % W], 1)
+        obs, rew, term, trunc, _ = env.step(np.array([MOVES[tuple(s)] for s in step.tolist()]))
+        if term.all() or trunc.all():
+            break
+    assert rew.max() <= FOLLOWER_BONUS + 1e-7
