@@ -3,8 +3,9 @@
 The idea is Follower's (Skrynnik et al., "Learn to Follow", AAAI 2024): a planner draws each agent's
 path to its goal into the observation, over a cost map that makes crowded cells expensive, and the
 policy learns to follow that path and to step aside. This module is the one implementation used by the
-env option (``EnvConfig.planner_path``, an extra observation channel), the ``follower`` reward and the
-FollowerLite baseline (``agents/planners/follower_lite.py``).
+env option (``EnvConfig.planner_path``, an extra observation channel), the ``follower`` reward
+(:class:`PathPlanner`) and the FollowerLite baseline (``agents/planners/follower_lite.py``, with
+:class:`AStarPlanner`: the same static costs, goal fields, counting and drawing, Follower's exact costs).
 
 Cost of entering a free cell ``v`` (obstacles are never entered):
 
@@ -19,11 +20,12 @@ A path's cost is the sum of ``s + n_i`` over the cells it enters up to the first
 planning window, plus ``s`` over the cells after it. This is Follower's cost up to one simplification:
 Follower also charges counts it remembers for cells now outside the window. In exchange the planner is
 exact and vectorised: ``S_g`` (static cost-to-go to goal g, one reverse Dijkstra per goal in scipy,
-recomputed only when a goal changes) gives the value of every exit cell, and a fast-sweeping
-Bellman solve over all agents' ``(2R+3)^2`` windows at once gives the value of every window cell.
+recomputed only when a goal changes) gives the value of every exit cell, and Bellman-Ford over all
+agents' ``(2R+3)^2`` windows at once (one numpy step per hop) gives the value of every window cell.
 The path is then read off greedily from the window values, from the agent's own cell until it first
-leaves the drawing window (``radius``), as Follower draws it. ``costs='static'`` drops ``n``,
-``costs='unit'`` plans plain shortest paths (every step costs 1).
+leaves the drawing window (``radius``), as Follower draws it. ``costs='static'`` drops ``n`` (and
+the Bellman-Ford: the static field is then the answer), ``costs='unit'`` plans plain shortest paths.
+Tests against slow references: ``tests/test_envs_guidance.py``. Speed: docs/bench-env.md.
 
 Coordinates are map ``(row, column)``; cells are flat ``row * W + column`` of the unpadded map.
 """
