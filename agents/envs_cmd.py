@@ -35,7 +35,10 @@ def cmd_list() -> int:
         print(
             f"  {name[len('env/') : -len('.yaml')]:<34} {cfg.name:<10} agents={cfg.num_agents:<3} {cfg.on_target}/{cfg.collision_system}"
         )
-    print("map generators:   random (pogema's), maze (envs.maps.maze_map); seeded, a new map per episode")
+    print(
+        "map generators:   random (pogema's), maze (envs.maps.maze_map), mixed (either, per episode);"
+        " seeded, a new map per episode"
+    )
     sets = _map_sets()
     print("map sets (pogema-toolbox maps.yaml):" + ("" if sets else " none found under ../shared"))
     for path in sets:

@@ -18,8 +18,9 @@ from typing import Any, Literal, Optional
 
 OnTarget = Literal["finish", "nothing", "restart"]
 CollisionSystem = Literal["block_both", "priority", "soft"]
-RewardName = Literal["sparse", "dense", "moving_negative", "directional", "directional_negative"]
-Generator = Literal["random", "maze"]
+RewardName = Literal["sparse", "dense", "moving_negative", "directional", "directional_negative", "follower"]
+PlannerCosts = Literal["follower", "static", "unit"]
+Generator = Literal["random", "maze", "mixed"]
 Split = Literal["train", "test"]
 
 # pogema's GridConfig limits, checked here so that the error names our key.
@@ -49,10 +50,19 @@ class EnvConfig:
     """Step limit of an episode; None = the task default (bottleneck: 512 in ``train``, 2L+100 in
     ``test``; pogema: 256)."""
     reward: RewardName = "sparse"
-    """Reward function, +1 on reaching the goal in all of them: ``sparse`` (0 otherwise), ``dense``
+    """Reward function; the SRMT paper's five give +1 on reaching the goal: ``sparse`` (0 otherwise), ``dense``
     (-0.01 per step off goal), ``moving_negative`` (-0.005 waiting, -0.01 moving), ``directional``
     (+0.005 on stepping onto the next cell of a shortest path to the goal), ``directional_negative``
-    (-0.005 on such a step, -0.01 otherwise)."""
+    (-0.005 on such a step, -0.01 otherwise); ``follower`` (Follower's: +0.01 on reaching the next cell
+    of the planned path of the step before, see ``planner_costs``, and nothing for the goal itself)."""
+    planner_path: bool = False
+    """Add a 4th observation channel with the agent's planned path (1 on its cells, from the agent's
+    own cell until the path first leaves the window): Follower's congestion-aware planner, ``envs.guidance``."""
+    planner_costs: PlannerCosts = "follower"
+    """Costs of the planned path (``planner_path`` and the ``follower`` reward): ``follower`` (static
+    congestion cost, higher on central cells, plus per agent the number of steps it has seen another
+    agent on a cell in its window since its goal changed), ``static`` (the static part only) or
+    ``unit`` (plain shortest paths)."""
 
     # --- map source ('pogema') ---
     map: Optional[str] = None
@@ -64,8 +74,9 @@ class EnvConfig:
     map_names: list[str] = field(default_factory=list)
     """Map(s) from ``maps_file`` as a list of names or regexes (instead of ``map_name``)."""
     generator: Generator = "random"
-    """Seeded map generator used when no map is given: ``random`` (pogema's i.i.d. obstacles) or
-    ``maze`` (corridors one cell wide); a new map every episode."""
+    """Seeded map generator used when no map is given: ``random`` (pogema's i.i.d. obstacles),
+    ``maze`` (corridors one cell wide) or ``mixed`` (a random map or a maze, even odds, drawn per
+    episode); a new map every episode."""
     size: int = 8
     """Side of generated square maps."""
     width: Optional[int] = None
