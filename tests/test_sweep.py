@@ -76,7 +76,7 @@ def test_summary_counts_solved_lengths_drops_and_failures():
     assert s.solved_share == pytest.approx(0.9) and s.seeds_solving_all == 4
     assert s.steps_to_train_csr == 3000 and s.seeds_reaching_train_csr == 5
     assert o.drop == pytest.approx(s.csr_mean - 0.5) and o.drop_ci[0] <= o.drop <= o.drop_ci[1]
-    assert n.seeds == [0] and n.failed_seeds == [1] and math.isnan(n.csr_iqm) and math.isnan(n.csr_ci[0])
+    assert n.seeds == [0] and n.missing == ["1 failed"] and math.isnan(n.csr_iqm) and math.isnan(n.csr_ci[0])
     assert lengths[1]["srmt"]["solved"] == 4 and lengths[1]["srmt"]["seeds"] == 5
     md = stats.markdown(
         summary,
@@ -94,7 +94,7 @@ def test_summary_counts_solved_lengths_drops_and_failures():
         ),
         0.9,
     )
-    assert "| `none` | shared | 0 (failed: 1) |" in md and "| 4 | 4/5," in md
+    assert "| `none` | shared | 0 (missing: 1 failed) |" in md and "| 4 | 4/5," in md
 
 
 def test_steps_to_csr_reads_the_first_point_at_the_threshold(tmp_path):
@@ -161,6 +161,33 @@ def test_cli_reports_errors_in_one_line(capsys):
     assert cli.main(["sweep", "bottleneck-srmt", "cores=[gpt]"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("srmt sweep:") and "unknown core 'gpt'" in err and "\n" not in err
+
+
+def test_budget_steps_leaves_a_short_run_incomplete_and_stop_after_starts_nothing(tmp_path, monkeypatch):
+    import time
+
+    from agents.sweep import jobs
+
+    name, (spec,) = plan(parse_args(["bottleneck-srmt", f"out_dir={tmp_path}", "cores=[srmt]", "seeds=[0]"]))
+    trained = []
+
+    def fake_train(cmd, log, timeout_s):  # a training process stopped by its wall-clock limit
+        trained.append(cmd[-1])
+        Path(spec.run_dir).mkdir(parents=True, exist_ok=True)
+        Path(spec.run_dir, "config.yaml").write_text(spec.config_yaml)
+        return 0, ""
+
+    monkeypatch.setattr(jobs, "_run", fake_train)
+    monkeypatch.setattr("agents.sf.checkpoint.find_checkpoint", lambda d: Path(d) / "ckpt.pth")
+    monkeypatch.setattr("agents.sf.checkpoint.read_checkpoint", lambda p: {"env_steps": 1000})
+    r = jobs.run_job(spec)
+    assert r["status"] == "incomplete" and "1,000 of 3,000,000" in r["error"]
+    assert not Path(spec.run_dir, jobs.TRAIN_MARKER).exists()
+    assert jobs.folder_state(Path(spec.run_dir), spec.config_yaml) == "partial"
+    jobs.run_job(spec)  # the next invocation resumes the same run from its own checkpoint
+    assert trained == ["train.restart=overwrite", "train.restart=resume"]
+    late = jobs.JobSpec(**{**jobs.spec_dict(spec), "start_before": time.time() - 1})
+    assert jobs.run_job(late)["status"] == "not_started" and len(trained) == 2
 
 
 # ----------------------------------------------------------------------------------- real runs

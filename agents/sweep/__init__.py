@@ -108,6 +108,7 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
         controls=list(cfg.controls),
     )
     jobs = []
+    start_before = time.time() + cfg.stop_after_s if cfg.stop_after_s else 0.0
     for core in cfg.cores:
         for seed in cfg.seeds:
             run = f"{name}-{core}-s{seed}"
@@ -134,6 +135,9 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
                 eval=eval_key,
                 train_csr=cfg.train_csr,
                 timeout_s=cfg.timeout_s,
+                budget=cfg.budget,
+                target_steps=exp.train.train_for_env_steps,
+                start_before=start_before,
             )
             if cfg.existing == "reuse" and folder_state(Path(spec.run_dir), spec.config_yaml) == "different":
                 raise configs.ConfigError(
@@ -208,7 +212,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict[str,
                 f"test CSR {score:.3f} ({r['wall_s']:.0f} s)"
             )
         else:
-            log(f"[srmt sweep] {len(results)}/{len(jobs)} {r['run']}: FAILED: {r['error']}")
+            log(f"[srmt sweep] {len(results)}/{len(jobs)} {r['run']}: {r['status'].upper()}: {r['error']}")
     order = {(j.core, j.seed): i for i, j in enumerate(jobs)}
     results.sort(key=lambda r: order[(r["core"], r["seed"])])
     summary, per_length = stats.summarise(
@@ -260,7 +264,12 @@ def main(argv: list[str] | None = None) -> int:
             "srmt sweep: interrupted (finished runs are kept; run the same command to go on)", file=sys.stderr
         )
         return 130
-    failed = [r["run"] for r in out["runs"] if r["status"] != "ok"]
+    pending = [r["run"] for r in out["runs"] if r["status"] in ("incomplete", "not_started")]
+    if pending:
+        print(
+            f"srmt sweep: {len(pending)} run(s) to go: {', '.join(pending)}; run the same command to continue"
+        )
+    failed = [r["run"] for r in out["runs"] if r["status"] == "failed"]
     if failed:
         print(
             f"srmt sweep: {len(failed)} run(s) failed: {', '.join(failed)} (logs in {out['dir']}/logs)",

@@ -8,6 +8,7 @@ from typing import Literal
 from srmt.config import CORE_NAMES
 
 SweepBackend = Literal["local", "dask"]
+Budget = Literal["steps", "seconds"]
 Existing = Literal["reuse", "overwrite"]
 ActionSelection = Literal["sample", "argmax"]
 PoolControlName = Literal["own", "other"]
@@ -67,6 +68,15 @@ class SweepConfig:
     """Confidence level of the bootstrap intervals over seeds."""
     bootstrap_resamples: int = 10000
     """Resamples of each bootstrap interval (scipy.stats.bootstrap, percentile method, seeded)."""
+    budget: Budget = "steps"
+    """When a run's training is finished: ``steps`` (it reached ``train.train_for_env_steps``; a run
+    stopped earlier by ``train.train_for_seconds`` is resumed from its own checkpoint by the next
+    invocation, so every run gets the same number of agent-steps) or ``seconds`` (its training process
+    ended, e.g. the CPU default job's time-boxed runs)."""
+    stop_after_s: float = 0.0
+    """Start no new run after this many seconds of the sweep (0 = no limit): with
+    ``train.train_for_seconds`` it keeps one invocation inside a wall-clock limit; the runs not started
+    are listed and the same command continues with them."""
     timeout_s: float = 0.0
     """Kill a run's training or evaluation process after this many seconds (0 = no limit); the run is
     then reported as failed and the others go on."""
@@ -93,8 +103,9 @@ class SweepConfig:
                 raise ValueError(f"{key}={getattr(self, key)} must be in (0, 1]")
         if not 0.0 < self.confidence < 1.0:
             raise ValueError(f"confidence={self.confidence} must be in (0, 1)")
-        if self.timeout_s < 0:
-            raise ValueError(f"timeout_s={self.timeout_s} must be >= 0")
+        for key in ("timeout_s", "stop_after_s"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}={getattr(self, key)} must be >= 0")
         if self.scheduler and self.backend != "dask":
             raise ValueError(f"scheduler={self.scheduler!r} needs backend=dask")
         for ov in self.overrides:

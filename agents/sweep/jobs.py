@@ -37,6 +37,11 @@ class JobSpec:
     """lengths, episodes, eval_seed, eval_envs, eval_threads, eval_device, action_selection, controls."""
     train_csr: float = 0.9
     timeout_s: float = 0.0
+    budget: str = "steps"
+    target_steps: int = 0
+    """``train.train_for_env_steps`` of the run (what ``budget=steps`` waits for)."""
+    start_before: float = 0.0
+    """Unix time after which the job does not start (0 = any time); it then reports ``not_started``."""
 
 
 def config_digest(config_yaml: str) -> str:
@@ -104,6 +109,15 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     if isinstance(spec, dict):
         spec = JobSpec(**spec)
     t0 = time.time()
+    if spec.start_before and t0 > spec.start_before:
+        return dict(
+            core=spec.core,
+            seed=spec.seed,
+            run=spec.run,
+            run_dir=spec.run_dir,
+            status="not_started",
+            error="stop_after_s reached before this run started",
+        )
     run_dir, log_dir = Path(spec.run_dir), Path(spec.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     Path(spec.config_path).parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +144,14 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
         from agents.sf.checkpoint import find_checkpoint, read_checkpoint
 
         steps = int(read_checkpoint(find_checkpoint(run_dir))["env_steps"])
+        if spec.budget == "steps" and steps < spec.target_steps:
+            result.update(
+                status="incomplete",
+                env_steps=steps,
+                error=f"{steps:,} of {spec.target_steps:,} agent-steps (the next invocation resumes it)",
+                wall_s=time.time() - t0,
+            )
+            return result
         marker = dict(config=config_digest(spec.config_yaml), env_steps=steps, wall_s=time.time() - t0)
         (run_dir / TRAIN_MARKER).write_text(json.dumps(marker))
     marker = json.loads((run_dir / TRAIN_MARKER).read_text())

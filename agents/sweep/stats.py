@@ -79,7 +79,8 @@ class SummaryRow:
     drop: float = math.nan
     """Pool controls: mean over seeds of (CSR as trained - CSR under the control)."""
     drop_ci: tuple[float, float] = (math.nan, math.nan)
-    failed_seeds: list[int] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Seeds not in the row and why, e.g. ``3 failed``, ``4 incomplete``, ``5 not_started``."""
 
 
 def _score(rows: list[dict]) -> float:
@@ -96,7 +97,7 @@ def summarise(
     for core in cores:
         mine = [r for r in runs if r["core"] == core]
         ok = [r for r in mine if r.get("status") == "ok"]
-        failed = [r["seed"] for r in mine if r.get("status") != "ok"]
+        missing = [f"{r['seed']} {r.get('status')}" for r in mine if r.get("status") != "ok"]
         controls = list(dict.fromkeys(c for r in ok for c in r["eval"]))
         for control in controls:
             have = [r for r in ok if control in r["eval"]]
@@ -120,7 +121,7 @@ def summarise(
                 seeds_solving_all=int(sum(s == 1.0 for s in solved)),
                 steps_to_train_csr=float(np.median(steps)) if steps else math.nan,
                 seeds_reaching_train_csr=len(steps),
-                failed_seeds=failed,
+                missing=missing,
             )
             if control != "shared":
                 drops = [_score(r["eval"]["shared"]) - _score(r["eval"][control]) for r in have]
@@ -180,7 +181,7 @@ def markdown(
     ]
     for r in summary:
         seeds = ",".join(map(str, r.seeds)) or "-"
-        failed = f" (failed: {','.join(map(str, r.failed_seeds))})" if r.failed_seeds else ""
+        failed = f" (missing: {', '.join(r.missing)})" if r.missing else ""
         drop = "" if r.control == "shared" else f"{_f(r.drop)} {_ci(r.drop_ci)}"
         lines.append(
             f"| `{r.core}` | {r.control} | {seeds}{failed} | {_f(r.csr_mean)} {_ci(r.csr_ci)} "
@@ -230,7 +231,7 @@ def summary_csv(summary: list[SummaryRow]) -> str:
             "drop",
             "drop_ci_low",
             "drop_ci_high",
-            "failed_seeds",
+            "missing",
         ]
     )
     for r in summary:
@@ -249,7 +250,7 @@ def summary_csv(summary: list[SummaryRow]) -> str:
                 r.seeds_reaching_train_csr,
                 r.drop,
                 *r.drop_ci,
-                " ".join(map(str, r.failed_seeds)),
+                "; ".join(r.missing),
             ]
         )
     return out.getvalue()
