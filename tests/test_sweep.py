@@ -130,6 +130,26 @@ def test_arguments_route_to_sweep_keys_and_experiment_overrides(tmp_path):
     )
     assert [j.run for j in jobs] == [f"{name}-{c}-s{s}" for c in ("srmt", "rmt") for s in (0, 1)]
     assert len({j.run_dir for j in jobs}) == 4 and all(f"seed: {j.seed}" in j.config_yaml for j in jobs)
+    _, jobs = plan(
+        parse_args(
+            [
+                "bottleneck-srmt",
+                "cores=[srmt,gru]",
+                "seeds=[0,1]",
+                "core_seeds.gru=[5]",
+                f"out_dir={tmp_path}",
+            ]
+        )
+    )
+    assert [(j.core, j.seed) for j in jobs] == [("srmt", 0), ("srmt", 1), ("gru", 5)]
+
+
+def test_a_run_may_resume_under_another_wall_clock_limit_but_not_another_training_config():
+    from agents.sweep.jobs import config_digest
+
+    a = "seed: 0\ndevice: auto\ntrain:\n  train_for_seconds: 300\n  restart: resume\n  learning_rate: 0.001\n"
+    assert config_digest(a) == config_digest(a.replace("300", "60").replace("auto", "cuda"))
+    assert config_digest(a) != config_digest(a.replace("0.001", "0.002"))
 
 
 @pytest.mark.parametrize(
@@ -137,6 +157,8 @@ def test_arguments_route_to_sweep_keys_and_experiment_overrides(tmp_path):
     [
         (["cores=[srmt,lstm]"], "unknown core 'lstm'"),
         (["seeds=[]"], "seeds is empty"),
+        (["seeds=[1,1]"], "must be distinct"),
+        (["core_seeds.gru=[0]"], "'gru' is not one of cores"),
         (["parallel=0"], "parallel=0 must be >= 1"),
         (["backend=slurm"], "backend"),
         (["scheduler=tcp://x:1"], "needs backend=dask"),
@@ -282,3 +304,13 @@ def test_dask_local_cluster_runs_two_tiny_runs(tmp_path):
     assert all(r["status"] == "ok" and r["trained"] for r in out["runs"])
     assert all(Path(r["run_dir"], "config.yaml").is_file() for r in out["runs"])
     assert "| `rmt` | shared | 1 |" in (out["dir"] / "table.md").read_text()
+
+
+def test_docs_list_every_sweep_key():
+    from agents.config_docs import rows
+    from agents.sweep.config import SweepConfig
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "sweeps.md").read_text()
+    missing = [k for k, *_ in rows(SweepConfig) if f"| `{k}` |" not in doc]
+    assert not missing, f"docs/sweeps.md lacks {missing}"
+    assert all(doc for *_, doc in rows(SweepConfig)), "every sweep key needs a docstring"

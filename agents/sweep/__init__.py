@@ -110,7 +110,7 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
     jobs = []
     start_before = time.time() + cfg.stop_after_s if cfg.stop_after_s else 0.0
     for core in cfg.cores:
-        for seed in cfg.seeds:
+        for seed in cfg.seeds_of(core):
             run = f"{name}-{core}-s{seed}"
             exp = load_experiment(
                 cfg.experiment,
@@ -193,7 +193,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict[str,
     root = sweep_dir(cfg, name)
     root.mkdir(parents=True, exist_ok=True)
     log(
-        f"[srmt sweep] {name}: {len(cfg.cores)} cores x {len(cfg.seeds)} seeds = {len(jobs)} runs, "
+        f"[srmt sweep] {name}: {len(cfg.cores)} cores, {len(jobs)} runs, "
         f"{cfg.parallel} at once ({cfg.backend}); folder {root}"
     )
     results = []
@@ -225,7 +225,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict[str,
         experiment=cfg.experiment,
         overrides=list(cfg.overrides),
         cores=list(cfg.cores),
-        seeds=list(cfg.seeds),
+        seeds={core: cfg.seeds_of(core) for core in cfg.cores},
         num_lengths=len(cfg.lengths or test_corridor_lengths()),
         episodes=cfg.episodes,
         eval_seed=cfg.eval_seed,

@@ -25,6 +25,8 @@ class SweepConfig:
     """Memory cores to train (``model.core`` of each run)."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     """Seeds to train each core with (the experiment's ``seed``); one run per core and seed."""
+    core_seeds: dict[str, list[int]] = field(default_factory=dict)
+    """Seeds of particular cores instead of ``seeds``, e.g. ``core_seeds.gru=[0,1,2]``."""
     overrides: list[str] = field(default_factory=list)
     """Dotted experiment overrides applied to every run, e.g. ``[train.train_for_env_steps=2000000]``;
     ``env.``/``model.``/``train.``/``device`` keys given on the command line land here."""
@@ -87,12 +89,16 @@ class SweepConfig:
         for core in self.cores:
             if core not in CORE_NAMES:
                 raise ValueError(f"unknown core {core!r} in cores; allowed: {', '.join(CORE_NAMES)}")
-        if len(set(self.cores)) != len(self.cores) or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"cores={self.cores} and seeds={self.seeds} must not repeat an entry")
-        if not self.seeds:
-            raise ValueError("seeds is empty; give at least one seed, e.g. seeds=[0,1,2]")
-        if any(s < 0 for s in self.seeds):
-            raise ValueError(f"seeds={self.seeds} must be >= 0")
+        if len(set(self.cores)) != len(self.cores):
+            raise ValueError(f"cores={self.cores} must not repeat an entry")
+        for core, seeds in [("", self.seeds), *self.core_seeds.items()]:
+            what = f"core_seeds.{core}" if core else "seeds"
+            if core and core not in self.cores:
+                raise ValueError(f"{what}: {core!r} is not one of cores={self.cores}")
+            if not seeds:
+                raise ValueError(f"{what} is empty; give at least one seed, e.g. {what}=[0,1,2]")
+            if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+                raise ValueError(f"{what}={list(seeds)} must be distinct integers >= 0")
         for key in ("parallel", "episodes", "eval_envs", "eval_threads", "bootstrap_resamples"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
@@ -115,3 +121,7 @@ class SweepConfig:
                     f"override {ov!r}: the sweep sets {key} for each run (use name=, seeds=, cores=, "
                     "out_dir= or existing= instead)"
                 )
+
+    def seeds_of(self, core: str) -> list[int]:
+        """The seeds ``core`` is trained with."""
+        return list(self.core_seeds.get(core, self.seeds))

@@ -44,12 +44,29 @@ class JobSpec:
     """Unix time after which the job does not start (0 = any time); it then reports ``not_started``."""
 
 
+OPERATIONAL_KEYS = (
+    "restart",
+    "train_for_seconds",
+    "log_interval_s",
+    "save_every_sec",
+    "keep_checkpoints",
+    "sf_log_level",
+    "wandb",
+    "wandb_project",
+)
+"""``train`` keys that do not change what a run trains (with ``budget=steps``): a run may be resumed with
+other values of them, e.g. another wall-clock limit per invocation."""
+
+
 def config_digest(config_yaml: str) -> str:
-    """A digest of a resolved config without ``train.restart`` (the part that decides what is trained)."""
+    """A digest of a resolved config without ``device`` and :data:`OPERATIONAL_KEYS`: what decides what is
+    trained."""
     import yaml
 
     data = yaml.safe_load(config_yaml)
-    data.get("train", {}).pop("restart", None)
+    data.pop("device", None)
+    for key in OPERATIONAL_KEYS:
+        data.get("train", {}).pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
