@@ -59,3 +59,19 @@ def test_evaluate_bottleneck_passes_the_control_and_refuses_it_without_a_shared_
         ev.evaluate_bottleneck((_net("rmt"), rmt), [3], episodes=1, pool="other")
     with pytest.raises(ValueError, match="unknown pool control 'none'"):
         ev.run_episodes(_net(), bottleneck_config(3), 1, pool="none")
+
+
+def test_a_cue_policy_is_evaluated_on_its_own_task(monkeypatch):
+    seen = []
+    monkeypatch.setattr(
+        ev, "run_episodes", lambda net, cfg, n, **kw: seen.append(cfg) or [dict(CSR=1.0, ISR=1.0)]
+    )
+    exp = load_experiment("cue-srmt", [f"model.{k}={v}" for k, v in SIZES.items()])
+    ev.evaluate_bottleneck((_net(), exp), [3, 7], episodes=1)
+    assert [(c.name, c.split, c.corridor_lengths, c.max_episode_steps) for c in seen] == [
+        ("cue", "test", [3], None),
+        ("cue", "test", [7], None),
+    ]
+    pogema = load_experiment("lmapf-srmt")
+    ev.evaluate_bottleneck((_net(), pogema), [3], episodes=1)
+    assert seen[-1].name == "bottleneck"  # any other task: the Bottleneck corridors, as before

@@ -243,4 +243,6 @@ def evaluate_bottleneck(
                 steps=float(np.mean([r.get("episode_length", math.nan) for r in results])),
             )
         )
+        if all("trapped" in r for r in results):  # the Cue Bottleneck's share of agents lost to the trap
+            rows[-1]["trapped"] = float(np.mean([r["trapped"] for r in results]))
     return rows

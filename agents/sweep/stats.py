@@ -260,16 +260,16 @@ def runs_csv(runs: list[dict]) -> str:
     """One row per run, control and length: the raw numbers behind the tables."""
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["core", "seed", "status", "control", "L", "CSR", "ISR", "episodes", "env_steps"])
+    w.writerow(["core", "seed", "status", "control", "L", "CSR", "ISR", "episodes", "env_steps", "trapped"])
     for r in runs:
         if r.get("status") != "ok":
-            w.writerow([r["core"], r["seed"], r.get("status"), "", "", "", "", "", ""])
+            w.writerow([r["core"], r["seed"], r.get("status"), "", "", "", "", "", "", ""])
             continue
         for control, rows in r["eval"].items():
             for row in rows:
                 w.writerow(
                     [r["core"], r["seed"], "ok", control, row["L"], row["CSR"], row["ISR"], row["episodes"]]
-                    + [r.get("env_steps")]
+                    + [r.get("env_steps"), row.get("trapped", "")]
                 )
     return out.getvalue()
 
