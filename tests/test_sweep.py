@@ -180,6 +180,7 @@ def test_a_task_without_test_split_fails_before_training(tmp_path):
 def test_cli_reports_errors_in_one_line(capsys):
     from agents import cli
 
+    assert cli.main(["sweep"]) == 2 and "usage: srmt sweep" in capsys.readouterr().out
     assert cli.main(["sweep", "bottleneck-srmt", "cores=[gpt]"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("srmt sweep:") and "unknown core 'gpt'" in err and "\n" not in err

@@ -248,9 +248,9 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("-h", "--help"):
+    if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
-        return 0
+        return 0 if argv else 2  # a bare `srmt sweep` would start 15 trainings: ask for an experiment
     import configs
 
     try:
