@@ -315,3 +315,12 @@ def test_docs_list_every_sweep_key():
     missing = [k for k, *_ in rows(SweepConfig) if f"| `{k}` |" not in doc]
     assert not missing, f"docs/sweeps.md lacks {missing}"
     assert all(doc for *_, doc in rows(SweepConfig)), "every sweep key needs a docstring"
+
+
+def test_controls_change_only_the_srmt_evaluations(tmp_path):
+    _, jobs = plan(
+        parse_args(
+            ["bottleneck-srmt", "cores=[srmt,none]", "seeds=[0]", "controls=[own]", f"out_dir={tmp_path}"]
+        )
+    )
+    assert [j.eval["controls"] for j in jobs] == [["own"], []]

@@ -132,7 +132,8 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
                 log_dir=str(root / "logs"),
                 result_path=str(root / "results" / f"{run}.json"),
                 existing=cfg.existing,
-                eval=eval_key,
+                # pool controls exist for srmt only: other cores' evaluations do not depend on them
+                eval=eval_key if core == "srmt" else {**eval_key, "controls": []},
                 train_csr=cfg.train_csr,
                 timeout_s=cfg.timeout_s,
                 budget=cfg.budget,
