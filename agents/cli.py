@@ -17,6 +17,11 @@ COMMANDS: dict[str, tuple[str, str, int]] = {
         "train a model with APPO (sample-factory): srmt train CONFIG [key=value ...]",
         4,
     ),
+    "sweep": (
+        "agents.sweep",
+        "cores x seeds on one experiment, one table with bootstrap CIs: srmt sweep EXPERIMENT [key=value ...]",
+        17,
+    ),
     "eval": ("agents.evaluate", "evaluate algorithms on map sets: srmt eval CONFIG [key=value ...]", 5),
     "enjoy": ("agents.enjoy", "write an SVG animation of one episode for any algorithm", 5),
     "bench": ("agents.bench", "benchmarks: srmt bench {env,model,train} [options]", 2),

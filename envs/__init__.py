@@ -21,6 +21,11 @@ from envs.registry import make_env, register_env, registered_envs, unregister_en
 register_env("pogema", build_pogema, replace=True)
 register_env("bottleneck", build_bottleneck, replace=True)
 
+from envs.cue import build_cue, build_cue_partner  # noqa: E402  (needs the registry above)
+
+register_env("cue", build_cue, replace=True)
+register_env("cue_partner", build_cue_partner, replace=True)
+
 __all__ = [
     "EnvConfig",
     "GridEnv",
