@@ -38,7 +38,7 @@ def pibt_step(
     """
     A = len(positions)
     active = [True] * A if active is None else active
-    dists = [graph.distances_from(g) for g in goals]
+    dists = [graph.distances_to(g, p) for g, p in zip(goals, positions)]
     here = {positions[i]: i for i in range(A) if active[i]}  # cell -> agent standing there now
     nxt = [-1] * A
     taken: dict[int, int] = {}  # cell -> agent that will stand there next step
@@ -145,7 +145,7 @@ class PIBT:
         """This step's priorities (PIBT's rule plus escape mode) from the agents' cells and goals."""
         assert self.graph is not None, "call reset() before act()"
         for i in range(len(pos)):
-            d = self.graph.distances_from(goals[i])[pos[i]]
+            d = self.graph.distances_to(goals[i], pos[i])[pos[i]]
             # reached its goal (now or last step: in lifelong mode pogema has already set a new goal)
             if pos[i] == goals[i] or goals[i] != self.prev_goals[i]:
                 self.priorities[i] = self.base[i]
