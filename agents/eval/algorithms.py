@@ -109,6 +109,10 @@ def build_algorithm(spec: AlgorithmConfig) -> BuiltAlgorithm:
         from agents.planners.pibt import PIBT
 
         algo = PIBT() if spec.kind == "pibt" else PIBT(pull=False, stuck_steps=0)
+    elif spec.kind == "wpibt":
+        from agents.planners.windowed import WindowedPIBT
+
+        algo = WindowedPIBT()
     elif spec.kind == "random":
         from agents.planners.random_agent import RandomAgent
 

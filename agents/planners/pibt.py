@@ -11,6 +11,21 @@ Priorities grow by one per step while an agent is away from its goal and drop ba
 fractional value when it reaches it (the paper's rule), so an agent that waits long enough gets its way.
 Lifelong MAPF (``on_target='restart'``) is the same loop with goals that change; classic MAPF
 (``nothing``) keeps arrived agents on the grid, where they can be pushed away and come back.
+
+Two additions against the deadlocks of issue 11 (our own design, after the swap idea of LaCAM3's PIBT,
+Okumura, "Engineering LaCAM*", AAMAS 2024):
+
+- **Dead-end pull.** Agent B stands in a dead-end corridor whose only exit is A's cell, and A wants to
+  go in. The paper's PIBT pushes B deeper or gives up; A and B then wait for ever (with 2 agents on a
+  5x5 puzzle map, both priorities grow at the same rate, so the order never changes). Here A steps
+  back, away from its goal, and B follows into A's cell; repeated, this brings B out to the junction
+  where the two can pass. Dead-end corridors are found once per map (bridges of the grid graph).
+- **Escape mode.** Jams of 3+ agents that need another priority order (two agents wanting into a dead
+  end that a third must leave): an agent stuck for ``stuck_steps`` steps gets a random priority above
+  every agent not stuck, redrawn while it stays stuck (:class:`PIBT`).
+
+Measured (16 maps each, 64 agents, lifelong): 01-random 2.59 -> 3.59 goals/step, 02-mazes 1.77 -> 1.86;
+5x5 dead-end puzzles with 2/3/4 agents 0.30/0.27/0.22 -> 0.48/0.63/0.73.
 """
 
 from __future__ import annotations
@@ -31,10 +46,12 @@ def pibt_step(
     rng: random.Random,
     active: list[bool] | None = None,
     pull: bool = True,
+    preferred: list[int] | None = None,
 ) -> list[int]:
     """Next cell of every agent (flat indices). Inactive agents keep their cell and block nothing.
 
     ``pull`` enables the dead-end swap (see the module docstring); ``False`` is the paper's PIBT.
+    ``preferred``: a cell per agent (-1 = none) tried before the others, e.g. from a windowed plan.
     """
     A = len(positions)
     active = [True] * A if active is None else active
@@ -64,6 +81,9 @@ def pibt_step(
         rng.shuffle(cands)  # random tie-break among equally close cells (sort below is stable)
         dist = dists[i]
         cands.sort(key=dist.__getitem__)
+        if preferred is not None and preferred[i] >= 0 and preferred[i] in cands:
+            cands.remove(preferred[i])
+            cands.insert(0, preferred[i])
         pulled = -1
         if pull and cands[0] != here_i and cands[0] not in taken:
             pulled = pulls(i, cands[0])
@@ -110,7 +130,7 @@ class PIBT:
     random redraws try other orders. 0 turns it off (``pull=False, stuck_steps=0`` is the paper's PIBT).
     """
 
-    def __init__(self, pull: bool = True, stuck_steps: int = 4) -> None:
+    def __init__(self, pull: bool = True, stuck_steps: int = 16) -> None:
         if stuck_steps < 0:
             raise ValueError(f"stuck_steps={stuck_steps} must be >= 0 (0 = off)")
         self.pull, self.stuck_steps = pull, stuck_steps
