@@ -22,7 +22,7 @@ import heapq
 import numpy as np
 
 from agents.planners.base import WorldState, action_towards
-from agents.planners.grid import UNREACHABLE, GridGraph
+from agents.planners.grid import GridGraph
 from agents.planners.pibt import PIBT, pibt_step
 
 
@@ -39,34 +39,29 @@ def windowed_path(
     """Cells at t = 1..window (shorter if the goal is reached) of the cheapest space-time path that avoids
     the reserved ``vertex`` ``(cell, t)`` and ``edges`` ``(from, to, t)`` (moving ``from -> to`` into step
     t); ``[]`` if every first move is reserved or the budget runs out."""
-    best = (UNREACHABLE, -1)
+    # every step (move or wait) costs 1, so a state's cost is its time t: the first visit is the best,
+    # and f = t + distance left orders the search (ties to the later state: it dives along the path)
     start_state = (start, 0)
     parent: dict[tuple[int, int], tuple[int, int] | None] = {start_state: None}
-    g = {start_state: 0}
-    heap = [(dist[start], 0, start, 0)]
+    heap = [(dist[start], 0, start)]  # (f, -t, cell)
     nbrs = graph.neighbors
+    pop, push = heapq.heappop, heapq.heappush
     expansions = 0
     found: tuple[int, int] | None = None
     while heap and expansions < max_expansions:
-        f, gu, u, t = heapq.heappop(heap)
-        if g.get((u, t), UNREACHABLE) < gu:
-            continue
+        _, neg_t, u = pop(heap)
+        t = -neg_t
         if u == goal or t == window:
-            found = (u, t)  # f = g + remaining distance is exact here: the cheapest end
+            found = (u, t)  # f is exact here: the cheapest end
             break
         expansions += 1
         t1 = t + 1
         for v in (u, *nbrs[u]):
-            if (v, t1) in vertex or (v, u, t1) in edges:
-                continue  # a higher-priority agent stands there, or comes the other way
             state = (v, t1)
-            gv = gu + 1
-            if gv < g.get(state, UNREACHABLE):
-                g[state] = gv
-                parent[state] = (u, t)
-                heapq.heappush(heap, (gv + dist[v], gv, v, t1))
-        if f < best[0]:
-            best = (f, u)
+            if state in parent or state in vertex or (v, u, t1) in edges:
+                continue  # seen, or a higher-priority agent stands there or comes the other way
+            parent[state] = (u, t)
+            push(heap, (t1 + dist[v], -t1, v))
     if found is None:
         return []
     cells = []
