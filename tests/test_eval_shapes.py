@@ -100,16 +100,16 @@ def test_srmt_eval_runs_every_shape_with_its_published_results(tmp_path, name, m
         benchmark_dir=str(SHAPES),
         map_sets=[name],
         mode=mode,
-        run=["PIBT"],
+        run=["PIBT", "AStar"] if mode == "classic" else ["PIBT", "WPIBT"],
         workers=1,
         progress=False,
         plots=False,
         out_dir=str(tmp_path),
     )
     out = evaluate(cfg, echo=False)
-    assert len(out["rows"]) == episodes
-    assert len(out["published"]) == episodes  # every episode we ran has its published twin
+    assert len(out["rows"]) == 2 * episodes
+    assert len(out["published"]) == episodes  # every instance we ran has its published twin
     assert {r["algorithm"] for r in out["published"]} == {published}
     assert f"{published} (published)" in out["report"]
-    if mode == "classic":  # one agent, 2048-step limit: PIBT reaches its goal on the 256x256 map
+    if mode == "classic":  # one agent, 2048-step limit: PIBT and A* reach its goal on the 256x256 map
         assert all(r["metrics"]["CSR"] == 1.0 and r["metrics"]["ep_length"] < 2048 for r in out["rows"])
