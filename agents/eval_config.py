@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-AlgorithmKind = Literal["astar", "pibt", "follower_lite", "random", "srmt", "rate"]
+AlgorithmKind = Literal[
+    "astar", "astar_pogema", "pibt", "pibt_paper", "wpibt", "follower_lite", "random", "srmt", "rate"
+]
 
 FOLLOWER_LITE_CHECKPOINT = "../shared/data/follower-lite/checkpoint_000001248_20447232.pth"
 
@@ -19,7 +21,10 @@ FOLLOWER_LITE_CHECKPOINT = "../shared/data/follower-lite/checkpoint_000001248_20
 @dataclass
 class AlgorithmConfig:
     kind: AlgorithmKind = "pibt"
-    """``astar`` (pogema's decentralised A* agent), ``pibt`` (centralised PIBT), ``follower_lite``
+    """``astar`` (decentralised A* on remembered obstacles, pogema's A* policy with kept paths),
+    ``astar_pogema`` (``pogema.AStarAgent`` itself, slow), ``pibt`` (centralised PIBT with the
+    dead-end swap and escape mode), ``pibt_paper`` (PIBT as in the paper), ``wpibt`` (windowed prioritised planning guiding PIBT, the
+    strongest centralised planner here), ``follower_lite``
     (learn-to-follow's planner + network), ``random`` (uniform actions), ``srmt`` (a trained srmt
     checkpoint) or ``rate`` (an offline RATE checkpoint from ``srmt offline train``)."""
     checkpoint: str = ""
@@ -44,6 +49,7 @@ def _default_algorithms() -> dict[str, AlgorithmConfig]:
     return {
         "AStar": AlgorithmConfig(kind="astar"),
         "PIBT": AlgorithmConfig(kind="pibt"),
+        "WPIBT": AlgorithmConfig(kind="wpibt"),
         "FollowerLite": AlgorithmConfig(kind="follower_lite", checkpoint=FOLLOWER_LITE_CHECKPOINT),
         "Random": AlgorithmConfig(kind="random"),
     }

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
 from agents.eval.episode import Backend
-from agents.eval_config import AlgorithmConfig
+from agents.eval_config import AlgorithmConfig, AlgorithmKind
 from agents.planners.base import Algorithm, WorldState
 
 
@@ -101,14 +101,18 @@ class SrmtPolicy:
 def build_algorithm(spec: AlgorithmConfig) -> BuiltAlgorithm:
     """The algorithm and its backend; a missing or corrupt checkpoint is a one-line ValueError."""
     backend = spec.env_backend
-    if spec.kind == "astar":
-        from agents.planners.astar import AStar
+    if spec.kind in ("astar", "astar_pogema"):
+        from agents.planners.astar import AStar, PogemaAStar
 
-        algo: Algorithm = AStar()
-    elif spec.kind == "pibt":
+        algo: Algorithm = AStar() if spec.kind == "astar" else PogemaAStar()
+    elif spec.kind in ("pibt", "pibt_paper"):
         from agents.planners.pibt import PIBT
 
-        algo = PIBT()
+        algo = PIBT() if spec.kind == "pibt" else PIBT(pull=False, stuck_steps=0)
+    elif spec.kind == "wpibt":
+        from agents.planners.windowed import WindowedPIBT
+
+        algo = WindowedPIBT()
     elif spec.kind == "random":
         from agents.planners.random_agent import RandomAgent
 
@@ -147,6 +151,6 @@ def build_algorithm(spec: AlgorithmConfig) -> BuiltAlgorithm:
         return BuiltAlgorithm(rate, "envs", rate.env_config)
     else:
         raise ValueError(
-            f"unknown algorithm kind {spec.kind!r}; allowed: astar, pibt, follower_lite, random, srmt, rate"
+            f"unknown algorithm kind {spec.kind!r}; allowed: {', '.join(get_args(AlgorithmKind))}"
         )
     return BuiltAlgorithm(algo, "pogema" if backend == "auto" else backend)

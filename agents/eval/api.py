@@ -17,6 +17,7 @@ from agents.eval.animation import write_svg
 from agents.eval.benchmark import MapSet, build_instances, load_map_set, resolve_map_set
 from agents.eval.episode import make_episode_env, run_episode
 from agents.eval.executors import open_pool
+from agents.eval.published import grid_defaults as published_defaults
 from agents.eval.published import load_published, on_same_instances, published_folder
 from agents.eval.results import write_csv, write_results
 from agents.eval.runner import Task, episode_seed, make_tasks, run_tasks
@@ -244,8 +245,11 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
         for ms in map_sets:
             if published_folder(cfg.benchmark_dir, ms.name, ms.mode) is None:
                 continue
-            seed = ms.seeds[0]
-            pub = load_published(cfg.benchmark_dir, ms.name, ms.mode, cfg.published_algorithms or None, seed)
+            # rows leave out the config's single-valued axes (map_name, num_agents, seed): fill them in
+            defaults = published_defaults(ms)
+            pub = load_published(
+                cfg.benchmark_dir, ms.name, ms.mode, cfg.published_algorithms or None, defaults=defaults
+            )
             published += on_same_instances(pub, rows)
     everything = rows + published
     add_runtime_per_step(everything, {(ms.name, ms.mode): ms.env["max_episode_steps"] for ms in map_sets})
