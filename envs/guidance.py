@@ -36,11 +36,12 @@ import heapq
 import typing
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra, shortest_path
 
+# scipy is imported where the graphs are built and searched, so that importing envs (every env, also
+# those without a planner channel) does not load it
 from envs.config import PlannerCosts
 
 PLANNER_COSTS = typing.get_args(PlannerCosts)
@@ -60,7 +61,7 @@ def check_costs(name: str) -> str:
     return name
 
 
-def _adjacency(free: np.ndarray, weight: np.ndarray | None = None) -> tuple[csr_matrix, np.ndarray]:
+def _adjacency(free: np.ndarray, weight: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
     """4-connected graph over the free cells; edge u -> v carries ``weight[u]`` (1 if None).
 
     Returns the matrix over free-cell nodes and node -> flat cell. With ``weight = s`` a Dijkstra *from*
@@ -80,6 +81,8 @@ def _adjacency(free: np.ndarray, weight: np.ndarray | None = None) -> tuple[csr_
         cols.append(node[nx[ok] * W + ny[ok]])
     r, c = np.concatenate(rows), np.concatenate(cols)
     w = np.ones(len(r)) if weight is None else weight.ravel()[cells][r]
+    from scipy.sparse import csr_matrix
+
     return csr_matrix((w, (r, c)), shape=(len(cells), len(cells))), cells
 
 
@@ -90,6 +93,8 @@ def static_costs(free: np.ndarray) -> np.ndarray:
     :data:`EXACT_AVG_MAX_CELLS` free cells, else to an evenly spaced sample of 1024 target cells).
     An isolated cell has no average and costs 1.0 (no path ever enters it).
     """
+    from scipy.sparse.csgraph import shortest_path
+
     free = np.asarray(free, dtype=bool)
     graph, cells = _adjacency(free)
     n = len(cells)
@@ -133,6 +138,8 @@ class MapCosts:
             if (nodes < 0).any():
                 bad = missing[int(np.flatnonzero(nodes < 0)[0])]
                 raise ValueError(f"goal cell {divmod(bad, self.shape[1])} is an obstacle or off the map")
+            from scipy.sparse.csgraph import dijkstra
+
             dist = dijkstra(self._graph, directed=True, indices=nodes)  # [k, n]
             for g, d in zip(missing, dist):
                 f = np.full(self.free.size, np.inf)
