@@ -63,7 +63,9 @@ def check_run_name(name: str) -> str:
             "(not empty, no '/' or '\\', not '.' or '..', no control characters), e.g. name=my-run"
         )
     if name in RESERVED_RUN_NAMES:
-        raise ValueError(f"name={name!r} is reserved (train.train_dir/{name}/ is shared by all runs); pick another")
+        raise ValueError(
+            f"name={name!r} is reserved (train.train_dir/{name}/ is shared by all runs); pick another"
+        )
     return name
 
 

@@ -15,6 +15,7 @@ component preset under that section (``base: [{env: env/bottleneck-train.yaml}]`
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -93,9 +94,19 @@ def _yaml_reason(e: yaml.YAMLError) -> str:
     return lines[0] if lines else type(e).__name__
 
 
+# dotted key segments: no whitespace, quotes, brackets, '=', '$' or backslashes (OmegaConf's key syntax
+# gives those other meanings, and some crash its parser with an IndexError)
+_KEY = re.compile(r"^[^\s.=\[\]'\"\\$]+(\.[^\s.=\[\]'\"\\$]+)*$")
+
+
 def _parse_override(ov: str) -> Any:
     """One ``key=value`` override as an OmegaConf tree; a value that is not YAML is a one-line error."""
     key, _, value = ov.partition("=")
+    if not _KEY.match(key):
+        raise ConfigError(
+            f"override {ov!r}: {key!r} is not a config key; keys are dotted names such as env.num_agents "
+            "or eval.algorithms.MyModel.kind"
+        )
     try:
         return OmegaConf.from_dotlist([ov])
     except yaml.YAMLError as e:
@@ -104,6 +115,13 @@ def _parse_override(ov: str) -> Any:
             f"override {ov!r}: {value!r} is not a valid YAML value ({_yaml_reason(e)}); quote it inside the "
             f"override to pass it as text, e.g. {key}='\"{value}\"'"
         ) from None
+    except OmegaConfBaseException:
+        raise  # load() words these
+    except (
+        Exception
+    ) as e:  # OmegaConf's dotlist parser has crashed on odd input (IndexError); never a traceback
+        reason = (str(e).splitlines() or [""])[0]
+        raise ConfigError(f"override {ov!r} cannot be parsed ({type(e).__name__}: {reason})") from None
 
 
 def _one_line(e: OmegaConfBaseException, what: str) -> ConfigError:

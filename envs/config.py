@@ -120,7 +120,11 @@ class EnvConfig:
         if self.map_name is not None and self.map_names:
             raise ValueError(f"map_name={self.map_name!r} and map_names={self.map_names}: give one of them")
         for length in self.corridor_lengths:
-            if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= MAX_CORRIDOR_LENGTH:
+            if (
+                isinstance(length, bool)
+                or not isinstance(length, int)
+                or not 1 <= length <= MAX_CORRIDOR_LENGTH
+            ):
                 raise ValueError(
                     f"corridor length {length!r} is invalid; corridor lengths must be integers in "
                     f"1..{MAX_CORRIDOR_LENGTH}"
