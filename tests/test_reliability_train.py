@@ -6,6 +6,7 @@ live in ``test_train_faults.py``."""
 from __future__ import annotations
 
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -244,7 +245,7 @@ def test_saves_are_atomic_and_sample_factory_leftovers_are_ignored(tmp_path):
     assert path.name == names[-1] and ckpt["env_steps"] == 200
     # a save that fails midway leaves neither a file under the final name nor its temp file
     target = folder / "checkpoint_000000009_900.pth"
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.PicklingError):
         save_atomic({"x": lambda: 0}, target)  # a lambda cannot be pickled: torch.save raises mid-write
     assert not target.exists() and not list(folder.glob(".tmp-checkpoint_000000009*"))
 
