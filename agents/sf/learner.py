@@ -18,7 +18,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from threading import Thread
 from typing import Any
 
 import torch
@@ -141,3 +144,21 @@ class SrmtLearnerWorker(LearnerWorker):
         super().__init__(evt_loop, cfg, env_info, buffer_mgr, batcher, policy_id)
         # the parent built a stock Learner (cheap: it allocates nothing before init()); replace it
         self.learner = SrmtLearner(cfg, env_info, buffer_mgr.policy_versions, policy_id, self.param_server)
+
+    def start_batcher_thread(self):
+        # sample-factory 2.1.1 starts the batcher as a non-daemon thread, so when the learner's event loop
+        # dies of an exception (a LayoutError, a bad batch) the process cannot exit: it waits for that
+        # thread forever and the run stalls at 0 agent-steps/s. A daemon thread lets the process exit
+        # with its error, which the runner's watchdog reports within a second; an exception inside the
+        # batcher thread ends the process the same way.
+        self.batcher.event_loop.process = self.event_loop.process
+        self.batcher_thread = Thread(target=self._run_batcher, name="batcher", daemon=True)
+        self.batcher_thread.start()
+
+    def _run_batcher(self) -> None:
+        try:
+            self.batcher.event_loop.exec()
+        except BaseException as e:  # noqa: BLE001 - any error here must end the process, not stall the run
+            log.exception("batcher thread failed")
+            print(f"{type(e).__module__}.{type(e).__qualname__}: {e}", file=sys.stderr, flush=True)
+            os._exit(1)
