@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -373,3 +374,20 @@ def test_restart_modes_touch_only_the_run_folder(tmp_path, restart, capsys):
     assert (victim / "precious.txt").read_text() == "keep me"
     assert (runs / "other-run" / "data").read_text() == "keep"
     assert sorted(p.name for p in runs.iterdir()) == ["linked", "other-run"]
+
+
+# ------------------------------------------------------------------ Ctrl-C
+
+
+def test_ctrl_c_ends_a_command_with_one_line(monkeypatch, capsys):
+    from agents import cli
+
+    class Interrupted:
+        @staticmethod
+        def main(argv):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "srmt_test_interrupted", Interrupted)
+    monkeypatch.setitem(cli.COMMANDS, "eval", ("srmt_test_interrupted", "test", 0))
+    assert cli.main(["eval", "eval/smoke"]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["srmt eval: interrupted"]

@@ -42,7 +42,7 @@ class TrainResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "success" else 1
+        return {"success": 0, "interrupted": 130}.get(self.status, 1)
 
 
 def probe_env(exp: ExperimentConfig) -> tuple[int, tuple[int, ...], int]:
