@@ -53,14 +53,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module_name, _, issue = COMMANDS[name]
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        where = f" (issue {issue})" if issue else ""
-        print(f"srmt {name}: not built yet{where}", file=sys.stderr)
-        return 2
-    return int(module.main(rest) or 0)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name != module_name:
+                raise
+            where = f" (issue {issue})" if issue else ""
+            print(f"srmt {name}: not built yet{where}", file=sys.stderr)
+            return 2
+        return int(module.main(rest) or 0)
+    except KeyboardInterrupt:
+        # Ctrl-C ends every command with one line and the shell's code for SIGINT, never a traceback
+        print(f"srmt {name}: interrupted", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

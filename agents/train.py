@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srmt train: interrupted", file=sys.stderr)
         return 130
-    if result.status != "success":
+    if result.status == "interrupted":
+        print(f"srmt train: interrupted; checkpoints so far are in {result.run_dir}", file=sys.stderr)
+    elif result.status != "success":
         print(f"srmt train: {result.status}: {result.error}", file=sys.stderr)
     return result.exit_code
 

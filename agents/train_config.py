@@ -29,6 +29,10 @@ class TrainConfig:
     """Seconds between checkpoints (one is always written at the end)."""
     keep_checkpoints: int = 2
     """Number of latest checkpoints kept."""
+    stall_timeout_s: float = 120.0
+    """Parallel mode: end the run as a failure when a worker sends no heartbeat, or the learner's agent-step
+    count does not grow, for this many seconds (a hung env, a deadlock); 0 = off. Components that never
+    reported get 60 s more for start-up."""
 
     # --- processes and sampling ---
     serial: bool = False
@@ -154,6 +158,8 @@ class TrainConfig:
             raise ValueError(
                 f"train.envs_per_worker={self.envs_per_worker} must be even with train.double_buffer=true"
             )
+        if not self.stall_timeout_s >= 0:
+            raise ValueError(f"train.stall_timeout_s={self.stall_timeout_s} must be >= 0 (0 = off)")
         if self.train_for_seconds < 0:
             raise ValueError(f"train.train_for_seconds={self.train_for_seconds} must be >= 0 (0 = no limit)")
 

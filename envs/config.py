@@ -26,6 +26,8 @@ Split = Literal["train", "test"]
 # pogema's GridConfig limits, checked here so that the error names our key.
 MAX_OBS_RADIUS = 128
 MAX_SIDE = 4096
+MAX_CORRIDOR_LENGTH = MAX_SIDE - 4
+"""Longest Bottleneck corridor: the map (L + 4 rows, two rooms of 2) stays within ``MAX_SIDE``."""
 
 
 @dataclass
@@ -129,9 +131,14 @@ class EnvConfig:
         if self.map_name is not None and self.map_names:
             raise ValueError(f"map_name={self.map_name!r} and map_names={self.map_names}: give one of them")
         for length in self.corridor_lengths:
-            if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            if (
+                isinstance(length, bool)
+                or not isinstance(length, int)
+                or not 1 <= length <= MAX_CORRIDOR_LENGTH
+            ):
                 raise ValueError(
-                    f"corridor length {length!r} is invalid; corridor lengths must be integers >= 1"
+                    f"corridor length {length!r} is invalid; corridor lengths must be integers in "
+                    f"1..{MAX_CORRIDOR_LENGTH}"
                 )
 
     @property

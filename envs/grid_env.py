@@ -154,8 +154,11 @@ class GridEnv(MultiAgentEnv):
     # ----------------------------------------------------------------- gym API
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict]]:
         self._done = True  # until the new episode is fully built
+        # the seed given to make_env counts for the first reset only, and an explicit seed replaces it:
+        # keeping it after reset(seed=s) made the next reset() replay episode s (issue 15)
         if seed is None:
-            seed, self._pending_seed = self._pending_seed, None
+            seed = self._pending_seed
+        self._pending_seed = None
         if seed is not None:
             seed = check_seed(seed)
             self._rng = np.random.default_rng(seed)

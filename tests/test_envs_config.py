@@ -67,7 +67,12 @@ def test_unknown_reward_names_value_and_choices():
             r"unknown collision_system 'bounce'; allowed: block_both, priority, soft",
         ),
         ({"on_target": "stay"}, r"unknown on_target 'stay'; allowed: finish, nothing, restart"),
-        ({"corridor_lengths": [0]}, r"corridor length 0 is invalid; corridor lengths must be integers >= 1"),
+        (
+            {"corridor_lengths": [0]},
+            r"corridor length 0 is invalid; corridor lengths must be integers in 1\.\.4092",
+        ),
+        # a corridor of 10**8 cells would allocate gigabytes before failing with a MemoryError (issue 15)
+        ({"corridor_lengths": [100000000]}, r"corridor length 100000000 is invalid; .* 1\.\.4092"),
         ({"num_agents": 0}, r"num_agents=0 is invalid"),
         ({"obs_radius": 0}, r"obs_radius=0 is out of range; allowed: 1..128"),
         ({"max_episode_steps": 0}, r"max_episode_steps=0 is invalid"),

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.checkpoint_io import load_error_reason
 from agents.planners.base import WorldState
 from envs.guidance import AStarPlanner, Plan
 
@@ -199,9 +200,8 @@ def load_follower_lite(
         with torch.serialization.safe_globals(_safe_globals()):
             ckpt = torch.load(path, weights_only=True, map_location=_keep_storage)
     except Exception as e:  # torch raises several types for corrupt files (zip, unpickling, runtime)
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ValueError(
-            f"FollowerLite checkpoint {str(path)!r} could not be loaded weights-only: {reason}"
+            f"FollowerLite checkpoint {str(path)!r} could not be loaded weights-only: {load_error_reason(e)}"
         ) from None
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
