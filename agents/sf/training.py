@@ -341,7 +341,7 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
                 f"({result.agent_steps_per_s:,.0f} agent-steps/s); checkpoints in {run_dir}",
                 flush=True,
             )
-        else:
+        elif result.status != "interrupted":  # an interruption is reported once, by the command
             print(f"[srmt] training {result.status}: {result.error or ''}", flush=True)
     logging.getLogger("rl").setLevel(logging.DEBUG)
     return result
