@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, int]] = {
     "enjoy": ("agents.enjoy", "write an SVG animation of one episode for any algorithm", 5),
     "bench": ("agents.bench", "benchmarks: srmt bench {env,model,train} [options]", 2),
     "envs": ("agents.envs_cmd", "list registered environments and map sets, or play one episode", 2),
+    "data": ("agents.data_cmd", "the POGEMA benchmark data: srmt data {list,fetch,pack}", 10),
     "offline": (
         "agents.offline",
         "RATE-style offline RL: srmt offline {record,train,eval,run} [CONFIG] [key=value ...]",

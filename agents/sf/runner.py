@@ -132,11 +132,11 @@ class _SrmtRunnerMixin:
         eta = (total - steps) / rate if rate and rate > 0 else math.inf
         if self.time_limit_s > 0:
             eta = min(eta, self.time_limit_s - elapsed)
-        parts = [
-            f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps",
-            f"{_fmt_count(rate)} agent-steps/s",
-        ]
-        parts.append(f"reward {self.episode_stat('reward'):.3f}")
+        parts = [f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps"]
+        if not math.isnan(rate):  # no nan on the console: fields without data yet are left out
+            parts.append(f"{_fmt_count(rate)} agent-steps/s")
+        reward = self.episode_stat("reward")
+        parts.append("no episode finished yet" if math.isnan(reward) else f"reward {reward:.3f}")
         for key in ("CSR", "ISR", "throughput"):
             value = self.episode_stat(f"episode/{key}")
             if not math.isnan(value):
