@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="srmt demo",
         description="Train SRMT on Bottleneck for a fixed number of agent-steps, then compare the untrained "
         "and the trained policy (CSR/ISR) on the test corridors.",
-        epilog="Config keys: `srmt train --help` lists them. Example of a shorter demo: "
+        epilog="example of a shorter demo: "
         "srmt demo train.train_for_env_steps=1000000 --lengths 3,10,30 --episodes 10",
     )
     p.add_argument("config", nargs="?", default=DEFAULT_CONFIG, help="experiment YAML or shipped name")
@@ -95,9 +95,29 @@ def evaluate_with_progress(policy, lengths: list[int], episodes: int, device, wh
     return rows
 
 
+def _help(argv: list[str]) -> str:
+    """argparse's help, then every config key with the value the demo's config gives it."""
+    import configs
+    from agents.config import load_experiment
+    from agents.config_docs import experiment_keys_help
+
+    source = next((a for a in argv if not a.startswith("-") and "=" not in a), DEFAULT_CONFIG)
+    try:
+        exp = load_experiment(source)
+    except configs.ConfigError:
+        exp, source = load_experiment(DEFAULT_CONFIG), DEFAULT_CONFIG
+    return f"{_parser().format_help().rstrip()}\n\nconfig keys (key=value; the values of {source}):\n" + (
+        experiment_keys_help(exp)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(_help(argv))
+        return 0
     # config names and key=value overrides are positional; split them off before argparse sees --options
-    args = _parser().parse_intermixed_args(list(sys.argv[1:] if argv is None else argv))
+    args = _parser().parse_intermixed_args(argv)
     if args.config and "=" in args.config:
         args.overrides.insert(0, args.config)
         args.config = DEFAULT_CONFIG

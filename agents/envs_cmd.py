@@ -99,7 +99,15 @@ def main(argv: list[str]) -> int:
     )
     m.add_argument("file")
     m.add_argument("select", nargs="*", help="map names or regexes (full match)")
-    play = sub.add_parser("play", help="one episode with random actions; prints metrics")
+    from agents.config_docs import keys_help
+
+    play = sub.add_parser(
+        "play",
+        help="one episode with random actions; prints metrics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="env config keys (key=value; default when the preset does not set it):\n"
+        + keys_help(EnvConfig),
+    )
     play.add_argument("target", help="registered env name, preset name (configs/env) or YAML path")
     play.add_argument("overrides", nargs="*", help="key=value EnvConfig overrides")
     play.add_argument("--seed", type=int, default=0)

@@ -129,7 +129,10 @@ class _SrmtRunnerMixin:
         total = int(self.cfg.train_for_env_steps)
         rate = self.rate(window_s=max(self.log_interval_s, 5.0))
         elapsed = time.time() - self.wall_start
-        eta = (total - steps) / rate if rate and rate > 0 else math.inf
+        steady = self.rate(
+            window_s=60.0
+        )  # the ETA from the last minute: a 10 s window jumps on a busy machine
+        eta = (total - steps) / steady if steady > 0 else math.inf
         if self.time_limit_s > 0:
             eta = min(eta, self.time_limit_s - elapsed)
         parts = [f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps"]
