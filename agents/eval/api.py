@@ -19,6 +19,7 @@ from agents.eval.published import load_published, on_same_instances, published_f
 from agents.eval.results import read_results, write_csv, write_results
 from agents.eval.runner import episode_seed, make_tasks, run_tasks
 from agents.eval.tables import add_runtime_per_step, report
+from agents.eval.toolbox import write_toolbox_configs
 from agents.eval_config import EvalConfig
 
 
@@ -58,6 +59,8 @@ def _run_grid(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tupl
     rows = run_tasks(tasks, cfg.algorithms, workers, cfg.progress)
     wall = time.perf_counter() - t0
     write_results(rows, out)
+    steps = {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
+    write_toolbox_configs(rows, out, {(ms.name, ms.mode): {**ms.env, **steps} for ms in map_sets})
     return rows, {"wall_seconds": wall, "workers": workers}
 
 
