@@ -148,7 +148,11 @@ class _SrmtRunnerMixin:
         return " | ".join(parts)
 
     def _print_progress(self) -> None:
-        if self.stopped or not self.env_steps:
+        if self.stopped:
+            return
+        if not self.env_steps:  # start-up (spawning, first rollouts): say so instead of staying silent
+            waited = _fmt_time(time.time() - self.wall_start)
+            print(f"[srmt] starting: waiting for the first samples ({waited} elapsed)", flush=True)
             return
         print(self.progress_line(), flush=True)
         rate = self.rate(window_s=max(self.log_interval_s, 5.0))
