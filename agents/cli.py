@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, int]] = {
     "enjoy": ("agents.enjoy", "write an SVG animation of one episode for any algorithm", 5),
     "bench": ("agents.bench", "benchmarks: srmt bench {env,model,train} [options]", 2),
     "envs": ("agents.envs_cmd", "list registered environments and map sets, or play one episode", 2),
+    "data": ("agents.data_cmd", "the POGEMA benchmark data: srmt data {list,fetch,pack}", 10),
     "offline": (
         "agents.offline",
         "RATE-style offline RL: srmt offline {record,train,eval,run} [CONFIG] [key=value ...]",
@@ -36,16 +37,30 @@ COMMANDS: dict[str, tuple[str, str, int]] = {
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: srmt COMMAND [args ...]", "", "commands:"]
+    lines = ["usage: srmt COMMAND [args ...]   (srmt --version: the installed version)", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_, _) in COMMANDS.items()]
-    lines += ["", "`srmt COMMAND --help` describes one command."]
+    lines += ["", "srmt COMMAND --help describes one command and lists its config keys with their defaults."]
     return "\n".join(lines)
+
+
+def version() -> str:
+    """The installed distribution's version (``pip install`` metadata)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("srmt")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed; run from a source tree)"
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        print(f"srmt {version()}")
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:

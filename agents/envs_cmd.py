@@ -1,7 +1,7 @@
 """``srmt envs``: list registered environments, presets and map sets; play one random episode.
 
 srmt envs                                  # same as `srmt envs list`
-srmt envs maps ../shared/data/pogema-benchmark/experiments/01-random/maps.yaml 'validation-random-seed-00.'
+srmt envs maps pogema-benchmark/experiments/01-random/maps.yaml 'validation-random-seed-00.'
 srmt envs play bottleneck                  # a registered env with EnvConfig defaults
 srmt envs play env/random-32x32-lifelong reward=dense --seed 3 --render
 """
@@ -16,15 +16,19 @@ from pathlib import Path
 import numpy as np
 
 import configs
+from configs import paths
 from envs import make_env, registered_envs
 from envs.config import EnvConfig
-from envs.maps import PROJECT_ROOT, load_maps, parse_map, select_maps
-
-SHARED_MAP_SETS = PROJECT_ROOT.parent / "shared" / "data" / "pogema-benchmark" / "experiments"
+from envs.maps import load_maps, parse_map, select_maps
 
 
 def _map_sets() -> list[Path]:
-    return sorted(SHARED_MAP_SETS.glob("*/maps.yaml")) if SHARED_MAP_SETS.is_dir() else []
+    """The benchmark's maps files, found by the path rule (``srmt data fetch`` puts them in the data folder)."""
+    try:
+        experiments = paths.resolve(f"{paths.BENCHMARK}/experiments", kind="dir")
+    except ValueError:
+        return []
+    return sorted(experiments.glob("*/maps.yaml"))
 
 
 def cmd_list() -> int:
@@ -40,7 +44,7 @@ def cmd_list() -> int:
         " seeded, a new map per episode"
     )
     sets = _map_sets()
-    print("map sets (pogema-toolbox maps.yaml):" + ("" if sets else " none found under ../shared"))
+    print("map sets (pogema-toolbox maps.yaml):" + ("" if sets else f" none found; {paths.FETCH_HINT}"))
     for path in sets:
         maps = load_maps(path)
         print(f"  {path}  ({len(maps)} maps, e.g. {next(iter(maps))})")
@@ -98,7 +102,15 @@ def main(argv: list[str]) -> int:
     )
     m.add_argument("file")
     m.add_argument("select", nargs="*", help="map names or regexes (full match)")
-    play = sub.add_parser("play", help="one episode with random actions; prints metrics")
+    from agents.config_docs import keys_help
+
+    play = sub.add_parser(
+        "play",
+        help="one episode with random actions; prints metrics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="env config keys (key=value; default when the preset does not set it):\n"
+        + keys_help(EnvConfig),
+    )
     play.add_argument("target", help="registered env name, preset name (configs/env) or YAML path")
     play.add_argument("overrides", nargs="*", help="key=value EnvConfig overrides")
     play.add_argument("--seed", type=int, default=0)

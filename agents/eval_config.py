@@ -15,7 +15,8 @@ AlgorithmKind = Literal[
     "astar", "astar_pogema", "pibt", "pibt_paper", "wpibt", "follower_lite", "random", "srmt", "rate"
 ]
 
-FOLLOWER_LITE_CHECKPOINT = "../shared/data/follower-lite/checkpoint_000001248_20447232.pth"
+FOLLOWER_LITE_CHECKPOINT = "follower-lite/checkpoint_000001248_20447232.pth"
+"""learn-to-follow's FollowerLite (MIT licence beside it), shipped in the package data (``configs/data/``)."""
 
 
 @dataclass
@@ -79,9 +80,10 @@ class EnjoyConfig:
 
 @dataclass
 class EvalConfig:
-    benchmark_dir: str = "../shared/data/pogema-benchmark"
-    """POGEMA benchmark folder (``experiments/<set>/<set>-{lmapf,mapf}.yaml`` and ``raw_data_*``);
-    relative paths are tried from the working directory, then from the project root."""
+    benchmark_dir: str = "pogema-benchmark"
+    """POGEMA benchmark folder (``experiments/<set>/<set>-{lmapf,mapf}.yaml`` and ``raw_data_*``), found
+    by the path rule (as given, then the data folder ``$SRMT_DATA``, then the package); ``srmt data
+    fetch`` downloads it into the data folder."""
     map_sets: list[str] = field(default_factory=lambda: ["01-random", "02-mazes"])
     """Map sets: a benchmark set name (``01-random``), a shipped set under ``configs/eval/mapsets`` or a
     path to a pogema-toolbox evaluation YAML (maps inline under ``maps:`` or in ``maps.yaml`` beside it)."""

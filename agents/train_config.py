@@ -41,7 +41,7 @@ class TrainConfig:
     """Rollout worker processes."""
     policy_workers: int = 1
     """Inference worker processes (sample-factory's ``policy_workers_per_policy``). On a GPU host the single
-    inference worker saturates first: 2 gave 1.35x SRMT throughput on 16 cores (docs/bench-train.md)."""
+    inference worker saturates first: 2 gave 1.35x SRMT throughput on 16 cores (measured with ``srmt bench train``)."""
     envs_per_worker: int = 4
     """Environment instances per rollout worker; split in two halves when ``double_buffer`` is on."""
     double_buffer: bool = True
@@ -111,6 +111,10 @@ class TrainConfig:
     ``offline`` (runs written to ``train_dir/wandb/`` for a later ``wandb sync``)."""
     wandb_project: str = "srmt"
     """wandb project name."""
+    wandb_group: str = ""
+    """wandb run group, e.g. one per sweep or ablation, so that its seeds overlay; empty = the env name."""
+    wandb_tags: list[str] = field(default_factory=list)
+    """wandb run tags, e.g. ``[ablation, cpu]``."""
     sf_log_level: Literal["debug", "info", "warning", "error"] = "error"
     """Level of sample-factory's own log (console and ``sf_log.txt``); srmt prints its own progress lines."""
 

@@ -42,12 +42,15 @@ def available(kind: str = "") -> list[str]:
 
 
 def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
-    """Find a config by path, by path relative to ``relative_to``, or by shipped name (``.yaml`` optional)."""
+    """Find a config by path, by path relative to ``relative_to``, or by shipped name (``.yaml`` optional):
+    the path rule of :mod:`configs.paths` (as given, the user's data folder, the package's own data)."""
+    from configs.paths import candidates as rule
+
     name = str(name)
-    candidates = [Path(name)]
+    candidates = [Path(name).expanduser()]
     if relative_to is not None:
         candidates.append(relative_to / name)
-    candidates += [CONFIG_DIR / name, CONFIG_DIR / f"{name}.yaml", CONFIG_DIR / "experiment" / f"{name}.yaml"]
+    candidates += rule(name, ("", ".yaml")) + [CONFIG_DIR / "experiment" / f"{name}.yaml"]
     for c in candidates:
         if c.is_file():
             return c.resolve()

@@ -8,11 +8,9 @@ import pytest
 
 from agents.bench import env as bench_env
 from agents.cli import main as srmt
-from envs.maps import PROJECT_ROOT
+from configs import paths
 
-MAPS = (
-    PROJECT_ROOT.parent / "shared" / "data" / "pogema-benchmark" / "experiments" / "01-random" / "maps.yaml"
-)
+MAPS = paths.candidates("pogema-benchmark/experiments/01-random/maps.yaml")[1]  # in the data folder
 
 
 def test_list(capsys):

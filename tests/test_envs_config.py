@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import configs
+from configs import paths
 from envs import make_env
 from envs.config import EnvConfig
 
@@ -19,12 +20,8 @@ def test_presets_exist():
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_builds_and_resets(preset):
     cfg = configs.load(EnvConfig, preset)
-    if (
-        cfg.maps_file
-        and "shared/data" in cfg.maps_file
-        and not (configs.CONFIG_DIR.parent / cfg.maps_file).exists()
-    ):
-        pytest.skip(f"benchmark data {cfg.maps_file} not present (it lives beside the repo in ../shared)")
+    if cfg.maps_file and not any(c.is_file() for c in paths.candidates(cfg.maps_file)):
+        pytest.skip(f"benchmark data {cfg.maps_file} not present (`srmt data fetch` or SRMT_DATA)")
     env = make_env(cfg, seed=0)
     obs, infos = env.reset()
     assert obs.shape == (cfg.num_agents, *env.observation_space.shape) and len(infos) == cfg.num_agents

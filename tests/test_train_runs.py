@@ -243,10 +243,14 @@ def test_wandb_offline_mirrors_the_tensorboard_metrics(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)  # offline must not need a login
     monkeypatch.setenv("WANDB_SILENT", "true")
-    exp = _exp(tmp_path, "wandb-offline", wandb="offline")
+    exp = _exp(tmp_path, "wandb-offline", wandb="offline", wandb_group="grp-xyz", wandb_tags=["tag-abc"])
     result = train(exp, verbose=False)
     assert result.status == "success", result.error
     runs = list((tmp_path / "runs" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1
     data = runs[0].read_bytes()
     assert b"train/policy_loss" in data or b"train/value_loss" in data  # a scalar SF wrote to TensorBoard
+    # metric names carry no run name / summary folder (runs overlay); env steps are the x-axis
+    assert b"wandb-offline/.summary" not in data and b".summary/0/" not in data
+    assert b"global_step" in data
+    assert b"grp-xyz" in data and b"tag-abc" in data

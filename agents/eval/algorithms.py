@@ -28,15 +28,10 @@ class BuiltAlgorithm:
 
 
 def resolve_file(path: str, what: str, folders: bool = False) -> Path:
-    """A file (or, with ``folders``, a folder) given absolute, relative to the working directory or to
-    the project root."""
-    from agents.eval.benchmark import PROJECT_ROOT
+    """A file (or, with ``folders``, a file or a folder) by the path rule of :mod:`configs.paths`."""
+    from configs import paths
 
-    p = Path(path).expanduser()
-    for candidate in (p, PROJECT_ROOT / p):
-        if candidate.is_file() or (folders and candidate.is_dir()):
-            return candidate.resolve()
-    raise ValueError(f"{what} {path!r} not found (tried it as given and relative to {PROJECT_ROOT})")
+    return paths.resolve(path, what, kind="any" if folders else "file")
 
 
 class SrmtPolicy:

@@ -34,6 +34,7 @@ from agents.eval.store import (
     row_of,
 )
 from agents.eval.tables import add_runtime_per_step, report
+from agents.eval.toolbox import write_toolbox_configs
 from agents.eval_config import AlgorithmConfig, EvalConfig
 
 
@@ -159,6 +160,8 @@ def _run_grid(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tupl
     wall = time.perf_counter() - t0
     done = [r for r in rows if r is not None]
     write_results(done, out)
+    steps = {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
+    write_toolbox_configs(done, out, {(ms.name, ms.mode): {**ms.env, **steps} for ms in map_sets})
     new_rows = [rows[i] for i in todo]
     digest = grid_digest(done, {p.key: p.settings for p in planned})
     timing = {

@@ -181,14 +181,17 @@ class _SrmtRunnerMixin:
         total = int(self.cfg.train_for_env_steps)
         rate = self.rate(window_s=max(self.log_interval_s, 5.0))
         elapsed = time.time() - self.wall_start
-        eta = (total - steps) / rate if rate and rate > 0 else math.inf
+        steady = self.rate(
+            window_s=60.0
+        )  # the ETA from the last minute: a 10 s window jumps on a busy machine
+        eta = (total - steps) / steady if steady > 0 else math.inf
         if self.time_limit_s > 0:
             eta = min(eta, self.time_limit_s - elapsed)
-        parts = [
-            f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps",
-            f"{_fmt_count(rate)} agent-steps/s",
-        ]
-        parts.append(f"reward {self.episode_stat('reward'):.3f}")
+        parts = [f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps"]
+        if not math.isnan(rate):  # no nan on the console: fields without data yet are left out
+            parts.append(f"{_fmt_count(rate)} agent-steps/s")
+        reward = self.episode_stat("reward")
+        parts.append("no episode finished yet" if math.isnan(reward) else f"reward {reward:.3f}")
         for key in ("CSR", "ISR", "throughput"):
             value = self.episode_stat(f"episode/{key}")
             if not math.isnan(value):
@@ -197,7 +200,11 @@ class _SrmtRunnerMixin:
         return " | ".join(parts)
 
     def _print_progress(self) -> None:
-        if self.stopped or not self.env_steps:
+        if self.stopped:
+            return
+        if not self.env_steps:  # start-up (spawning, first rollouts): say so instead of staying silent
+            waited = _fmt_time(time.time() - self.wall_start)
+            print(f"[srmt] starting: waiting for the first samples ({waited} elapsed)", flush=True)
             return
         print(self.progress_line(), flush=True)
         rate = self.rate(window_s=max(self.log_interval_s, 5.0))

@@ -238,17 +238,27 @@ def _start_wandb(exp: ExperimentConfig, train_dir: Path):
     # Name the TensorBoard root ourselves (wandb's documented way for several event folders): without it
     # wandb 0.18 waits 10 s to infer one, then falls back to the working directory and drops every event
     # file outside it, so a short run, or a train_dir outside the working directory, mirrors nothing.
+    # The root is the run's own summary folder (sample-factory's <run>/.summary/<policy id>): wandb names
+    # metrics by the event folder relative to the root, so they come out as ``episode/CSR`` in every run
+    # (not ``<run name>/.summary/0/episode/CSR``) and runs of one project overlay.
+    summary_dir = (train_dir / exp.name / ".summary" / "0").resolve()
     wandb.tensorboard.unpatch()  # a patch left by an earlier run in this process has the wrong root
-    wandb.tensorboard.patch(root_logdir=str(train_dir.resolve()))
-    return wandb.init(
+    wandb.tensorboard.patch(root_logdir=str(summary_dir))
+    run = wandb.init(
         project=exp.train.wandb_project,
         name=exp.name,
-        group=getattr(exp.env, "name", None),
+        group=exp.train.wandb_group or getattr(exp.env, "name", None),
+        tags=list(exp.train.wandb_tags) or None,
         dir=str(train_dir),
         mode=exp.train.wandb,
         config=configs.to_dict(exp),
         sync_tensorboard=True,
     )
+    # env steps on the x-axis: the mirror logs each TensorBoard step (sample-factory's agent-steps) as
+    # ``global_step``; without this wandb plots against its own row counter
+    run.define_metric("global_step")
+    run.define_metric("*", step_metric="global_step")
+    return run
 
 
 def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
