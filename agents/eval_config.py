@@ -116,7 +116,7 @@ class EvalConfig:
     ``backend=dask`` and no ``scheduler``, the processes of the local Dask cluster."""
     backend: Literal["local", "dask"] = "local"
     """Where episodes run: ``local`` (worker processes on this machine) or ``dask`` (a Dask cluster:
-    the one at ``scheduler``, else a local one; needs ``pip install 'srmt[dask]'``, docs/distributed.md).
+    the one at ``scheduler``, else a local one; needs ``pip install 'srmt[dask]'``).
     Results are identical on both."""
     scheduler: str = ""
     """``backend=dask``: address of a running Dask scheduler (``tcp://host:8786``); empty = start a local

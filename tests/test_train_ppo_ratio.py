@@ -117,7 +117,12 @@ def test_bench_compares_with_the_first_run_and_the_gru_and_none_cores():
     def run(core, rate, status="success"):
         return dict(core=core, agent_steps_per_s=rate, status=status)
 
-    results = {"srmt": run("srmt", 3.0), "srmt-c": run("srmt", 4.0), "g": run("gru", 5.0), "n": run("none", 6.0)}
+    results = {
+        "srmt": run("srmt", 3.0),
+        "srmt-c": run("srmt", 4.0),
+        "g": run("gru", 5.0),
+        "n": run("none", 6.0),
+    }
     assert reference_runs(results) == ["srmt", "g", "n"]
     results["n"] = run("none", 0.0, "failure")
     assert reference_runs(results) == ["srmt", "g"]
