@@ -10,6 +10,7 @@ Load with ``load_experiment("bottleneck-srmt", ["env.num_agents=8"])``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,40 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        check_run_name(self.name)
+        if isinstance(self.seed, bool) or not 0 <= self.seed < 2**63 - 1:
+            raise ValueError(f"seed={self.seed!r} is invalid; it must be an integer in [0, 2**63 - 1)")
+
+
+RESERVED_RUN_NAMES = frozenset({"wandb"})
+"""Folders under ``train.train_dir`` that belong to no single run (``wandb/`` holds every run's wandb data)."""
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if it is a plain folder name under ``train.train_dir``, else a one-line ValueError.
+
+    The run folder is ``train_dir/<name>`` and ``train.restart=overwrite`` deletes it, so a name that is
+    a path (``/abs``, ``a/b``, ``..``) would delete or write outside the run's own folder.
+    """
+    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    bad = (
+        not isinstance(name, str)
+        or name.strip() in ("", ".", "..")
+        or any(s in name for s in seps)
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    )
+    if bad:
+        raise ValueError(
+            f"name={name!r} is not a plain run name; it must be one folder name under train.train_dir "
+            "(not empty, no '/' or '\\', not '.' or '..', no control characters), e.g. name=my-run"
+        )
+    if name in RESERVED_RUN_NAMES:
+        raise ValueError(
+            f"name={name!r} is reserved (train.train_dir/{name}/ is shared by all runs); pick another"
+        )
+    return name
 
 
 def load_experiment(

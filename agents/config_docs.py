@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 import sys
 import textwrap
 import typing
@@ -136,6 +137,64 @@ def reference() -> str:
         if name == "env":
             parts += env_options_reference()
     return "\n".join(parts).rstrip() + "\n"
+
+
+def plain(text: str) -> str:
+    """Docstring markup (reStructuredText ````literal````, markdown `code`) as plain terminal text."""
+    text = re.sub(r":\w+:`~([^`]+)`", lambda m: m.group(1).rsplit(".", 1)[-1], text)  # :class:`~a.B` -> B
+    text = re.sub(r":\w+:`([^`]+)`", r"\1", text)
+    return re.sub(r"``(.+?)``", r"\1", text).replace("`", "")
+
+
+def _plain_default(value: object) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, list | dict) and not value:
+        return "[]" if isinstance(value, list) else "{}"
+    return str(value)
+
+
+def keys_help(cls: type, obj: object | None = None, prefix: str = "", skip: tuple[str, ...] = ()) -> str:
+    """Plain-text list of ``cls``'s config keys, ``key = default`` and the field's docstring below it.
+
+    ``obj`` (an instance of ``cls``) supplies the defaults instead of the dataclass, e.g. the values of a
+    shipped config; keys under a prefix in ``skip`` are left out.
+    """
+    lines = []
+    for key, _type, default, doc in rows(cls, prefix):
+        if key.startswith(skip):
+            continue
+        if obj is not None and "<name>" not in key:
+            value: object = obj
+            for part in key[len(prefix) :].split("."):
+                value = getattr(value, part)
+            default = _plain_default(value)
+        else:
+            default = plain(default) if default else "(see below)"
+        lines.append(f"  {key} = {default}")
+        lines += textwrap.wrap(plain(doc), width=96, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def experiment_keys_help(exp: object | None = None) -> str:
+    """Every key of an experiment config (top level, env, model, train; eval keys are ``srmt eval``'s)."""
+    from agents.config import ExperimentConfig
+
+    hints = typing.get_type_hints(ExperimentConfig)
+    docs = field_docs(ExperimentConfig)
+    lines = []
+    for f in dataclasses.fields(ExperimentConfig):
+        if dataclasses.is_dataclass(hints[f.name]):
+            continue
+        value = getattr(exp, f.name) if exp is not None else _default(f)
+        lines.append(f"  {f.name} = {_plain_default(value)}")
+        lines += textwrap.wrap(
+            plain(docs.get(f.name, "")), 96, initial_indent="      ", subsequent_indent="      "
+        )
+    for section in ("env", "model", "train"):
+        cls = hints[section]
+        lines.append(keys_help(cls, getattr(exp, section) if exp is not None else None, f"{section}."))
+    return "\n".join(lines)
 
 
 def _readme() -> Path:

@@ -1,8 +1,13 @@
-"""``srmt enjoy [CONFIG] [key=value ...]``: write an animated SVG of one episode of any algorithm.
+"""usage: srmt enjoy [CONFIG] [key=value ...]
 
-Options live under ``enjoy.`` (see EvalConfig.enjoy): ``enjoy.algorithm=FollowerLite
-enjoy.map_set=02-mazes enjoy.map_name=validation-mazes-seed-003 enjoy.num_agents=32 enjoy.out=ep.svg``.
-Algorithms, map sets and the benchmark folder come from the same config as ``srmt eval``.
+Write an animated SVG of one episode of any algorithm (any browser plays it). The episode is chosen
+by the enjoy.* keys, e.g.
+
+  srmt enjoy eval/smoke
+  srmt enjoy eval/lifelong enjoy.algorithm=FollowerLite enjoy.map_set=02-mazes enjoy.num_agents=32 enjoy.out=ep.svg
+
+Algorithms, map sets and the benchmark folder come from the same config as `srmt eval` (benchmark map
+sets need `srmt data fetch` once).
 """
 
 from __future__ import annotations
@@ -10,13 +15,13 @@ from __future__ import annotations
 import sys
 
 from agents.eval.api import enjoy, load_eval_config
-from agents.evaluate import split_args
+from agents.evaluate import help_text, split_args
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
-        print(__doc__)
+        print(help_text(__doc__))
         return 0
     source, overrides = split_args(argv)
     try:

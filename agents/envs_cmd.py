@@ -1,7 +1,7 @@
 """``srmt envs``: list registered environments, presets and map sets; play one random episode.
 
 srmt envs                                  # same as `srmt envs list`
-srmt envs maps ../shared/data/pogema-benchmark/experiments/01-random/maps.yaml 'validation-random-seed-00.'
+srmt envs maps pogema-benchmark/experiments/01-random/maps.yaml 'validation-random-seed-00.'
 srmt envs play bottleneck                  # a registered env with EnvConfig defaults
 srmt envs play env/random-32x32-lifelong reward=dense --seed 3 --render
 srmt envs play train_dir/my-run             # the env of a run folder, experiment YAML or checkpoint
@@ -20,15 +20,19 @@ import numpy as np
 import yaml
 
 import configs
+from configs import paths
 from envs import env_spec, import_plugin, make_env, registered_envs
 from envs.config import EnvConfig
-from envs.maps import PROJECT_ROOT, load_maps, parse_map, select_maps
-
-SHARED_MAP_SETS = PROJECT_ROOT.parent / "shared" / "data" / "pogema-benchmark" / "experiments"
+from envs.maps import load_maps, parse_map, select_maps
 
 
 def _map_sets() -> list[Path]:
-    return sorted(SHARED_MAP_SETS.glob("*/maps.yaml")) if SHARED_MAP_SETS.is_dir() else []
+    """The benchmark's maps files, found by the path rule (``srmt data fetch`` puts them in the data folder)."""
+    try:
+        experiments = paths.resolve(f"{paths.BENCHMARK}/experiments", kind="dir")
+    except ValueError:
+        return []
+    return sorted(experiments.glob("*/maps.yaml"))
 
 
 def _describe(name: str) -> str:
@@ -50,9 +54,12 @@ def cmd_list() -> int:
         print(
             f"  {name[len('env/') : -len('.yaml')]:<34} {cfg.name:<10} agents={agents:<3} {cfg.on_target}/{cfg.collision_system}"
         )
-    print("map generators:   random (pogema's), maze (envs.maps.maze_map); seeded, a new map per episode")
+    print(
+        "map generators:   random (pogema's), maze (envs.maps.maze_map), mixed (either, per episode);"
+        " seeded, a new map per episode"
+    )
     sets = _map_sets()
-    print("map sets (pogema-toolbox maps.yaml):" + ("" if sets else " none found under ../shared"))
+    print("map sets (pogema-toolbox maps.yaml):" + ("" if sets else f" none found; {paths.FETCH_HINT}"))
     for path in sets:
         maps = load_maps(path)
         print(f"  {path}  ({len(maps)} maps, e.g. {next(iter(maps))})")
@@ -152,7 +159,15 @@ def main(argv: list[str]) -> int:
     )
     m.add_argument("file")
     m.add_argument("select", nargs="*", help="map names or regexes (full match)")
-    play = sub.add_parser("play", help="one episode with random actions; prints metrics")
+    from agents.config_docs import keys_help
+
+    play = sub.add_parser(
+        "play",
+        help="one episode with random actions; prints metrics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="env config keys (key=value; default when the preset does not set it):\n"
+        + keys_help(EnvConfig),
+    )
     play.add_argument(
         "target",
         help="registered env name, preset name (configs/env), env or experiment YAML, run folder or checkpoint",

@@ -11,23 +11,32 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-BUILTIN_KINDS = ("astar", "pibt", "follower_lite", "random", "srmt", "rate")
+BUILTIN_KINDS = (
+    "astar",
+    "astar_pogema",
+    "pibt",
+    "pibt_paper",
+    "wpibt",
+    "follower_lite",
+    "random",
+    "srmt",
+    "rate",
+)
 
-FOLLOWER_LITE_CHECKPOINT = "../shared/data/follower-lite/checkpoint_000001248_20447232.pth"
+FOLLOWER_LITE_CHECKPOINT = "follower-lite/checkpoint_000001248_20447232.pth"
+"""learn-to-follow's FollowerLite (MIT licence beside it), shipped in the package data (``configs/data/``)."""
 
 
 @dataclass
 class AlgorithmConfig:
     kind: str = "pibt"
-    """A registered algorithm (``agents.eval.algorithms.register_algorithm``): ``astar`` (pogema's
-    decentralised A* agent), ``pibt`` (centralised PIBT), ``follower_lite`` (learn-to-follow's planner +
-    network), ``random`` (uniform actions), ``srmt`` (a trained srmt checkpoint), ``rate`` (an offline
-    RATE checkpoint from ``srmt offline train``) or a plugin's."""
-    options: dict[str, Any] = field(default_factory=dict)
-    """The algorithm's own settings, checked against the options type it registered; typed as ``opts``."""
-    plugin: Optional[str] = None
-    """Module path or ``.py`` file that registers ``kind``, imported first (also in worker processes);
-    filled in automatically for a kind a plugin registered."""
+    """A registered algorithm (``agents.eval.algorithms.register_algorithm``): ``astar`` (decentralised
+    A* on remembered obstacles, pogema's A* policy with kept paths), ``astar_pogema``
+    (``pogema.AStarAgent`` itself, slow), ``pibt`` (centralised PIBT with the dead-end swap and escape
+    mode), ``pibt_paper`` (PIBT as in the paper), ``wpibt`` (windowed prioritised planning guiding PIBT,
+    the strongest centralised planner here), ``follower_lite`` (learn-to-follow's planner + network),
+    ``random`` (uniform actions), ``srmt`` (a trained srmt checkpoint), ``rate`` (an offline RATE
+    checkpoint from ``srmt offline train``) or a plugin's."""
     checkpoint: str = ""
     """Checkpoint file for ``follower_lite``, ``srmt`` and ``rate`` (ignored by the planners)."""
     target_return: str = "mean"
@@ -40,6 +49,12 @@ class AlgorithmConfig:
     env_backend: Literal["auto", "pogema", "envs"] = "auto"
     """Which env runs the episodes: ``pogema`` (pogema 1.4.0 itself, as the published results), ``envs``
     (srmt's env, needed for srmt observations) or ``auto`` (``envs`` for ``srmt`` and ``rate``, else ``pogema``)."""
+    # last, so that the positional order (kind, checkpoint, ...) stays as before issue 12
+    options: dict[str, Any] = field(default_factory=dict)
+    """The algorithm's own settings, checked against the options type it registered; typed as ``opts``."""
+    plugin: Optional[str] = None
+    """Module path or ``.py`` file that registers ``kind``, imported first (also in worker processes);
+    filled in automatically for a kind a plugin registered."""
 
     def __post_init__(self) -> None:
         from agents.eval.algorithms import algorithm_spec  # late: the registry imports this module
@@ -69,6 +84,7 @@ def _default_algorithms() -> dict[str, AlgorithmConfig]:
     return {
         "AStar": AlgorithmConfig(kind="astar"),
         "PIBT": AlgorithmConfig(kind="pibt"),
+        "WPIBT": AlgorithmConfig(kind="wpibt"),
         "FollowerLite": AlgorithmConfig(kind="follower_lite", checkpoint=FOLLOWER_LITE_CHECKPOINT),
         "Random": AlgorithmConfig(kind="random"),
     }
@@ -98,9 +114,10 @@ class EnjoyConfig:
 
 @dataclass
 class EvalConfig:
-    benchmark_dir: str = "../shared/data/pogema-benchmark"
-    """POGEMA benchmark folder (``experiments/<set>/<set>-{lmapf,mapf}.yaml`` and ``raw_data_*``);
-    relative paths are tried from the working directory, then from the project root."""
+    benchmark_dir: str = "pogema-benchmark"
+    """POGEMA benchmark folder (``experiments/<set>/<set>-{lmapf,mapf}.yaml`` and ``raw_data_*``), found
+    by the path rule (as given, then the data folder ``$SRMT_DATA``, then the package); ``srmt data
+    fetch`` downloads it into the data folder."""
     map_sets: list[str] = field(default_factory=lambda: ["01-random", "02-mazes"])
     """Map sets: a benchmark set name (``01-random``), a shipped set under ``configs/eval/mapsets`` or a
     path to a pogema-toolbox evaluation YAML (maps inline under ``maps:`` or in ``maps.yaml`` beside it)."""
@@ -129,9 +146,22 @@ class EvalConfig:
     """Replay the map set's frozen scenarios (starts and goal sequences) where they exist for the
     instance's map and seed; False lets pogema generate them from the seed."""
     workers: int = 0
-    """Worker processes; 0 = one per CPU core, 1 = run in this process."""
+    """Worker processes; 0 = one per CPU core, 1 = run in this process (``backend=local``); with
+    ``backend=dask`` and no ``scheduler``, the processes of the local Dask cluster."""
+    backend: Literal["local", "dask"] = "local"
+    """Where episodes run: ``local`` (worker processes on this machine) or ``dask`` (a Dask cluster:
+    the one at ``scheduler``, else a local one; needs ``pip install 'srmt[dask]'``).
+    Results are identical on both."""
+    scheduler: str = ""
+    """``backend=dask``: address of a running Dask scheduler (``tcp://host:8786``); empty = start a local
+    cluster of ``workers`` processes."""
     out_dir: str = "results/eval"
-    """Where result JSONs, CSV, tables and plots go."""
+    """Where result JSONs, CSV, tables and plots go; every finished episode is logged at once under
+    ``{out_dir}/episodes/``."""
+    restart: Literal["resume", "overwrite"] = "resume"
+    """If ``out_dir`` already holds results: ``resume`` keeps the episodes done with identical settings
+    and runs the rest (and refuses results of another config for the same algorithm, map set or
+    instance), ``overwrite`` deletes srmt eval's files there and runs everything."""
     published: bool = True
     """Show the benchmark's published per-episode results next to ours, on the same instances."""
     published_algorithms: list[str] = field(default_factory=list)
@@ -141,8 +171,9 @@ class EvalConfig:
     progress: bool = True
     """Show a progress bar."""
     report_only: bool = False
-    """Run no episodes: rebuild the tables, the published comparison and the plots from the result JSONs
-    already in ``out_dir`` (e.g. after copying them from another machine)."""
+    """Run no episodes: rebuild the tables, the published comparison and the plots from the episode log
+    in ``out_dir`` (e.g. after copying it from another machine), using only episodes whose settings
+    equal this config's (episode length, scenarios, checkpoints, action selection, ...)."""
     enjoy: EnjoyConfig = field(default_factory=EnjoyConfig)
     """``srmt enjoy``: which single episode to animate."""
 
@@ -158,6 +189,12 @@ class EvalConfig:
             raise ValueError(f"num_agents {bad} must be >= 1")
         if not self.map_sets:
             raise ValueError("map_sets is empty; name at least one map set (e.g. 01-random)")
+        if self.scheduler and self.backend != "dask":
+            raise ValueError(f"scheduler={self.scheduler!r} needs backend=dask (backend={self.backend!r})")
+        if self.scheduler and "://" not in self.scheduler:
+            raise ValueError(
+                f"scheduler={self.scheduler!r} is not a scheduler address; expected e.g. tcp://host:8786"
+            )
 
     @property
     def selected_algorithms(self) -> list[str]:

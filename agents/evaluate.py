@@ -1,18 +1,31 @@
-"""``srmt eval [CONFIG] [key=value ...]``: evaluate algorithms on map sets (a grid, in parallel workers).
+"""usage: srmt eval [CONFIG] [key=value ...]
 
-CONFIG is an EvalConfig YAML (shipped: ``eval/lifelong``, ``eval/classic``, ``eval/smoke``) or an
-experiment config with an ``eval:`` section; without it the defaults apply (A*, PIBT, FollowerLite and
-Random on the POGEMA benchmark's 01-random and 02-mazes, lifelong). Overrides narrow the grid, e.g.
-``run=[PIBT,AStar] map_sets=[02-mazes] num_agents=[8,16] max_maps=8 seeds=[0] workers=2``.
-Writes ``{out_dir}/<map set>/<Algorithm>.json`` (pogema-toolbox format), ``results.csv``,
-``comparison.csv`` (with the published results), ``summary.md`` and ``plots/``. See docs/evaluation.md.
+Evaluate algorithms on map sets (a grid of episodes, in parallel workers). CONFIG is an eval YAML
+(shipped: eval/lifelong, eval/classic, eval/smoke) or an experiment config with an eval: section;
+without it the defaults below apply (A*, PIBT, FollowerLite and Random on the POGEMA benchmark's
+01-random and 02-mazes, lifelong). Overrides narrow the grid, e.g.
+
+  srmt eval eval/smoke
+  srmt eval eval/lifelong run=[PIBT,AStar] map_sets=[02-mazes] num_agents=[8,16] max_maps=8 workers=2
+
+The benchmark map sets need the POGEMA benchmark data: `srmt data fetch` (once). Writes
+{out_dir}/<map set>-<lmapf|mapf>/<Algorithm>.json (pogema-toolbox format, with the evaluation config
+beside them), results.csv, comparison.csv (with the published results), summary.md and plots/.
 """
 
 from __future__ import annotations
 
 import sys
 
-from agents.eval.api import evaluate, load_eval_config
+from agents.eval.api import EvalInterrupted, evaluate, load_eval_config
+
+
+def help_text(doc: str) -> str:
+    """A command's usage text followed by every EvalConfig key with its default, in plain text."""
+    from agents.config_docs import keys_help
+    from agents.eval_config import EvalConfig
+
+    return f"{doc.strip()}\n\nconfig keys (key=value; default shown):\n{keys_help(EvalConfig)}"
 
 
 def split_args(argv: list[str]) -> tuple[str | None, list[str]]:
@@ -25,7 +38,7 @@ def split_args(argv: list[str]) -> tuple[str | None, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
-        print(__doc__)
+        print(help_text(__doc__))
         return 0
     source, overrides = split_args(argv)
     try:
@@ -34,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:  # ConfigError is a ValueError; both are one-line messages
         print(f"srmt eval: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # finished episodes are already on disk (EvalInterrupted says where)
+        print(f"srmt eval: {e if isinstance(e, EvalInterrupted) else 'interrupted'}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -67,7 +67,7 @@ class OfflineTrainConfig:
     """Write TensorBoard scalars (``loss/``, ``train/``, ``perf/``) to ``{run_dir}/tb``."""
     threads: int = 0
     """torch CPU threads for training; 0 = torch's default (one per core). On a machine shared with
-    other jobs 1 can be several times faster (docs/offline.md)."""
+    other jobs 1 can be several times faster."""
 
 
 @dataclass

@@ -13,14 +13,22 @@ name (e.g. bottleneck-srmt); dotted overrides follow, e.g.
 
 Checkpoints, TensorBoard logs and the resolved config go to train.train_dir/<name>/; running the same
 command again resumes from the latest checkpoint (train.restart=overwrite starts over).
+Shipped experiment names: bottleneck-srmt (the CPU default job), bottleneck-{rmt,attention,gru,none},
+bottleneck-srmt-paper and lmapf-srmt (GPU).
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
+        if not argv:
+            print(USAGE.rstrip())
+            return 2
+        from agents.config_docs import experiment_keys_help
+
+        print(f"{USAGE.rstrip()}\n\nconfig keys (key=value; default when CONFIG does not set it):")
+        print(experiment_keys_help())
+        return 0
     import configs
     from agents.config import load_experiment
 
@@ -38,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("srmt train: interrupted", file=sys.stderr)
         return 130
-    if result.status != "success":
+    if result.status == "interrupted":
+        print(f"srmt train: interrupted; checkpoints so far are in {result.run_dir}", file=sys.stderr)
+    elif result.status != "success":
         print(f"srmt train: {result.status}: {result.error}", file=sys.stderr)
     return result.exit_code
 

@@ -29,6 +29,10 @@ class TrainConfig:
     """Seconds between checkpoints (one is always written at the end)."""
     keep_checkpoints: int = 2
     """Number of latest checkpoints kept."""
+    stall_timeout_s: float = 120.0
+    """Parallel mode: end the run as a failure when a worker sends no heartbeat, or the learner's agent-step
+    count does not grow, for this many seconds (a hung env, a deadlock); 0 = off. Components that never
+    reported get 60 s more for start-up."""
 
     # --- processes and sampling ---
     serial: bool = False
@@ -37,7 +41,7 @@ class TrainConfig:
     """Rollout worker processes."""
     policy_workers: int = 1
     """Inference worker processes (sample-factory's ``policy_workers_per_policy``). On a GPU host the single
-    inference worker saturates first: 2 gave 1.35x SRMT throughput on 16 cores (docs/bench-train.md)."""
+    inference worker saturates first: 2 gave 1.35x SRMT throughput on 16 cores (measured with ``srmt bench train``)."""
     envs_per_worker: int = 4
     """Environment instances per rollout worker; split in two halves when ``double_buffer`` is on."""
     double_buffer: bool = True
@@ -107,6 +111,10 @@ class TrainConfig:
     ``offline`` (runs written to ``train_dir/wandb/`` for a later ``wandb sync``)."""
     wandb_project: str = "srmt"
     """wandb project name."""
+    wandb_group: str = ""
+    """wandb run group, e.g. one per sweep or ablation, so that its seeds overlay; empty = the env name."""
+    wandb_tags: list[str] = field(default_factory=list)
+    """wandb run tags, e.g. ``[ablation, cpu]``."""
     sf_log_level: Literal["debug", "info", "warning", "error"] = "error"
     """Level of sample-factory's own log (console and ``sf_log.txt``); srmt prints its own progress lines."""
 
@@ -118,6 +126,13 @@ class TrainConfig:
     uint8_observations: bool = True
     """Send observations through sample-factory's buffers as uint8 when the env declares them binary
     (``binary_observations``): 4x fewer bytes to stack and copy; False keeps float32 (for comparisons)."""
+    autocast: Literal["off", "bf16"] = "off"
+    """bf16 autocast of the model body (encoder and core) in the inference worker and the learner when
+    they run on CUDA (ignored on CPU); heads, losses and the recurrent state stay float32."""
+    host_outputs: bool = True
+    """Inference on CUDA: hand sample-factory all policy outputs in host memory after one device->host
+    copy, instead of letting it copy each output of each request separately (fewer synchronising copies
+    per inference call; docs/bench-train.md)."""
     learner_threads: int = 0
     """torch CPU threads of the learner process in parallel mode (0 = sample-factory's default of 1)."""
     sf_overrides: dict[str, Any] = field(default_factory=dict)
@@ -147,6 +162,8 @@ class TrainConfig:
             raise ValueError(
                 f"train.envs_per_worker={self.envs_per_worker} must be even with train.double_buffer=true"
             )
+        if not self.stall_timeout_s >= 0:
+            raise ValueError(f"train.stall_timeout_s={self.stall_timeout_s} must be >= 0 (0 = off)")
         if self.train_for_seconds < 0:
             raise ValueError(f"train.train_for_seconds={self.train_for_seconds} must be >= 0 (0 = no limit)")
 

@@ -15,6 +15,7 @@ component preset under that section (``base: [{env: env/bottleneck-train.yaml}]`
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +30,10 @@ T = TypeVar("T")
 class ConfigError(ValueError):
     """A bad config file, key or value; the message is one line."""
 
+    def __init__(self, message: object = "") -> None:
+        # one line whatever went into it (a value with a newline, a multi-line library message)
+        super().__init__(" | ".join(ln.strip() for ln in str(message).splitlines() if ln.strip()))
+
 
 def available(kind: str = "") -> list[str]:
     """Names of the shipped YAML files (relative to this folder), optionally under one sub-folder."""
@@ -37,12 +42,15 @@ def available(kind: str = "") -> list[str]:
 
 
 def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
-    """Find a config by path, by path relative to ``relative_to``, or by shipped name (``.yaml`` optional)."""
+    """Find a config by path, by path relative to ``relative_to``, or by shipped name (``.yaml`` optional):
+    the path rule of :mod:`configs.paths` (as given, the user's data folder, the package's own data)."""
+    from configs.paths import candidates as rule
+
     name = str(name)
-    candidates = [Path(name)]
+    candidates = [Path(name).expanduser()]
     if relative_to is not None:
         candidates.append(relative_to / name)
-    candidates += [CONFIG_DIR / name, CONFIG_DIR / f"{name}.yaml", CONFIG_DIR / "experiment" / f"{name}.yaml"]
+    candidates += rule(name, ("", ".yaml")) + [CONFIG_DIR / "experiment" / f"{name}.yaml"]
     for c in candidates:
         if c.is_file():
             return c.resolve()
@@ -57,8 +65,11 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"config {path}: invalid YAML ({first})") from None
+        raise ConfigError(f"config {path}: invalid YAML ({_yaml_reason(e)})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path}: not a text (UTF-8) YAML file") from None
+    except OSError as e:
+        raise ConfigError(f"config {path}: cannot be read ({e.strerror or type(e).__name__})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path}: top level must be a mapping, got {type(data).__name__}")
     bases = data.pop("base", []) or []
@@ -75,6 +86,45 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
         else:
             raise ConfigError(f"config {path}: base entry {b!r} must be a path or {{section: path}}")
     return OmegaConf.merge(merged, OmegaConf.create(data))
+
+
+def _yaml_reason(e: yaml.YAMLError) -> str:
+    """The problem of a YAML error in a few words (PyYAML's message spans several lines)."""
+    problem = getattr(e, "problem", None) or getattr(e, "context", None)
+    if problem:
+        return str(problem)
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0] if lines else type(e).__name__
+
+
+# dotted key segments: no whitespace, quotes, brackets, '=', '$' or backslashes (OmegaConf's key syntax
+# gives those other meanings, and some crash its parser with an IndexError)
+_KEY = re.compile(r"^[^\s.=\[\]'\"\\$]+(\.[^\s.=\[\]'\"\\$]+)*$")
+
+
+def _parse_override(ov: str) -> Any:
+    """One ``key=value`` override as an OmegaConf tree; a value that is not YAML is a one-line error."""
+    key, _, value = ov.partition("=")
+    if not _KEY.match(key):
+        raise ConfigError(
+            f"override {ov!r}: {key!r} is not a config key; keys are dotted names such as env.num_agents "
+            "or eval.algorithms.MyModel.kind"
+        )
+    try:
+        return OmegaConf.from_dotlist([ov])
+    except yaml.YAMLError as e:
+        # OmegaConf parses the value as YAML: `[`, `@x`, `%x`, `*x`, `!x`, a backtick... raise PyYAML errors
+        raise ConfigError(
+            f"override {ov!r}: {value!r} is not a valid YAML value ({_yaml_reason(e)}); quote it inside the "
+            f"override to pass it as text, e.g. {key}='\"{value}\"'"
+        ) from None
+    except OmegaConfBaseException:
+        raise  # load() words these
+    except (
+        Exception
+    ) as e:  # OmegaConf's dotlist parser has crashed on odd input (IndexError); never a traceback
+        reason = (str(e).splitlines() or [""])[0]
+        raise ConfigError(f"override {ov!r} cannot be parsed ({type(e).__name__}: {reason})") from None
 
 
 def _one_line(e: OmegaConfBaseException, what: str) -> ConfigError:
@@ -105,7 +155,7 @@ def load(schema: type[T], source: str | Path | dict | None = None, overrides: li
             if "=" not in ov:
                 raise ConfigError(f"override {ov!r} must look like key=value (e.g. env.num_agents=8)")
             what = f"override {ov!r}"
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([ov]))
+            cfg = OmegaConf.merge(cfg, _parse_override(ov))
         what = "config"
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:

@@ -7,7 +7,8 @@
     obs, infos = env.reset()                 # obs [A, 3, 2r+1, 2r+1] float32
     obs, rew, term, trunc, infos = env.step(actions)
 
-Registered envs: ``bottleneck`` (the SRMT paper's corridor task), ``pogema`` (any POGEMA grid),
+Registered envs: ``bottleneck`` (the SRMT paper's corridor task), ``cue`` / ``cue_partner`` (the Cue
+Bottleneck memory tasks, with the Bottleneck's options), ``pogema`` (any POGEMA grid),
 ``pettingzoo`` (any PettingZoo Parallel env) and ``gym_multiagent`` (a gymnasium-style multi-agent env);
 add more with :func:`register_env` (docs/extending.md).
 """
@@ -38,6 +39,11 @@ register_env("pogema", build_pogema, grid=True, replace=True)
 register_env("bottleneck", build_bottleneck, BottleneckOptions, grid=True, replace=True)
 register_env("pettingzoo", build_pettingzoo, PettingZooOptions, replace=True)
 register_env("gym_multiagent", build_gym_multiagent, GymMultiAgentOptions, replace=True)
+
+from envs.cue import build_cue, build_cue_partner  # noqa: E402  (needs the registry above)
+
+register_env("cue", build_cue, BottleneckOptions, grid=True, replace=True)
+register_env("cue_partner", build_cue_partner, BottleneckOptions, grid=True, replace=True)
 
 __all__ = [
     "BottleneckOptions",

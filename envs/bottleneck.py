@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from envs.config import EnvConfig
+from envs.config import MAX_CORRIDOR_LENGTH, EnvConfig
 from envs.grid_env import Episode, GridEnv, grid_config
 
 WIDTH = 9
@@ -82,8 +82,14 @@ def step_limit(length: int, split: str) -> int:
 
 
 def _check_length(length: int) -> None:
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
-        raise ValueError(f"corridor length {length!r} is invalid; corridor lengths must be integers >= 1")
+    if (
+        isinstance(length, bool)
+        or not isinstance(length, (int, np.integer))
+        or not 1 <= length <= MAX_CORRIDOR_LENGTH
+    ):
+        raise ValueError(
+            f"corridor length {length!r} is invalid; corridor lengths must be integers in 1..{MAX_CORRIDOR_LENGTH}"
+        )
 
 
 def bottleneck_map(length: int) -> np.ndarray:

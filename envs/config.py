@@ -4,9 +4,9 @@ Which fields an env reads:
 
 - every env: ``name num_agents max_episode_steps plugin`` and its own ``options``: a dict checked
   against the dataclass the env registered (``register_env(name, builder, options_type)``) and
-  available typed as ``cfg.opts`` (``bottleneck``: ``split``, ``corridor_lengths``; ``pettingzoo``:
+  available typed as ``cfg.opts`` (``bottleneck``, ``cue``, ``cue_partner``: ``split``, ``corridor_lengths``; ``pettingzoo``:
   ``id`` and the env's keyword arguments; ...).
-- POGEMA grid envs (registered with ``grid=True``: ``pogema``, ``bottleneck``) also read the grid
+- POGEMA grid envs (registered with ``grid=True``: ``pogema``, ``bottleneck``, ``cue``, ``cue_partner``) also read the grid
   keys ``on_target collision_system obs_radius reward`` and (``pogema``) the map source: ``map`` (a map
   string), ``maps_file`` (+ ``map_name`` or ``map_names``) or ``generator`` (``random`` uses
   ``size``/``width``/``height``/``density``, ``maze`` uses ``size``/``width``/``height``/``maze_loops``);
@@ -28,20 +28,25 @@ from envs.registry import env_spec
 
 OnTarget = Literal["finish", "nothing", "restart"]
 CollisionSystem = Literal["block_both", "priority", "soft"]
-RewardName = Literal["sparse", "dense", "moving_negative", "directional", "directional_negative"]
-Generator = Literal["random", "maze"]
+RewardName = Literal["sparse", "dense", "moving_negative", "directional", "directional_negative", "follower"]
+PlannerCosts = Literal["follower", "static", "unit"]
+Generator = Literal["random", "maze", "mixed"]
 Split = Literal["train", "test"]
 
 # pogema's GridConfig limits, checked here so that the error names our key.
 MAX_OBS_RADIUS = 128
 MAX_SIDE = 4096
+MAX_CORRIDOR_LENGTH = MAX_SIDE - 4
+"""Longest Bottleneck corridor: the map (L + 4 rows, two rooms of 2) stays within ``MAX_SIDE``."""
+BOTTLENECK_FAMILY = ("bottleneck", "cue", "cue_partner")
+"""The corridor envs that register ``envs.bottleneck.BottleneckOptions`` (split, corridor lengths; radius 2)."""
 
 
 @dataclass
 class EnvConfig:
     name: str = "bottleneck"
     """Registered environment (``envs.registered_envs()``): ``bottleneck`` (the SRMT paper's corridor
-    task), ``pogema`` (any POGEMA grid: map string, map set or generated maps), ``pettingzoo`` (any
+    task), ``cue`` / ``cue_partner`` (the Cue Bottleneck memory tasks, with the Bottleneck's options), ``pogema`` (any POGEMA grid: map string, map set or generated maps), ``pettingzoo`` (any
     PettingZoo Parallel env), ``gym_multiagent`` (a gymnasium-style multi-agent env) or a plugin's env."""
     options: dict[str, Any] = field(default_factory=dict)
     """The env's own settings, checked against the options it registered (``srmt envs`` lists them),
@@ -52,7 +57,7 @@ class EnvConfig:
     name is looked up. Filled in automatically for an env a plugin registered, so that a saved config
     or checkpoint rebuilds its env without extra flags."""
     num_agents: Optional[int] = None
-    """Agents per environment instance; None = the env's default (``pogema``, ``bottleneck``: 2;
+    """Agents per environment instance; None = the env's default (``pogema``, ``bottleneck``, ``cue``: 2;
     adapters: the wrapped env's agent count, which a value here must match)."""
     on_target: OnTarget = "finish"
     """What reaching the goal does: ``finish`` (agent leaves the grid, its episode ends), ``nothing``
@@ -64,15 +69,24 @@ class EnvConfig:
     lowest index wins a contested cell)."""
     obs_radius: Optional[int] = None
     """Observation window radius r: each agent sees (2r+1) x (2r+1) cells around itself; None = the
-    task default (bottleneck: 2, as in the SRMT paper; pogema: 5, pogema's default)."""
+    task default (bottleneck, cue, cue_partner: 2, as in the SRMT paper; pogema: 5, pogema's default)."""
     max_episode_steps: Optional[int] = None
     """Step limit of an episode; None = the task default (bottleneck: 512 in ``train``, 2L+100 in
     ``test``; pogema: 256)."""
     reward: RewardName = "sparse"
-    """Reward function, +1 on reaching the goal in all of them: ``sparse`` (0 otherwise), ``dense``
+    """Reward function; the SRMT paper's five give +1 on reaching the goal: ``sparse`` (0 otherwise), ``dense``
     (-0.01 per step off goal), ``moving_negative`` (-0.005 waiting, -0.01 moving), ``directional``
     (+0.005 on stepping onto the next cell of a shortest path to the goal), ``directional_negative``
-    (-0.005 on such a step, -0.01 otherwise)."""
+    (-0.005 on such a step, -0.01 otherwise); ``follower`` (Follower's: +0.01 on reaching the next cell
+    of the planned path of the step before, see ``planner_costs``, and nothing for the goal itself)."""
+    planner_path: bool = False
+    """Add a 4th observation channel with the agent's planned path (1 on its cells, from the agent's
+    own cell until the path first leaves the window): Follower's congestion-aware planner, ``envs.guidance``."""
+    planner_costs: PlannerCosts = "follower"
+    """Costs of the planned path (``planner_path`` and the ``follower`` reward): ``follower`` (static
+    congestion cost, higher on central cells, plus per agent the number of steps it has seen another
+    agent on a cell in its window since its goal changed), ``static`` (the static part only) or
+    ``unit`` (plain shortest paths)."""
 
     # --- map source ('pogema') ---
     map: Optional[str] = None
@@ -84,8 +98,9 @@ class EnvConfig:
     map_names: list[str] = field(default_factory=list)
     """Map(s) from ``maps_file`` as a list of names or regexes (instead of ``map_name``)."""
     generator: Generator = "random"
-    """Seeded map generator used when no map is given: ``random`` (pogema's i.i.d. obstacles) or
-    ``maze`` (corridors one cell wide); a new map every episode."""
+    """Seeded map generator used when no map is given: ``random`` (pogema's i.i.d. obstacles),
+    ``maze`` (corridors one cell wide) or ``mixed`` (a random map or a maze, even odds, drawn per
+    episode); a new map every episode."""
     size: int = 8
     """Side of generated square maps."""
     width: Optional[int] = None
@@ -153,7 +168,7 @@ class EnvConfig:
         """The observation radius in force: ``obs_radius`` or the task default."""
         if self.obs_radius is not None:
             return self.obs_radius
-        return 2 if self.name == "bottleneck" else 5
+        return 2 if self.name in BOTTLENECK_FAMILY else 5
 
     @property
     def grid_width(self) -> int:
@@ -268,13 +283,13 @@ def dataclasses_is_instance(obj: Any) -> bool:
 
 
 def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
-    """An env config dict written before issue 12 (Bottleneck's ``split`` / ``corridor_lengths`` at the
-    top level) in today's form (under ``options``); other dicts are returned unchanged."""
+    """An env config dict written before issue 12 (``split`` / ``corridor_lengths`` of the Bottleneck or
+    the Cue tasks at the top level) in today's form (under ``options``); other dicts are returned unchanged."""
     legacy = {k: data[k] for k in ("split", "corridor_lengths") if k in data}
     if not legacy:
         return data
     out = {k: v for k, v in data.items() if k not in legacy}
-    if out.get("name", "bottleneck") == "bottleneck":
+    if out.get("name", "bottleneck") in BOTTLENECK_FAMILY:
         out["options"] = {**legacy, **dict(out.get("options") or {})}
     return out
 

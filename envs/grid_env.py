@@ -33,7 +33,8 @@ from envs.base import MultiAgentEnv, check_seed
 from envs.collisions import CollisionResolver
 from envs.config import EnvConfig
 from envs.fast_grid import POGEMA_CLASSES
-from envs.rewards import DistanceCache, check_reward, compute_rewards, needs_distances
+from envs.guidance import PathPlanner, Plan
+from envs.rewards import DistanceCache, check_reward, compute_rewards, needs_distances, needs_planner
 
 MOVES = np.asarray(CommonSettings().MOVES, dtype=np.int64)  # [5, 2]: wait, up, down, left, right
 # Up to this many agents, observations are cut with plain slices in a loop: for a handful of agents
@@ -90,8 +91,10 @@ class GridEnv(MultiAgentEnv):
         self.reward_name = check_reward(cfg.reward)
         self.on_target = cfg.on_target
         r = cfg.radius
+        # channels: obstacles, agents, own goal (pogema's), then the planned path with planner_path
+        self._channels = 4 if cfg.planner_path else 3
         self.observation_space = gymnasium.spaces.Box(
-            0.0, 1.0, shape=(3, 2 * r + 1, 2 * r + 1), dtype=np.float32
+            0.0, 1.0, shape=(self._channels, 2 * r + 1, 2 * r + 1), dtype=np.float32
         )
         self.action_space = gymnasium.spaces.Discrete(len(MOVES))
         self._r = r
@@ -99,6 +102,10 @@ class GridEnv(MultiAgentEnv):
         self._rng = np.random.default_rng(seed)
         self._pending_seed = seed
         self._dist_cache = DistanceCache() if needs_distances(cfg.reward) else None
+        self._planner = (
+            PathPlanner(r, cfg.planner_costs) if cfg.planner_path or needs_planner(cfg.reward) else None
+        )
+        self._plan: Plan | None = None
         self._arange = np.arange(self.num_agents)
         self._pogema: Pogema | None = None
         self._done = True
@@ -147,8 +154,11 @@ class GridEnv(MultiAgentEnv):
     # ----------------------------------------------------------------- gym API
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict]]:
         self._done = True  # until the new episode is fully built
+        # the seed given to make_env counts for the first reset only, and an explicit seed replaces it:
+        # keeping it after reset(seed=s) made the next reset() replay episode s (issue 15)
         if seed is None:
-            seed, self._pending_seed = self._pending_seed, None
+            seed = self._pending_seed
+        self._pending_seed = None
         if seed is not None:
             seed = check_seed(seed)
             self._rng = np.random.default_rng(seed)
@@ -220,11 +230,14 @@ class GridEnv(MultiAgentEnv):
             reached = on_goal
             terminated = np.zeros(A, dtype=bool)
 
-        rewards = compute_rewards(self.reward_name, reached, on_goal, acting, a != 0, closer)
+        on_subgoal = None if self._plan is None else new == self._subgoal
+        rewards = compute_rewards(self.reward_name, reached, on_goal, acting, a != 0, closer, on_subgoal)
         if n_moved:
             self._pogema.grid.positions_xy = list(map(tuple, self._pos.tolist()))
         if self.on_target == "restart" and np.count_nonzero(reached):
             self._next_goals(np.flatnonzero(reached))
+        if self._planner is not None:
+            self._replan()
 
         truncated = np.ones(A, dtype=bool) if t >= self._limit else np.zeros(A, dtype=bool)
         obs = self._observe()
@@ -295,7 +308,20 @@ class GridEnv(MultiAgentEnv):
             self._agent_dist = [self._map_dist(tuple(gl)) for gl in self._goal.tolist()]
         else:
             self._agent_dist = None
+        if self._planner is not None:
+            self._replan(reset=True)
         self._done = False
+
+    def _replan(self, reset: bool = False) -> None:
+        """Plans on the map itself, not pogema's bordered grid: the free cells pogema leaves outside its
+        obstacle ring would otherwise enter the static costs' normalisation."""
+        r = self._r
+        if reset:
+            self._plan = self._planner.reset(~self._obst[r:-r, r:-r], self._pos - r, self._goal - r)
+        else:
+            self._plan = self._planner.update(self._pos - r, self._goal - r, self._active)
+        x, y = np.divmod(self._plan.next_cell, self._W - 2 * r)
+        self._subgoal = (x + r) * self._W + y + r  # flat in the bordered grid, like self._cur
 
     def _next_goals(self, agents: np.ndarray) -> None:
         """Lifelong: pogema draws the next goal (its per-agent generators, same sequence as pogema)."""
@@ -310,15 +336,20 @@ class GridEnv(MultiAgentEnv):
                 self._agent_dist[i] = self._map_dist((int(gx), int(gy)))
 
     def _observe(self) -> np.ndarray:
-        """pogema's default observation: obs [A, 3, d, d] = obstacles, agents, own goal."""
+        """pogema's default observation: obs [A, 3, d, d] = obstacles, agents, own goal; with
+        ``planner_path`` a 4th channel holds the planned path."""
         if self.num_agents <= SLICE_OBS_MAX_AGENTS:
-            return self._observe_sliced()
-        return self._observe_gathered()
+            obs = self._observe_sliced()
+        else:
+            obs = self._observe_gathered()
+        if self._channels == 4:
+            obs[:, 3] = self._plan.mask
+        return obs
 
     def _observe_sliced(self) -> np.ndarray:
         r = self._r
         d = 2 * r + 1
-        obs = np.zeros((self.num_agents, 3, d, d), dtype=np.float32)
+        obs = np.zeros((self.num_agents, self._channels, d, d), dtype=np.float32)
         obst, occ = self._obst_f32, self._occ
         for i, ((x, y), (gx, gy)) in enumerate(zip(self._pos.tolist(), self._goal.tolist())):
             obs[i, 0] = obst[x - r : x + r + 1, y - r : y + r + 1]
@@ -337,7 +368,7 @@ class GridEnv(MultiAgentEnv):
             )
         win_obst, win_occ = self._windows
         corner = (self._pos - r).T
-        obs = np.zeros((self.num_agents, 3, d, d), dtype=np.float32)
+        obs = np.zeros((self.num_agents, self._channels, d, d), dtype=np.float32)
         obs[:, 0] = win_obst[corner[0], corner[1]]
         obs[:, 1] = win_occ[corner[0], corner[1]]
         # Goal channel: the goal's cell, or its projection onto the window border when out of view.

@@ -6,7 +6,7 @@ A map is a numpy bool array ``[H, W]`` (True = obstacle), row-major, row index f
 ``a``-``z`` the start of agent k and ``A``-``Z`` its goal.
 
 Map sets are pogema-toolbox ``maps.yaml`` files: a mapping ``name -> map string``, e.g.
-``../shared/data/pogema-benchmark/experiments/01-random/maps.yaml``.
+``pogema-benchmark/experiments/01-random/maps.yaml`` in the data folder (``srmt data fetch``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from configs import paths
+
 FREE_CHARS = ".@$!"
 OBSTACLE_CHARS = "#"
 ALLOWED = "'.' free, '#' obstacle, '@' '$' '!' possible starts/goals, a-z agent start, A-Z its goal"
-
-# Project root: relative map-file paths are tried against the working directory first, then here, so
-# presets can name ``../shared/...`` and still work when run from another folder.
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _is_marker(ch: str) -> bool:
@@ -66,12 +64,8 @@ def to_string(grid: np.ndarray) -> str:
 
 
 def resolve_path(path: str | Path) -> Path:
-    """A map file by absolute path, path relative to the working directory, or to the project root."""
-    p = Path(path).expanduser()
-    for candidate in (p, PROJECT_ROOT / p):
-        if candidate.is_file():
-            return candidate.resolve()
-    raise ValueError(f"maps file {str(path)!r} not found (tried it as given and relative to {PROJECT_ROOT})")
+    """A maps file by the path rule of :mod:`configs.paths` (as given, the data folder, the package)."""
+    return paths.resolve(path, "maps file")
 
 
 _MAPS_CACHE: dict[Path, dict[str, str]] = {}

@@ -101,7 +101,8 @@ def build_pogema(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
             name, payload = maps.pick(rng)
             gc = grid_config(**common, map=payload, seed=ep_seed)
             return Episode(gc, ep_seed, {"map_name": name})
-        if cfg.generator == "maze":
+        maze = cfg.generator == "maze" or (cfg.generator == "mixed" and rng.random() < 0.5)
+        if maze:
             grid = maze_map(H, W, np.random.default_rng(ep_seed), cfg.maze_loops)
             gc = grid_config(**common, map=grid.astype(int).tolist(), seed=ep_seed)
             return Episode(gc, ep_seed, {"map_name": f"maze-{H}x{W}-seed-{ep_seed}"})

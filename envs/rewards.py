@@ -11,7 +11,14 @@ step:
 ``directional``               +0.005 if the agent stepped onto the next cell of a shortest
                               path to its goal (its BFS distance dropped by one), else 0
 ``directional_negative``      -0.005 on such a step, -0.01 otherwise
+``follower``                  +0.01 if the agent now stands on the next cell of the path
+                              its planner gave it on the step before (its sub-goal), else 0;
+                              **no +1 for the goal** (the sub-goal bonus replaces it)
 ============================  =========================================================
+
+``follower`` is Follower's reward (Skrynnik et al., AAAI 2024, ``intrinsic_target_reward``): the planner
+is :mod:`envs.guidance` with ``EnvConfig.planner_costs``, the same one that draws the path channel.
+Reaching the goal also reaches the sub-goal, so it earns 0.01, like any other step along the path.
 
 "Moving" means choosing a move action (the agent's decision), whether or not a collision blocked it,
 as in the reference. Shortest paths are over static obstacles; any cell one step closer counts (the
@@ -24,12 +31,13 @@ from collections import OrderedDict
 
 import numpy as np
 
-REWARDS = ("sparse", "dense", "moving_negative", "directional", "directional_negative")
+REWARDS = ("sparse", "dense", "moving_negative", "directional", "directional_negative", "follower")
 GOAL_REWARD = 1.0
 STEP_PENALTY = -0.01
 WAIT_PENALTY = -0.005
 DIRECTIONAL_BONUS = 0.005
 DIRECTIONAL_STEP = -0.005
+FOLLOWER_BONUS = 0.01
 
 
 def check_reward(name: str) -> str:
@@ -42,6 +50,10 @@ def needs_distances(name: str) -> bool:
     return check_reward(name).startswith("directional")
 
 
+def needs_planner(name: str) -> bool:
+    return check_reward(name) == "follower"
+
+
 def compute_rewards(
     name: str,
     reached: np.ndarray,
@@ -49,6 +61,7 @@ def compute_rewards(
     acting: np.ndarray,
     wants_move: np.ndarray,
     closer: np.ndarray | None = None,
+    on_subgoal: np.ndarray | None = None,
 ) -> np.ndarray:
     """Rewards [A] float32 for one step.
 
@@ -57,9 +70,15 @@ def compute_rewards(
     acting:     bool [A], took part in the step (False: finished in ``finish`` mode, gets 0)
     wants_move: bool [A], chose a move action (not "wait")
     closer:     bool [A], stepped one BFS step closer to its goal (directional rewards only)
+    on_subgoal: bool [A], stands on the sub-goal its planner gave it the step before (``follower`` only)
     """
     if name == "sparse":
         return (reached & acting).astype(np.float32)
+    if name == "follower":
+        if on_subgoal is None:
+            raise ValueError("reward 'follower' needs the per-agent 'on_subgoal' flags")
+        earned = on_subgoal & acting & ~(on_goal & ~reached)  # standing on a goal earns nothing
+        return np.where(earned, FOLLOWER_BONUS, 0.0).astype(np.float32)
     if name == "dense":
         shaping = np.full(len(reached), STEP_PENALTY, dtype=np.float32)
     elif name == "moving_negative":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 CoreName = Literal["srmt", "rmt", "attention", "gru", "none"]
+StatePrecision = Literal["float32", "bfloat16"]
 CORE_NAMES: tuple[str, ...] = ("srmt", "rmt", "attention", "gru", "none")
 EncoderName = Literal["auto", "conv", "mlp"]
 ENCODER_NAMES: tuple[str, ...] = ("auto", "conv", "mlp")
@@ -46,6 +47,15 @@ class ModelConfig:
     history_len: int = 8
     """Window K of recent observation embeddings an agent attends to besides the current one
     (``srmt``, ``rmt``, ``attention``); 0 attends to the current embedding (and memory) only."""
+    history_dim: int = 0
+    """Width of each stored history slot (``srmt``, ``rmt``, ``attention``): an embedding entering the
+    window is projected to this width and back to ``hidden_size`` when attended; 0 = ``hidden_size`` (no
+    projection). The state holds ``history_len x history_dim`` history floats, which sample-factory
+    copies in and out at every step, so a small width is the main lever on training throughput."""
+    state_precision: StatePrecision = "float32"
+    """Precision the recurrent state keeps between steps: ``bfloat16`` rounds the new state after every
+    step (step and sequence mode alike, so they stay equal) and the sample-factory adapter stores two
+    values per float32 slot, halving the state traffic; ``float32`` keeps it exact."""
     mlp_ratio: float = 4.0
     """Hidden width of the transformer MLP (and of the ``none`` core's MLP) as a multiple of
     ``hidden_size``."""
@@ -60,13 +70,15 @@ class ModelConfig:
         for name in ("hidden_size", "num_heads", "num_layers", "num_filters", "mlp_encoder_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
-        for name in ("num_res_blocks", "history_len", "mlp_encoder_layers"):
+        for name in ("num_res_blocks", "history_len", "history_dim", "mlp_encoder_layers"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 0")
         if self.hidden_size % self.num_heads:
             raise ValueError(
                 f"hidden_size={self.hidden_size} must be divisible by num_heads={self.num_heads}"
             )
+        if self.state_precision not in ("float32", "bfloat16"):
+            raise ValueError(f"state_precision={self.state_precision!r} must be 'float32' or 'bfloat16'")
         if self.mlp_ratio <= 0:
             raise ValueError(f"mlp_ratio={self.mlp_ratio} must be > 0")
         if not 0.0 <= self.dropout < 1.0:

@@ -29,6 +29,9 @@ class MemoryCore(nn.Module):
     """Base class: ``step`` handles resets and inactive agents, subclasses implement ``_step``."""
 
     state_size: int
+    state_precision: str = "float32"
+    """``bfloat16``: every new state is rounded to bfloat16 values (kept in the state's dtype), so that
+    a transport that stores it in 16 bits (the sample-factory adapter) loses nothing."""
 
     def initial_state(
         self, G: int, A: int, *, device: torch.device | None = None, dtype: torch.dtype | None = None
@@ -48,6 +51,8 @@ class MemoryCore(nn.Module):
         new state ``[G, A, S]``).  An inactive agent's state is carried through unchanged."""
         state = self.reset_state(state, reset)
         features, new_state = self._step(x, state, active)
+        if self.state_precision == "bfloat16":
+            new_state = new_state.to(torch.bfloat16).to(state.dtype)
         if active is not None:
             new_state = torch.where(active[..., None], new_state, state)
         return features, new_state
@@ -78,8 +83,10 @@ class MemoryCore(nn.Module):
 class TransformerCore(MemoryCore):
     """``srmt`` / ``rmt`` / ``attention``: a :class:`MemoryTransformer` over one agent's tokens.
 
-    State layout (flat, per agent): ``[memory (D, if any) | history (K*D) | history valid flags (K)]``;
-    an empty history slot has flag 0 and is masked, never attended as a zero embedding.
+    State layout (flat, per agent): ``[memory (D, if any) | history (K*Dh) | history valid flags (K)]``;
+    an empty history slot has flag 0 and is masked, never attended as a zero embedding.  ``Dh`` is
+    ``cfg.history_dim`` (default D): with Dh < D an embedding is stored as ``down(e)`` and attended as
+    ``up(down(e))``, which shrinks the state that a trainer has to carry between steps.
     """
 
     def __init__(self, cfg: ModelConfig, memory: bool, pool: Literal["shared", "own"] | None) -> None:
@@ -89,22 +96,27 @@ class TransformerCore(MemoryCore):
         if pool is not None and not memory:
             raise ValueError("a memory pool needs memory=True")
         D, K = cfg.hidden_size, cfg.history_len
-        self.hidden_size, self.history_len = D, K
+        Dh = cfg.history_dim or D
+        self.hidden_size, self.history_len, self.history_dim = D, K, Dh
         self.memory, self.pool = memory, pool
         self.mem_size = D if memory else 0
-        self.state_size = max(1, self.mem_size + K * D + K)  # >= 1 so a state always exists
+        self.state_size = max(1, self.mem_size + K * Dh + K)  # >= 1 so a state always exists
+        self.state_precision = cfg.state_precision
+        # history slots narrower than the embedding: stored down-projected, attended up-projected
+        self.hist_down: nn.Module = nn.Linear(D, Dh) if Dh != D and K else nn.Identity()
+        self.hist_up: nn.Module = nn.Linear(Dh, D) if Dh != D and K else nn.Identity()
         self.pos_emb = nn.Parameter(torch.randn(K + 1, D) * 0.02)  # history slots oldest..newest, current
         self.transformer = MemoryTransformer(
             D, cfg.num_heads, cfg.num_layers, cfg.mlp_size, cfg.dropout, cross=pool is not None
         )
 
     def unpack(self, state: Tensor) -> tuple[Tensor | None, Tensor, Tensor]:
-        """``state [G, A, S]`` -> memory ``[G, A, D]`` or None, history ``[G, A, K, D]``, valid ``[G, A, K]``."""
+        """``state [G, A, S]`` -> memory ``[G, A, D]`` or None, history ``[G, A, K, Dh]``, valid ``[G, A, K]``."""
         G, A, _ = state.shape
-        D, K, m = self.hidden_size, self.history_len, self.mem_size
+        Dh, K, m = self.history_dim, self.history_len, self.mem_size
         memory = state[..., :m] if self.memory else None
-        history = state[..., m : m + K * D].reshape(G, A, K, D)
-        valid = state[..., m + K * D : m + K * D + K] > 0.5
+        history = state[..., m : m + K * Dh].reshape(G, A, K, Dh)
+        valid = state[..., m + K * Dh : m + K * Dh + K] > 0.5
         return memory, history, valid
 
     def pack(self, memory: Tensor | None, history: Tensor, valid: Tensor) -> Tensor:
@@ -120,9 +132,10 @@ class TransformerCore(MemoryCore):
     def _step(self, x: Tensor, state: Tensor, active: Tensor | None) -> tuple[Tensor, Tensor]:
         G, A, D = x.shape
         N, K = G * A, self.history_len
-        memory, history, valid = self.unpack(state)
+        memory, history, valid = self.unpack(state)  # history (G, A, K, Dh)
         current = x[:, :, None].to(state.dtype)  # (G, A, 1, D)
-        window = torch.cat([history, current], dim=2)  # (G, A, K+1, D): history oldest..newest, current
+        # tokens: history oldest..newest (up-projected when stored narrower), then the current embedding
+        window = torch.cat([self.hist_up(history).to(state.dtype), current], dim=2)  # (G, A, K+1, D)
         window_valid = torch.cat([valid, valid.new_ones(G, A, 1)], dim=2)  # (G, A, K+1)
         segment = window + self.pos_emb
         seg_valid = window_valid.view(N, K + 1) if K else None  # all valid without history: no mask
@@ -137,8 +150,9 @@ class TransformerCore(MemoryCore):
         out = self.transformer(segment.view(N, K + 1, D), mem_tokens, seg_valid, pool, last_only=True)
         features = out.segment.view(G, A, D)
         new_memory = None if out.memory is None else out.memory.view(G, A, D)
-        # slide the window: drop the oldest slot (keeps K slots, also for K=0)
-        return features, self.pack(new_memory, window[:, :, 1:], window_valid[:, :, 1:])
+        # slide the window: drop the oldest slot, store the current embedding (keeps K slots, also K=0)
+        stored = torch.cat([history, self.hist_down(current).to(state.dtype)], dim=2)[:, :, 1:]
+        return features, self.pack(new_memory, stored, window_valid[:, :, 1:])
 
 
 class GRUCore(MemoryCore):
@@ -147,6 +161,7 @@ class GRUCore(MemoryCore):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.state_size = cfg.hidden_size
+        self.state_precision = cfg.state_precision
         self.cell = nn.GRUCell(cfg.hidden_size, cfg.hidden_size)
 
     def _step(self, x: Tensor, state: Tensor, active: Tensor | None) -> tuple[Tensor, Tensor]:

@@ -13,6 +13,8 @@ from envs.config import EnvConfig
 SMALL = {
     "pogema": dict(num_agents=6, size=8, on_target="restart", collision_system="soft", max_episode_steps=24),
     "bottleneck": dict(num_agents=2, obs_radius=2, options={"corridor_lengths": [3]}, max_episode_steps=24),
+    "cue": dict(num_agents=3, options={"corridor_lengths": [3]}, max_episode_steps=24),
+    "cue_partner": dict(num_agents=3, options={"corridor_lengths": [3]}, max_episode_steps=24),
     "pettingzoo": dict(options={"id": "mpe.simple_spread_v3", "N": 3, "max_cycles": 12}),
     "gym_multiagent": dict(options={"id": "envs.toy:LineWorld", "num_agents": 3, "length": 6}),
 }

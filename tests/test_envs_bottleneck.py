@@ -86,10 +86,10 @@ def test_many_agents_alternate_rooms_without_overlap():
         make_env(EnvConfig(name="bottleneck", num_agents=37))
 
 
-@pytest.mark.parametrize("bad", [0, -3])
-def test_corridor_length_below_one(bad):
+@pytest.mark.parametrize("bad", [0, -3, 4093, 100_000_000])
+def test_corridor_length_out_of_range(bad):
     with pytest.raises(
-        ValueError, match=rf"corridor length {bad} is invalid; corridor lengths must be integers >= 1"
+        ValueError, match=rf"corridor length {bad} is invalid; corridor lengths must be integers in 1\.\.4092"
     ):
         EnvConfig(name="bottleneck", options={"corridor_lengths": [5, bad]})
     with pytest.raises(ValueError, match=rf"corridor length {bad} is invalid"):

@@ -8,11 +8,9 @@ import pytest
 
 from agents.bench import env as bench_env
 from agents.cli import main as srmt
-from envs.maps import PROJECT_ROOT
+from configs import paths
 
-MAPS = (
-    PROJECT_ROOT.parent / "shared" / "data" / "pogema-benchmark" / "experiments" / "01-random" / "maps.yaml"
-)
+MAPS = paths.candidates("pogema-benchmark/experiments/01-random/maps.yaml")[1]  # in the data folder
 
 
 def test_list(capsys):
@@ -76,9 +74,11 @@ def test_bench_env_prints_table(capsys, tmp_path):
     )
     out = capsys.readouterr().out
     rows = [ln for ln in out.splitlines() if ln.startswith("bottleneck")]
-    assert len(rows) == 4  # pogema/srmt x 1/2 processes
+    assert len(rows) == 6  # pogema/srmt/srmt+path x 1/2 processes
     assert re.search(r"bottleneck\s+pogema\s+2\s+1\s+[\d,]+\s+1\.00", out)
-    assert out_json.read_text().count('"impl"') == 4
+    assert re.search(r"bottleneck\s+srmt\s+2\s+1\s+[\d,]+\s+[\d.]+\s+1\.00", out)
+    assert re.search(r"bottleneck\s+srmt\+path\s+2\s+1\s+[\d,]+\s+[\d.]+\s+[\d.]+", out)
+    assert out_json.read_text().count('"impl"') == 6
 
 
 def test_bench_rejects_bad_arguments():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import configs
+from configs import paths
 from envs import make_env
 from envs.config import EnvConfig
 
@@ -19,12 +20,8 @@ def test_presets_exist():
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_builds_and_resets(preset):
     cfg = configs.load(EnvConfig, preset)
-    if (
-        cfg.maps_file
-        and "shared/data" in cfg.maps_file
-        and not (configs.CONFIG_DIR.parent / cfg.maps_file).exists()
-    ):
-        pytest.skip(f"benchmark data {cfg.maps_file} not present (it lives beside the repo in ../shared)")
+    if cfg.maps_file and not any(c.is_file() for c in paths.candidates(cfg.maps_file)):
+        pytest.skip(f"benchmark data {cfg.maps_file} not present (`srmt data fetch` or SRMT_DATA)")
     env = make_env(cfg, seed=0)
     obs, infos = env.reset()
     assert obs.shape == (cfg.num_agents, *env.observation_space.shape) and len(infos) == cfg.num_agents
@@ -70,7 +67,16 @@ def test_unknown_reward_names_value_and_choices():
         ({"on_target": "stay"}, r"unknown on_target 'stay'; allowed: finish, nothing, restart"),
         (
             {"options": {"corridor_lengths": [0]}},
-            r"corridor length 0 is invalid; corridor lengths must be integers >= 1",
+            r"corridor length 0 is invalid; corridor lengths must be integers in 1\.\.4092",
+        ),
+        # a corridor of 10**8 cells would allocate gigabytes before failing with a MemoryError (issue 15)
+        (
+            {"options": {"corridor_lengths": [100000000]}},
+            r"corridor length 100000000 is invalid; .* 1\.\.4092",
+        ),
+        (
+            {"name": "cue", "options": {"corridor_lengths": [100000000]}},
+            r"corridor length 100000000 is invalid; .* 1\.\.4092",
         ),
         (
             {"options": {"split": "val"}},
@@ -79,6 +85,10 @@ def test_unknown_reward_names_value_and_choices():
         (
             {"options": {"corridor_length": [3]}},
             r"env.options.corridor_length is not an option of env 'bottleneck'; allowed: split, corridor_lengths",
+        ),
+        (
+            {"name": "cue_partner", "options": {"corridor_length": [3]}},
+            r"env.options.corridor_length is not an option of env 'cue_partner'; allowed: split, corridor_lengths",
         ),
         (
             {"name": "pogema", "options": {"split": "test"}},

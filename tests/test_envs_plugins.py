@@ -212,6 +212,10 @@ def test_legacy_bottleneck_keys_move_under_options():
     assert EnvConfig(**new).opts.corridor_lengths == [5]
     assert upgrade_legacy({"name": "pogema", "corridor_lengths": []}) == {"name": "pogema"}
     assert upgrade_legacy({"name": "pogema"}) == {"name": "pogema"}
+    # the Cue tasks (written by main before they registered the Bottleneck's options) upgrade the same way
+    cue = upgrade_legacy({"name": "cue_partner", "split": "train", "corridor_lengths": [3, 4]})
+    assert cue == {"name": "cue_partner", "options": {"split": "train", "corridor_lengths": [3, 4]}}
+    assert EnvConfig(**cue).opts.corridor_lengths == [3, 4]
 
 
 def test_shipped_bottleneck_presets_keep_their_meaning():

@@ -1,4 +1,4 @@
-"""The five reward functions on scripted trajectories with hand-computed answers."""
+"""The reward functions (the paper's five and Follower's) on scripted trajectories with hand-computed answers."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ EXPECTED_FINISH = {  # agent a, steps 1..10 (episode truncated at 10)
     "moving_negative": [-0.01, -0.005, -0.01, -0.01, -0.01, -0.01, -0.01, 1, 0, 0],
     "directional": [0.005, 0, 0, 0, 0.005, 0.005, 0.005, 1, 0, 0],
     "directional_negative": [-0.005, -0.01, -0.01, -0.01, -0.005, -0.005, -0.005, 1, 0, 0],
+    # the planned path is the lane itself: each step onto its next cell pays 0.01, the goal too
+    "follower": [0.01, 0, 0, 0, 0.01, 0.01, 0.01, 0.01, 0, 0],
 }
 EXPECTED_WAITING = {
     "sparse": 0,
@@ -37,6 +39,7 @@ EXPECTED_WAITING = {
     "moving_negative": -0.005,
     "directional": 0,
     "directional_negative": -0.01,
+    "follower": 0,
 }
 
 
@@ -78,6 +81,7 @@ def test_nothing_mode_no_reward_for_standing_or_coming_back(reward):
         "moving_negative": -0.01,
         "directional": 0,
         "directional_negative": -0.01,
+        "follower": 0,
     }
     np.testing.assert_allclose(rew[:, 0], EXPECTED_FINISH[reward][:8] + [0, away[reward], 0], atol=1e-7)
 
@@ -102,6 +106,7 @@ def test_restart_mode_new_goal_counts_from_the_next_step(reward):
         "moving_negative": [-0.01, 1, -0.01, -0.01],
         "directional": [0.005, 1, 0.005, 0],
         "directional_negative": [-0.005, 1, -0.005, -0.01],
+        "follower": [0.01, 0.01, 0.01, 0],
     }[reward]
     np.testing.assert_allclose(rew, expected, atol=1e-7)
 

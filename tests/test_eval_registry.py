@@ -55,6 +55,23 @@ def test_builtin_kinds_are_registered_with_their_backends():
     assert build_algorithm(AlgorithmConfig(kind="random")).backend == "pogema"
 
 
+def test_planner_kinds_of_the_planner_work_are_registered_too():
+    from agents.eval_config import BUILTIN_KINDS
+    from agents.planners.astar import PogemaAStar
+    from agents.planners.pibt import PIBT
+    from agents.planners.windowed import WindowedPIBT
+
+    assert set(BUILTIN_KINDS) <= set(registered_algorithms())
+    assert isinstance(build_algorithm(AlgorithmConfig(kind="astar_pogema")).algorithm, PogemaAStar)
+    assert isinstance(build_algorithm(AlgorithmConfig(kind="wpibt")).algorithm, WindowedPIBT)
+    paper = build_algorithm(AlgorithmConfig(kind="pibt_paper")).algorithm
+    assert isinstance(paper, PIBT) and (paper.pull, paper.stuck_steps) == (False, 0)
+    default = build_algorithm(AlgorithmConfig(kind="pibt")).algorithm
+    assert (default.pull, default.stuck_steps) == (True, 16)
+    for kind in ("astar_pogema", "pibt_paper", "wpibt"):
+        assert algorithm_spec(kind).backend == "pogema" and not algorithm_spec(kind).needs_checkpoint
+
+
 def test_unknown_kind_and_bad_options_are_one_line_errors():
     with pytest.raises(
         ValueError, match=r"unknown algorithm kind 'cbs'; registered: astar, .*pibt.*plugin"

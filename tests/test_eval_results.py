@@ -11,7 +11,7 @@ import pytest
 
 from agents.eval.published import available, load_published, on_same_instances
 from agents.eval.results import read_csv, read_results, same_metrics, to_toolbox, write_results
-from agents.eval.tables import add_runtime_per_step, markdown_table, mean_ci, report, summarize, t975
+from agents.eval.tables import FEW_MARK, add_runtime_per_step, markdown_table, mean_ci, report, summarize
 
 BENCH = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pogema-benchmark"
 needs_bench = pytest.mark.skipif(not BENCH.is_dir(), reason="benchmark data not available")
@@ -58,13 +58,31 @@ def test_same_metrics_ignores_runtime_only():
     assert not same_metrics({"CSR": 1.0}, {"CSR": 1.0, "SoC": 3.0})
 
 
-def test_t_quantiles_and_ci():
-    assert t975(1) == pytest.approx(12.706) and t975(30) == pytest.approx(2.042)
-    assert t975(60) == pytest.approx(2.000, abs=1e-3) and t975(1000) == pytest.approx(1.962, abs=1e-3)
-    s = mean_ci([1.0, 2.0, 3.0, 4.0])
-    assert s.mean == 2.5 and s.n == 4
-    assert s.ci == pytest.approx(3.182 * np.std([1, 2, 3, 4], ddof=1) / 2)
-    assert math.isnan(mean_ci([5.0]).ci) and mean_ci([]).n == 0
+def test_bootstrap_ci_against_a_plain_resampling_loop():
+    rng = np.random.default_rng(1)
+    x = rng.normal(3.0, 2.0, size=60)
+    s = mean_ci(x)
+    assert s.mean == pytest.approx(x.mean()) and s.n == 60 and s.low < s.mean < s.high
+    # slow reference: resample by hand, take the 2.5 / 97.5 percentiles of the means
+    means = np.array([rng.choice(x, size=x.size).mean() for _ in range(4000)])
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    assert s.low == pytest.approx(lo, abs=0.12) and s.high == pytest.approx(hi, abs=0.12)
+    # close to the normal-theory interval for a large normal sample
+    half = 1.96 * x.std(ddof=1) / np.sqrt(x.size)
+    assert s.ci == pytest.approx(half, rel=0.2)
+    assert mean_ci(x) == s  # seeded: the same table every time
+    const = mean_ci([2.0, 2.0, 2.0])
+    assert const.low == const.high == 2.0
+    assert math.isnan(mean_ci([5.0]).ci) and mean_ci([]).n == 0 and mean_ci([1.0, float("nan")]).n == 1
+
+
+def test_small_samples_are_marked_with_a_warning():
+    rows = _rows()  # 3 episodes per cell
+    text = markdown_table(rows, "01-random", "lifelong", "avg_throughput")
+    assert FEW_MARK in text and "**Warning:**" in text and "fewer than 5 episodes" in text
+    many = [dict(r, map_name=f"{r['map_name']}-{k}") for r in rows for k in range(2)]  # 6 per cell
+    text = markdown_table(many, "01-random", "lifelong", "avg_throughput")
+    assert FEW_MARK not in text and "Warning" not in text and "[" in text
 
 
 def test_tables_label_published_rows():

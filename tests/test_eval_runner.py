@@ -12,6 +12,7 @@ import pytest
 
 from agents import enjoy as enjoy_cmd
 from agents import evaluate as eval_cmd
+from agents.eval import api
 from agents.eval.api import load_eval_config
 from agents.eval.benchmark import build_instances, load_map_set, resolve_map_set
 from agents.eval.results import read_results, same_metrics
@@ -122,14 +123,23 @@ def test_srmt_eval_smoke_writes_everything(tmp_path, capsys):
     assert min(pibt) > max(rnd)
 
 
-def test_report_only_rebuilds_the_tables_from_stored_results(tmp_path, capsys):
+def test_report_only_rebuilds_the_tables_from_stored_results(tmp_path, capsys, monkeypatch):
     out = tmp_path / "ev"
     args = ["eval/smoke", f"out_dir={out}", "run=[PIBT,Random]", "max_episodes=2", "plots=false"]
     assert eval_cmd.main(args) == 0, capsys.readouterr().err
+    capsys.readouterr()
     first = (out / "summary.md").read_text()
     (out / "summary.md").unlink()
-    # a run that would take forever proves that nothing is re-run
-    assert eval_cmd.main([*args, "report_only=true", "max_episode_steps=100000000"]) == 0
+    # results of another episode length are not this grid's (issue 15: 32-step rows shown as 64-step)
+    assert eval_cmd.main([*args, "report_only=true", "max_episode_steps=64"]) == 2
+    err = capsys.readouterr().err
+    assert "max_episode_steps=32 stored, max_episode_steps=64 now" in err and err.count("\n") == 1
+
+    def no_episodes(*a, **k):
+        raise AssertionError("report_only ran episodes")
+
+    monkeypatch.setattr(api, "run_tasks", no_episodes)
+    assert eval_cmd.main([*args, "report_only=true"]) == 0
     again = (out / "summary.md").read_text()
     assert again.split("\n", 3)[3] == first.split("\n", 3)[3]  # every table, the header aside
     figures = (out / "figures.json").read_text()

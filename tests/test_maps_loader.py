@@ -26,9 +26,10 @@ def test_benchmark_maps_load_and_parse(name):
     assert max(densities) < 0.6 and np.mean(densities) > 0.1  # (two maze maps are empty on purpose)
 
 
-def test_relative_path_from_project_root(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # presets say ../shared/...: found relative to the project root too
-    assert resolve_path("../shared/data/pogema-benchmark/experiments/01-random/maps.yaml").is_file()
+def test_relative_path_from_the_data_folder(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # presets name pogema-benchmark/...: found in the data folder ($SRMT_DATA)
+    monkeypatch.setenv("SRMT_DATA", str(BENCH.parent.parent))
+    assert resolve_path("pogema-benchmark/experiments/01-random/maps.yaml").is_file()
 
 
 def test_select_by_name_list_and_regex():

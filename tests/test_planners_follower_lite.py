@@ -1,5 +1,6 @@
 """FollowerLite: the released checkpoint loads weights-only into our module, bad checkpoints are one-line
-errors, the planner's fast paths match slow references, and the agent clearly beats random."""
+errors, the observation draws the shared planner's path (envs.guidance, tested against slow references
+in test_envs_guidance.py), and the agent clearly beats random."""
 
 from __future__ import annotations
 
@@ -14,15 +15,7 @@ from torch import nn
 from agents.eval.benchmark import build_instances, load_map_set, resolve_map_set
 from agents.eval.episode import Instance, PogemaEpisodeEnv, run_episode
 from agents.eval_config import EvalConfig
-from agents.planners.follower_lite import (
-    FollowerLite,
-    FollowerLiteNet,
-    FollowerLiteSpec,
-    astar_path,
-    load_follower_lite,
-    static_penalties,
-)
-from agents.planners.grid import UNREACHABLE, GridGraph
+from agents.planners.follower_lite import FollowerLite, FollowerLiteNet, FollowerLiteSpec, load_follower_lite
 from agents.planners.random_agent import RandomAgent
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -95,59 +88,6 @@ def test_residual_block_matches_the_in_place_original(follower):
     torch.testing.assert_close(block(x), ref)
 
 
-def _slow_dijkstra(graph: GridGraph, src: int, dst: int, cost: list[float]) -> float:
-    """Bellman-Ford over all cells: the slow reference for the cheapest path cost."""
-    n = graph.height * graph.width
-    d = [float(UNREACHABLE)] * n
-    d[src] = 0.0
-    for _ in range(n):
-        changed = False
-        for u in range(n):
-            for v in graph.neighbors[u]:
-                if d[u] + cost[v] < d[v] - 1e-12:
-                    d[v] = d[u] + cost[v]
-                    changed = True
-        if not changed:
-            break
-    return d[dst]
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_astar_with_costs_is_optimal(seed):
-    rng = np.random.default_rng(seed)
-    obstacles = (rng.random((6, 7)) < 0.25).astype(np.int64)
-    graph = GridGraph(obstacles)
-    free = [c for c in range(42) if graph.free[c]]
-    src, dst = (int(c) for c in rng.choice(free, 2, replace=False))
-    static = static_penalties(graph, border=0)
-    cost = [s + float(rng.integers(0, 3)) for s in static]  # static + some dynamic cost
-    h = graph.weighted_distances_from(dst, static)
-    path = astar_path(graph, src, dst, cost, h)
-    best = _slow_dijkstra(graph, src, dst, cost)
-    if best >= UNREACHABLE:
-        assert path == [src]
-        return
-    assert path[0] == src and path[-1] == dst
-    assert all(b in graph.neighbors[a] for a, b in zip(path, path[1:]))
-    assert sum(cost[c] for c in path[1:]) == pytest.approx(best)
-
-
-def test_static_penalties_match_definition():
-    """max_avg / avg BFS distance, by brute force on a small map (1.0 on obstacles and the border)."""
-    obstacles = np.array([[0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 0]], dtype=np.int64)
-    padded = np.pad(obstacles, 1, constant_values=1)
-    graph = GridGraph(padded)
-    pen = static_penalties(graph, border=1)
-    avg = {}
-    for x, y in np.argwhere(padded == 0).tolist():
-        d = np.array(graph.distances_from(graph.cell((x, y))))
-        avg[(x, y)] = d[(d > 0) & (d < UNREACHABLE)].mean()
-    top = max(avg.values())
-    for (x, y), a in avg.items():
-        assert pen[graph.cell((x, y))] == pytest.approx(top / a)
-    assert min(pen) == 1.0  # border/obstacles and the most peripheral cell
-
-
 @needs_ckpt
 def test_observation_layout(follower):
     net, spec = follower
@@ -155,15 +95,17 @@ def test_observation_layout(follower):
     inst = Instance("t", "m", "\n".join(["........"] * 8), 4, 0, "restart", 16, "soft", 5)
     state = PogemaEpisodeEnv(inst).reset()
     agent.reset(state, seed=0)
-    paths = agent._plan(state)
-    obs = agent.observations(state, paths)
-    r = spec.input_radius
+    plan = agent._plan(state)
+    obs = agent.observations(state, plan)
+    r, R = spec.input_radius, spec.obs_radius
     assert obs.shape == (4, 2, 2 * r + 1, 2 * r + 1)
     assert set(np.unique(obs[:, 0])) <= {-1.0, 0.0, 1.0}
     assert (obs[:, 0, r, r] == 1.0).all()  # the path starts on the agent's own cell
     assert (obs[:, 1, r, r] == 1.0).all()  # the agent sees itself
-    for i, path in enumerate(paths):  # path length within the window is at least min(len, r+1) cells
-        assert (obs[i, 0] == 1.0).sum() >= min(len(path), r + 1)
+    # the path channel is the planner's (envs.guidance) drawn path, cut to the network's window
+    np.testing.assert_array_equal(obs[:, 0] == 1.0, plan.mask[:, R - r : R + r + 1, R - r : R + r + 1])
+    for i, cells in enumerate(plan.cells):  # path length within the window is at least min(len, r+1)
+        assert (obs[i, 0] == 1.0).sum() >= min(int((cells >= 0).sum()), r + 1)
 
 
 @needs_ckpt

@@ -145,3 +145,39 @@ def test_bfs_distances_match_slow_reference(seed):
     fast = np.array(graph.distances_from(graph.cell(src))).reshape(obstacles.shape)
     ref = _slow_bfs(obstacles, src)
     np.testing.assert_array_equal(np.where(obstacles == 0, fast, 0), np.where(obstacles == 0, ref, 0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_numpy_bfs_and_lazy_distances_match_the_python_bfs(seed):
+    """The large-map fast paths (numpy BFS, resumable A* from the goal) against the plain BFS."""
+    from agents.planners.grid import LazyDistances
+
+    rng = np.random.default_rng(seed)
+    obstacles = (rng.random((23, 31)) < 0.35).astype(np.int64)
+    graph = GridGraph(obstacles)
+    free = np.flatnonzero(obstacles.ravel() == 0)
+    for goal in rng.choice(free, 5, replace=False).tolist():
+        ref = graph.distances_from_python(goal)
+        assert graph.distances_from_numpy(goal) == ref
+        lazy = LazyDistances(graph, goal, near=int(rng.choice(free)))
+        cells = rng.permutation(obstacles.size).tolist()  # any order: each query resumes the search
+        assert [lazy[c] for c in cells] == [ref[c] for c in cells]
+
+
+def test_bridges_and_dead_end_corridors():
+    grid = np.array(
+        [
+            [0, 0, 0, 1, 1],
+            [0, 0, 0, 0, 0],  # (1,3)-(1,4): a dead-end corridor of 2 cells ((1,4) then (2,4))
+            [1, 0, 1, 1, 0],  # (2,1): a one-cell dead end below the room
+        ],
+        dtype=np.int64,
+    )
+    g = GridGraph(grid)
+    c = lambda x, y: g.cell((x, y))  # noqa: E731
+    assert g.bridge_side(c(1, 1), c(2, 1)) == 1 and g.dead_end_corridor(c(1, 1), c(2, 1))
+    assert g.bridge_side(c(2, 1), c(1, 1)) == 9 and not g.dead_end_corridor(c(2, 1), c(1, 1))
+    assert g.bridge_side(c(1, 3), c(1, 4)) == 2 and g.dead_end_corridor(c(1, 3), c(1, 4))
+    assert g.bridge_side(c(1, 2), c(1, 3)) == 3 and g.dead_end_corridor(c(1, 2), c(1, 3))
+    assert g.bridge_side(c(0, 0), c(0, 1)) == 0  # inside the room: on a loop, not a bridge
+    assert not g.dead_end_corridor(c(0, 0), c(0, 1))

@@ -60,7 +60,16 @@ def test_initial_state_and_shapes(core):
     assert out.logits.shape == (G, A, N_ACT) and out.value.shape == (G, A) and out.state.shape == s.shape
 
 
-SEQ_CASES = [*CORE_NAMES, "srmt-2-layers", "srmt-dropout-eval", "srmt-no-history", "attention-no-history"]
+SEQ_CASES = [
+    *CORE_NAMES,
+    "srmt-2-layers",
+    "srmt-dropout-eval",
+    "srmt-no-history",
+    "attention-no-history",
+    "srmt-narrow-history",
+    "srmt-bf16-state",
+    "gru-bf16-state",
+]
 
 
 @pytest.mark.parametrize("core", SEQ_CASES)
@@ -70,6 +79,9 @@ def test_sequence_equals_loop_of_steps(core):
         "srmt-dropout-eval": lambda: make("srmt", dropout=0.5).eval(),
         "srmt-no-history": lambda: make("srmt", history_len=0),
         "attention-no-history": lambda: make("attention", history_len=0),  # a 1-float placeholder state
+        "srmt-narrow-history": lambda: make("srmt", history_dim=3),
+        "srmt-bf16-state": lambda: make("srmt", history_dim=3, state_precision="bfloat16"),
+        "gru-bf16-state": lambda: make("gru", state_precision="bfloat16"),
     }
     model = variants[core]() if core in variants else make(core)
     obs, reset, active, mask = rand_inputs()
@@ -253,6 +265,35 @@ def test_action_mask(core):
     a = dist.sample()
     assert allowed.gather(-1, a[..., None]).all()
     assert torch.isfinite(dist.log_prob(a)).all()
+
+
+def test_narrow_history_shrinks_the_state_and_is_attended():
+    wide, narrow = make("srmt"), make("srmt", history_dim=3)
+    D, K = 8, 3
+    assert wide.state_size == D + K * D + K and narrow.state_size == D + K * 3 + K
+    # the stored slot is down(e) of the current embedding; changing an old slot changes the output
+    obs, *_ = rand_inputs(t=None)
+    state = warm_state(narrow)
+    _, history, valid = narrow.core.unpack(state)
+    assert history.shape == (G, A, K, 3) and valid.all()
+    out = narrow.step(obs, state)
+    x = narrow.encoder(obs)
+    assert_close(narrow.core.unpack(out.state)[1][:, :, -1], narrow.core.hist_down(x))
+    bumped = state.clone()
+    bumped[..., D : D + 3] += 1.0  # oldest history slot
+    assert not torch.allclose(narrow.step(obs, bumped).logits, out.logits)
+
+
+@pytest.mark.parametrize("core", ("srmt", "gru"))
+def test_bf16_state_is_bf16_exact_after_every_step(core):
+    model = make(core, state_precision="bfloat16")
+    obs, reset, active, mask = rand_inputs()
+    out = model.sequence(obs, model.initial_state(G, A), reset, active, mask)
+    assert torch.equal(out.state, out.state.to(torch.bfloat16).to(out.state.dtype))
+    assert out.state.abs().sum() > 0
+    full = make(core).sequence(obs, model.initial_state(G, A), reset, active, mask)
+    # same weights (same seed): rounding is the only difference, and it is small
+    assert_close(out.state, full.state, tol=0.05)
 
 
 def test_bf16_autocast_runs_and_keeps_state_dtype():

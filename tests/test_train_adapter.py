@@ -37,10 +37,11 @@ def _experiment(tmp_path, core="srmt", **train):
 
 def _sf_cfg(exp):
     A, obs_shape, n = probe_env(exp)
+    from agents.sf.model import transport_size
     from srmt import build_actor_critic
 
     S = build_actor_critic(exp.model, obs_shape, n).state_size
-    return make_sf_config(exp, A, S)
+    return make_sf_config(exp, A, transport_size(S, exp.model.state_precision))
 
 
 def _model(exp, debug=False):

@@ -160,48 +160,11 @@ def test_an_unreadable_checkpoint_is_an_error_not_a_fresh_start(tmp_path):
 def test_resuming_a_run_with_another_model_is_refused(tmp_path):
     first = train(_exp(tmp_path, "mixed", "none", train_for_env_steps=200), verbose=False)
     assert first.status == "success"
-    with pytest.raises(ValueError, match="holds a different model"):
+    with pytest.raises(ValueError, match=r"holds another run \(model.core: .none. -> .gru.\)"):
         train(_exp(tmp_path, "mixed", "gru"), verbose=False)
 
 
-CRASH_PLUGIN = """
-import numpy as np
-from envs import make_env, register_env
-from envs.config import EnvConfig
-
-
-def build(cfg, seed=None):
-    env = make_env(EnvConfig(name="bottleneck", max_episode_steps=cfg.max_episode_steps), seed)
-    step = env.step
-    count = [0]
-
-    def failing_step(actions):
-        count[0] += 1
-        if count[0] > 40:
-            raise RuntimeError("boom: injected env failure")
-        return step(actions)
-
-    env.step = failing_step
-    return env
-
-
-register_env("crashy", build, grid=True, replace=True)  # reads the grid keys (reward, ...) it passes on
-"""
-
-
-def test_a_failing_worker_ends_the_run_with_an_error(tmp_path):
-    plugin = tmp_path / "crash_plugin.py"
-    plugin.write_text(CRASH_PLUGIN)
-    exp = _exp(tmp_path, "crash", "none", serial=False, train_for_env_steps=10**9, debug_layout=False)
-    data = _as_dict(exp)
-    data["env"]["name"] = "bottleneck"  # validated before the plugin is known; switched on the command line
-    cfg_file = tmp_path / "crash.yaml"
-    cfg_file.write_text(yaml.safe_dump(data))
-    proc = _cli([str(cfg_file), f"train.plugins=[{plugin}]", "env.name=crashy"], timeout=240)
-    assert proc.returncode == 1
-    out = proc.stdout + proc.stderr
-    assert "boom: injected env failure" in out
-    assert "worker process died" in out
+# worker and learner failures: tests/test_train_faults.py
 
 
 def test_cli_usage_and_bad_keys():
@@ -280,10 +243,14 @@ def test_wandb_offline_mirrors_the_tensorboard_metrics(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)  # offline must not need a login
     monkeypatch.setenv("WANDB_SILENT", "true")
-    exp = _exp(tmp_path, "wandb-offline", wandb="offline")
+    exp = _exp(tmp_path, "wandb-offline", wandb="offline", wandb_group="grp-xyz", wandb_tags=["tag-abc"])
     result = train(exp, verbose=False)
     assert result.status == "success", result.error
     runs = list((tmp_path / "runs" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(runs) == 1
     data = runs[0].read_bytes()
     assert b"train/policy_loss" in data or b"train/value_loss" in data  # a scalar SF wrote to TensorBoard
+    # metric names carry no run name / summary folder (runs overlay); env steps are the x-axis
+    assert b"wandb-offline/.summary" not in data and b".summary/0/" not in data
+    assert b"global_step" in data
+    assert b"grp-xyz" in data and b"tag-abc" in data

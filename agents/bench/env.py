@@ -2,7 +2,9 @@
 
 Each measurement runs random actions for ``--seconds`` (after a short warm-up), resetting whenever an
 episode ends, so reset costs are included as in training. The baseline of every env is raw pogema in
-one process, measured in the same run; ratios are to that baseline.
+one process, measured in the same run; ratios are to that baseline. ``srmt+path`` is our env with the
+planner's path channel (``env.planner_path=true``, Follower's costs); its ``x srmt`` column is the
+ratio to our env without it at the same process count.
 
     srmt bench env                       # 1 and 2 processes, 5 s per measurement
     srmt bench env --processes 1 2 4 8 --seconds 10 --json bench-env.json
@@ -16,7 +18,7 @@ import multiprocessing as mp
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from pogema import GridConfig
@@ -42,7 +44,7 @@ WORKLOADS: dict[str, EnvConfig] = {
         max_episode_steps=256,
     ),
 }
-IMPLS = ("pogema", "srmt")
+IMPLS = ("pogema", "srmt", "srmt+path")
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Row:
     processes: int
     agent_steps_per_s: float
     ratio: float = float("nan")
+    ratio_srmt: float = float("nan")
+    """to ``srmt`` (our env without the path channel) at the same process count"""
 
 
 def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> GridConfig:
@@ -84,8 +88,8 @@ def _measure(args: tuple[str, str, float, int]) -> tuple[int, float]:
     rng = np.random.default_rng(seed)
     A = cfg.num_agents
     actions = rng.integers(0, 5, size=(4096, A))
-    if impl == "srmt":
-        env = make_env(cfg, seed=seed)
+    if impl in ("srmt", "srmt+path"):
+        env = make_env(replace(cfg, planner_path=impl == "srmt+path"), seed=seed)
         env.reset()
 
         def step(i: int) -> bool:
@@ -140,18 +144,25 @@ def run(processes: list[int], seconds: float, workloads: list[str], impls: list[
                 if impl == "pogema" and n == 1:
                     base = rate
                 rows.append(Row(w, impl, WORKLOADS[w].num_agents, n, rate))
+        ours = {r.processes: r.agent_steps_per_s for r in rows if r.env == w and r.impl == "srmt"}
         for r in rows:
             if r.env == w and base:
                 r.ratio = r.agent_steps_per_s / base
+            if r.env == w and r.processes in ours:
+                r.ratio_srmt = r.agent_steps_per_s / ours[r.processes]
     return rows
 
 
 def table(rows: list[Row]) -> str:
-    head = f"{'env':<24} {'impl':<8} {'agents':>6} {'procs':>5} {'agent-steps/s':>14} {'x raw pogema 1p':>16}"
+    head = (
+        f"{'env':<24} {'impl':<9} {'agents':>6} {'procs':>5} {'agent-steps/s':>14} {'x raw pogema 1p':>16}"
+        f" {'x srmt':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.env:<24} {r.impl:<8} {r.agents:>6} {r.processes:>5} {r.agent_steps_per_s:>14,.0f} {r.ratio:>16.2f}"
+            f"{r.env:<24} {r.impl:<9} {r.agents:>6} {r.processes:>5} {r.agent_steps_per_s:>14,.0f}"
+            f" {r.ratio:>16.2f} {r.ratio_srmt:>7.2f}"
         )
     return "\n".join(lines)
 

@@ -127,12 +127,25 @@ def parse_run(spec: str) -> tuple[str, list[str]]:
     return label, overrides or [f"model.core={label}"]
 
 
+def reference_runs(results: dict) -> list[str]:
+    """Runs every other run is compared with: the first one, and those of the ``gru`` and ``none`` cores
+    (SRMT's own overhead is its ratio to the stateless core through the same pipeline)."""
+    refs = list(results)[:1]
+    for label, r in results.items():
+        if r.get("core") in ("gru", "none") and label not in refs:
+            refs.append(label)
+    ok = [x for x in refs if results[x]["status"] == "success" and results[x]["agent_steps_per_s"] > 0]
+    return ok[:4]
+
+
 def train_throughput(args, label: str, train_dir: Path, overrides: list[str]) -> dict:
     """One training run of the bench's env and model preset with ``overrides`` (``model.core=...``)."""
     from agents.sf import train
 
-    result = train(experiment(args, label, train_dir, overrides))
+    exp = experiment(args, label, train_dir, overrides)
+    result = train(exp)
     return dict(
+        core=exp.model.core,
         status=result.status,
         agent_steps_per_s=result.agent_steps_per_s,
         env_steps=result.env_steps,
@@ -222,12 +235,15 @@ def main(argv: list[str]) -> int:
     finally:
         shutil.rmtree(train_dir, ignore_errors=True)
     print()
-    print(f"{'what':<28} {'agent-steps/s':>14} {'ratio to raw env':>17}")
+    refs = reference_runs(results)
+    head = "".join(f" {'vs ' + ref:>16}" for ref in refs)
+    print(f"{'what':<28} {'agent-steps/s':>14} {'ratio to raw env':>17}{head}")
     print(f"{'raw env (' + str(args.workers) + ' processes)':<28} {raw:>14,.0f} {1.0:>17.3f}")
     for core, r in results.items():
         rate = r["agent_steps_per_s"]
         status = "" if r["status"] == "success" else f"  ({r['status']}: {r['error']})"
-        print(f"{'train ' + core:<28} {rate:>14,.0f} {rate / raw:>17.3f}{status}")
+        cols = "".join(f" {rate / results[ref]['agent_steps_per_s']:>16.3f}" for ref in refs)
+        print(f"{'train ' + core:<28} {rate:>14,.0f} {rate / raw:>17.3f}{cols}{status}")
     for core, r in results.items():
         print(f"\nwhere the time goes, {core} (sample-factory timing, seconds):")
         print("\n".join(_profile_summary(r["profiles"])))

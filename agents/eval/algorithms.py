@@ -32,15 +32,10 @@ class BuiltAlgorithm:
 
 
 def resolve_file(path: str, what: str, folders: bool = False) -> Path:
-    """A file (or, with ``folders``, a folder) given absolute, relative to the working directory or to
-    the project root."""
-    from agents.eval.benchmark import PROJECT_ROOT
+    """A file (or, with ``folders``, a file or a folder) by the path rule of :mod:`configs.paths`."""
+    from configs import paths
 
-    p = Path(path).expanduser()
-    for candidate in (p, PROJECT_ROOT / p):
-        if candidate.is_file() or (folders and candidate.is_dir()):
-            return candidate.resolve()
-    raise ValueError(f"{what} {path!r} not found (tried it as given and relative to {PROJECT_ROOT})")
+    return paths.resolve(path, what, kind="any" if folders else "file")
 
 
 class SrmtPolicy:
@@ -206,10 +201,28 @@ def _astar(spec: AlgorithmConfig) -> Algorithm:
     return AStar()
 
 
+def _astar_pogema(spec: AlgorithmConfig) -> Algorithm:
+    from agents.planners.astar import PogemaAStar
+
+    return PogemaAStar()
+
+
 def _pibt(spec: AlgorithmConfig) -> Algorithm:
     from agents.planners.pibt import PIBT
 
     return PIBT()
+
+
+def _pibt_paper(spec: AlgorithmConfig) -> Algorithm:
+    from agents.planners.pibt import PIBT
+
+    return PIBT(pull=False, stuck_steps=0)  # PIBT as in the paper: no dead-end swap, no escape mode
+
+
+def _wpibt(spec: AlgorithmConfig) -> Algorithm:
+    from agents.planners.windowed import WindowedPIBT
+
+    return WindowedPIBT()
 
 
 def _random(spec: AlgorithmConfig) -> Algorithm:
@@ -257,7 +270,10 @@ def _rate(spec: AlgorithmConfig) -> BuiltAlgorithm:
 
 
 register_algorithm("astar", _astar, replace=True)
+register_algorithm("astar_pogema", _astar_pogema, replace=True)
 register_algorithm("pibt", _pibt, replace=True)
+register_algorithm("pibt_paper", _pibt_paper, replace=True)
+register_algorithm("wpibt", _wpibt, replace=True)
 register_algorithm("random", _random, replace=True)
 register_algorithm("follower_lite", _follower_lite, needs_checkpoint=True, replace=True)
 register_algorithm("srmt", _srmt, backend="envs", needs_checkpoint=True, replace=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -11,15 +12,30 @@ from pathlib import Path
 import yaml
 
 import configs
-from agents.eval.algorithms import build_algorithm
+from agents.eval.algorithms import build_algorithm, resolve_file
 from agents.eval.animation import write_svg
 from agents.eval.benchmark import MapSet, build_instances, load_map_set, resolve_map_set
 from agents.eval.episode import make_episode_env, run_episode
+from agents.eval.executors import open_pool
+from agents.eval.published import grid_defaults as published_defaults
 from agents.eval.published import load_published, on_same_instances, published_folder
-from agents.eval.results import read_results, write_csv, write_results
-from agents.eval.runner import episode_seed, make_tasks, run_tasks
+from agents.eval.results import write_csv, write_results
+from agents.eval.runner import Task, episode_seed, make_tasks, run_tasks
+from agents.eval.store import (
+    LOG_DIR,
+    EpisodeLog,
+    Planned,
+    ResultsConflict,
+    algorithm_settings,
+    clear_results,
+    has_foreign_results,
+    plan,
+    row_key,
+    row_of,
+)
 from agents.eval.tables import add_runtime_per_step, report
-from agents.eval_config import EvalConfig
+from agents.eval.toolbox import write_toolbox_configs
+from agents.eval_config import AlgorithmConfig, EvalConfig
 
 
 def load_eval_config(
@@ -42,57 +58,176 @@ def _map_sets(cfg: EvalConfig) -> list[MapSet]:
     return [load_map_set(resolve_map_set(name, cfg.mode, cfg.benchmark_dir)) for name in cfg.map_sets]
 
 
-def _run_grid(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tuple[list[dict], dict]:
-    """Run every (algorithm, instance) episode; writes the config, the result JSONs and results.csv."""
-    for name in names:
-        build_algorithm(cfg.algorithms[name])  # fail fast (missing/corrupt checkpoint) before the grid
+class EvalInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the grid; the message (one line) says what was kept."""
+
+
+def _grid(
+    cfg: EvalConfig, names: list[str], map_sets: list[MapSet], missing_ok: bool = False
+) -> tuple[list[Task], list[Planned]]:
+    """The tasks of this config and, for each, its episode key and settings (``missing_ok``: a
+    checkpoint that is not here matches any stored one)."""
     instances = [inst for ms in map_sets for inst in build_instances(ms, cfg)]
     if not instances:
         raise ValueError("the grid is empty: no map set / map / agent count / seed left after the filters")
     tasks = make_tasks(names, instances)
+    settings = {name: algorithm_settings(cfg.algorithms[name], missing_ok) for name in names}
+    return tasks, plan([(t.algorithm, t.instance) for t in tasks], settings)
+
+
+def grid_digest(rows: list[dict], planned: dict) -> str:
+    """Identifies a set of episodes (keys and settings), to tell whether stored figures are theirs."""
+    items = sorted(json.dumps([list(row_key(r)), planned[row_key(r)]], sort_keys=True) for r in rows)
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
+
+
+_OVERWRITE_HINT = "use another out_dir, or eval.restart=overwrite to replace them"
+
+
+def _absolute_checkpoints(cfg: EvalConfig, names: list[str]) -> dict[str, AlgorithmConfig]:
+    """Specs with checkpoints resolved here, so every worker (a dask one too) loads the same file."""
+    specs = {}
+    for name in names:
+        spec = cfg.algorithms[name]
+        if spec.checkpoint and spec.kind in ("follower_lite", "srmt", "rate"):
+            path = resolve_file(spec.checkpoint, f"{spec.kind} checkpoint", folders=spec.kind == "srmt")
+            spec = replace(spec, checkpoint=str(path))
+        specs[name] = spec
+    return specs
+
+
+def _run_grid(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tuple[list[dict], dict]:
+    """Run every (algorithm, instance) episode not already in the episode log; writes the config, the
+    log (one line per finished episode), then the result JSONs and results.csv of the whole grid."""
+    for name in names:
+        build_algorithm(cfg.algorithms[name])  # fail fast (missing/corrupt checkpoint) before the grid
+    tasks, planned = _grid(cfg, names, map_sets)
     out = Path(cfg.out_dir)
+    if cfg.restart == "overwrite":
+        clear_results(out)
+    elif has_foreign_results(out):
+        raise ResultsConflict(
+            f"{out} holds result JSONs without an episode log (an older srmt eval or copied files), "
+            f"whose settings cannot be checked; {_OVERWRITE_HINT}"
+        )
+    log = EpisodeLog(out)
+    log.load()
+    log.check(planned, _OVERWRITE_HINT)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval_config.yaml").write_text(configs.to_yaml(cfg))
-    workers = min(cfg.workers or os.cpu_count() or 1, len(tasks))
+    rows: list[dict | None] = [None] * len(tasks)
+    todo: list[int] = []
+    for i, p in enumerate(planned):
+        rec = log.done(p)
+        if rec is None:
+            todo.append(i)
+        else:
+            rows[i] = row_of(rec)
+    if todo and len(todo) < len(tasks) and cfg.progress:
+        print(
+            f"resuming: {len(tasks) - len(todo)} of {len(tasks)} episodes already in {log.root}",
+            file=sys.stderr,
+        )
+    settings_of = {planned[i].key: planned[i].settings for i in todo}
+
+    def save(row: dict) -> None:
+        log.append(row, settings_of[row_key(row)])
+
+    specs = _absolute_checkpoints(cfg, names)
+    workers = 0
     t0 = time.perf_counter()
-    rows = run_tasks(tasks, cfg.algorithms, workers, cfg.progress)
+    try:
+        if todo:
+            with open_pool(cfg.backend, cfg.workers, len(todo), cfg.scheduler) as pool:
+                workers = pool.workers
+                new = run_tasks(
+                    [tasks[i] for i in todo],
+                    specs,
+                    progress=cfg.progress,
+                    on_result=save,
+                    done_before=len(tasks) - len(todo),
+                    pool=pool,
+                )
+            for i, row in zip(todo, new):
+                rows[i] = row
+    except KeyboardInterrupt:
+        kept = EpisodeLog(out)  # counted on disk: the interrupt may have come between a write and its count
+        kept.load()
+        n = sum(kept.done(p) is not None for p in planned)
+        raise EvalInterrupted(
+            f"interrupted; {n} of {len(tasks)} episodes are kept in {log.root} (the same command resumes)"
+        ) from None
     wall = time.perf_counter() - t0
-    write_results(rows, out)
-    return rows, {"wall_seconds": wall, "workers": workers}
+    done = [r for r in rows if r is not None]
+    write_results(done, out)
+    steps = {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
+    write_toolbox_configs(done, out, {(ms.name, ms.mode): {**ms.env, **steps} for ms in map_sets})
+    new_rows = [rows[i] for i in todo]
+    digest = grid_digest(done, {p.key: p.settings for p in planned})
+    timing = {
+        "wall_seconds": wall,
+        "workers": workers,
+        "backend": cfg.backend,
+        "resumed": len(tasks) - len(todo),
+        "agent_steps_run": sum(r["num_agents"] * r["metrics"]["ep_length"] for r in new_rows if r),
+        "grid": digest,
+    }
+    if not todo:  # nothing ran: the figures of the run that did it stay, when they are this grid's
+        timing = _stored_timing(out, digest)
+    return done, timing
+
+
+def _stored_timing(out: Path, digest: str) -> dict:
+    """The wall time and workers of the run that produced exactly these episodes (from its
+    ``figures.json``), else unknown (NaN): a subset or another grid has no wall time of its own."""
+    timing: dict = {"wall_seconds": float("nan"), "workers": 0, "stored": True}
+    try:
+        figures = json.loads((out / "figures.json").read_text())
+        if figures.get("grid") == digest:
+            timing.update(
+                wall_seconds=float(figures["wall_seconds"]),
+                workers=int(figures["workers"]),
+                backend=str(figures["backend"]),
+                resumed=int(figures["resumed"]),
+                agent_steps_run=int(figures["agent_steps_run"]),
+                grid=digest,
+            )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return timing
 
 
 def _stored_rows(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tuple[list[dict], dict]:
-    """``report_only``: our rows back from the result JSONs in ``out_dir``, narrowed to this config's grid
-    (algorithms, map sets, maps, agent counts, seeds, caps), with the wall time and workers of the run
-    that wrote them when the rows are exactly that run's (else unknown: a subset has no wall time)."""
+    """``report_only``: our rows back from the episode log in ``out_dir``, narrowed to this config's
+    grid (algorithms, map sets, maps, agent counts, seeds, caps) and to episodes whose settings equal
+    this config's (episode length, scenarios, checkpoint, action selection, ...)."""
     out = Path(cfg.out_dir)
-    grid = {
-        (ms.name, ms.mode, inst.map_name, inst.num_agents, inst.seed)
-        for ms in map_sets
-        for inst in build_instances(ms, cfg)
-    }
-    stored = read_results(out)
-    rows = [
-        r
-        for r in stored
-        if r["algorithm"] in names
-        and (r["map_set"], r["mode"], r["map_name"], r["num_agents"], r["seed"]) in grid
-    ]
+    tasks, planned = _grid(cfg, names, map_sets, missing_ok=True)
+    log = EpisodeLog(out)
+    if not log.exists():
+        raise ValueError(
+            f"report_only=true but {out} has no episode log ({LOG_DIR}/, written by srmt eval with each "
+            "episode's settings); run without report_only first, or copy the whole out_dir"
+        )
+    log.load()
+    rows = []
+    for p in planned:
+        rec = log.done(p)
+        if rec is not None:
+            rows.append(row_of(rec))
     missing = [name for name in names if not any(r["algorithm"] == name for r in rows)]
     if missing:
+        try:  # name the setting that differs, when the log holds these episodes under other settings
+            log.check([p for p in planned if p.key[0] in missing], "")
+            why = ""
+        except ResultsConflict as e:
+            why = f" with these settings ({e.what}: {e.difference})"
         raise ValueError(
             f"report_only=true but {out} holds no results of {', '.join(missing)} on this grid "
-            f"({', '.join(ms.label for ms in map_sets)}); run without report_only first"
+            f"({', '.join(ms.label for ms in map_sets)}){why}; run without report_only first"
         )
     rows.sort(key=lambda r: names.index(r["algorithm"]))  # tables list algorithms in ``run`` order
-    timing = {"wall_seconds": float("nan"), "workers": 0}
-    try:
-        figures = json.loads((out / "figures.json").read_text())
-        if len(rows) == len(stored) == int(figures["episodes"]):
-            timing = {"wall_seconds": float(figures["wall_seconds"]), "workers": int(figures["workers"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return rows, timing
+    return rows, _stored_timing(out, grid_digest(rows, {p.key: p.settings for p in planned}))
 
 
 def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
@@ -113,8 +248,11 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
         for ms in map_sets:
             if published_folder(cfg.benchmark_dir, ms.name, ms.mode) is None:
                 continue
-            seed = ms.seeds[0]
-            pub = load_published(cfg.benchmark_dir, ms.name, ms.mode, cfg.published_algorithms or None, seed)
+            # rows leave out the config's single-valued axes (map_name, num_agents, seed): fill them in
+            defaults = published_defaults(ms)
+            pub = load_published(
+                cfg.benchmark_dir, ms.name, ms.mode, cfg.published_algorithms or None, defaults=defaults
+            )
             published += on_same_instances(pub, rows)
     everything = rows + published
     add_runtime_per_step(everything, {(ms.name, ms.mode): ms.env["max_episode_steps"] for ms in map_sets})
@@ -131,32 +269,44 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
             round(a["agent_steps"] / a["runtime_s"], 1) if a["runtime_s"] > 0 else None
         )
         a["runtime_s"] = round(a["runtime_s"], 3)
+    resumed = int(timing.get("resumed", 0))
+    steps_run = timing.get("agent_steps_run", agent_steps)
     figures = {
         "episodes": len(rows),
         "wall_seconds": round(wall, 2),
         "agent_steps": int(agent_steps),
-        "agent_steps_per_second": round(agent_steps / wall, 1) if wall > 0 else float("nan"),
+        "agent_steps_per_second": round(steps_run / wall, 1) if wall > 0 else float("nan"),
         "workers": workers,
+        "backend": timing.get("backend", cfg.backend),
+        "resumed": resumed,
+        "agent_steps_run": int(steps_run),
+        "grid": timing.get("grid", ""),
         "algorithms": per_algo,
     }
     pub_note = (
         " Rows marked (published) are the POGEMA benchmark's, on the same instances." if published else ""
     )
-    if wall == wall:  # not NaN
+    if wall != wall:  # NaN
         timing_text = (
-            f"{len(rows)} episodes in {wall:.1f} s with {workers} worker(s): "
+            f"{len(rows)} episodes, re-reported from stored results (a subset of a run: no wall time)."
+        )
+    elif resumed:
+        timing_text = (
+            f"{len(rows)} episodes, {resumed} of them kept from an interrupted run; the other "
+            f"{len(rows) - resumed} in {wall:.1f} s with {workers} worker(s): "
             f"{figures['agent_steps_per_second']} agent-steps/s, environment included."
         )
     else:
         timing_text = (
-            f"{len(rows)} episodes, re-reported from stored results (a subset of a run: no wall time)."
+            f"{len(rows)} episodes in {wall:.1f} s with {workers} worker(s): "
+            f"{figures['agent_steps_per_second']} agent-steps/s, environment included."
         )
     header = (
         f"# srmt eval: {', '.join(names)} on {', '.join(ms.label for ms in map_sets)}\n\n"
         f"{timing_text}{pub_note}\n\n"
     )
     (out / "summary.md").write_text(header + text)
-    if not cfg.report_only:  # the run's own timing stays; a re-report has none of its own
+    if not timing.get("stored"):  # a run's own timing stays; a re-report has none of its own
         (out / "figures.json").write_text(json.dumps(figures, indent=1))
     plots = []
     if cfg.plots:

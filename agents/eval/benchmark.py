@@ -22,10 +22,10 @@ import yaml
 
 from agents.eval.episode import Instance
 from agents.eval_config import EvalConfig
+from configs import paths
 from envs.maps import select_maps
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-SHIPPED_MAP_SETS = PROJECT_ROOT / "configs" / "eval" / "mapsets"
+SHIPPED_MAP_SETS = paths.CONFIG_DIR / "eval" / "mapsets"
 
 _GRID_KEYS = ("num_agents", "map_name", "seed")
 _ENV_KEYS = {"on_target", "max_episode_steps", "collision_system", "obs_radius"}
@@ -33,13 +33,9 @@ _IGNORED_ENV_KEYS = {"name", "with_animation", "observation_type", "use_maps"}
 _SUFFIX = {"lifelong": "lmapf", "classic": "mapf"}
 
 
-def resolve_dir(path: str | Path) -> Path:
-    """A folder given absolute, relative to the working directory, or relative to the project root."""
-    p = Path(path).expanduser()
-    for candidate in (p, PROJECT_ROOT / p):
-        if candidate.is_dir():
-            return candidate.resolve()
-    raise ValueError(f"folder {str(path)!r} not found (tried it as given and relative to {PROJECT_ROOT})")
+def resolve_dir(path: str | Path, what: str = "folder") -> Path:
+    """A folder by the path rule of :mod:`configs.paths` (as given, the data folder, the package)."""
+    return paths.resolve(path, what, kind="dir")
 
 
 @dataclass
@@ -66,24 +62,25 @@ class MapSet:
 def resolve_map_set(name: str, mode: str, benchmark_dir: str) -> Path:
     """A map set's YAML: a path, a benchmark set name, or a set shipped under ``configs/eval/mapsets``."""
     suffix = _SUFFIX[mode]
-    candidates: list[Path] = []
+    shipped = sorted(p.stem for p in SHIPPED_MAP_SETS.glob("*.yaml"))
     if name.endswith((".yaml", ".yml")):
-        candidates += [Path(name).expanduser(), PROJECT_ROOT / name, SHIPPED_MAP_SETS / name]
-    else:
-        try:
-            bench = resolve_dir(benchmark_dir)
-            candidates.append(bench / "experiments" / name / f"{name}-{suffix}.yaml")
-        except ValueError:
-            pass  # no benchmark data here; shipped sets may still match
-        candidates += [SHIPPED_MAP_SETS / f"{name}-{suffix}.yaml", SHIPPED_MAP_SETS / f"{name}.yaml"]
-    for c in candidates:
+        if (SHIPPED_MAP_SETS / name).is_file() and not paths.candidates(name)[0].is_file():
+            return (SHIPPED_MAP_SETS / name).resolve()
+        return paths.resolve(name, "map set")
+    for c in (SHIPPED_MAP_SETS / f"{name}-{suffix}.yaml", SHIPPED_MAP_SETS / f"{name}.yaml"):
         if c.is_file():
             return c.resolve()
-    shipped = sorted(p.stem for p in SHIPPED_MAP_SETS.glob("*.yaml"))
-    raise ValueError(
-        f"map set {name!r} ({mode}) not found: not a YAML path, not in benchmark_dir={benchmark_dir!r} "
-        f"(experiments/{name}/{name}-{suffix}.yaml), not shipped ({', '.join(shipped)})"
-    )
+    try:
+        bench = resolve_dir(benchmark_dir, "benchmark_dir")
+    except ValueError as e:  # names one line: where it looked and how to get the data
+        raise ValueError(f"map set {name!r} ({mode}) is not shipped ({', '.join(shipped)}) and {e}") from None
+    path = bench / "experiments" / name / f"{name}-{suffix}.yaml"
+    if not path.is_file():
+        raise ValueError(
+            f"map set {name!r} ({mode}) not found: no experiments/{name}/{name}-{suffix}.yaml in {bench}, "
+            f"not shipped ({', '.join(shipped)}), not a YAML path"
+        )
+    return path.resolve()
 
 
 def _grid_values(env: dict, key: str, where: Path) -> list | None:

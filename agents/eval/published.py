@@ -1,7 +1,10 @@
 """The POGEMA benchmark's published per-episode results (``raw_data_LMAPF`` / ``raw_data_MAPF``).
 
 Each ``raw_data_*/<map set>/<Algorithm>.json`` is a pogema-toolbox result list over the same grid as the
-benchmark config (all episodes with seed 0), so our rows and theirs pair up by (map, agents, seed).
+benchmark config, so our rows and theirs pair up by (map, agents, seed). pogema-toolbox writes only the
+grid-searched keys into ``env_grid_search``: a config with ``map_name: wfi_warehouse`` (a value) has rows
+with ``{seed, num_agents}`` only, one with ``num_agents: 1`` rows with ``{map_name, seed}``. The missing
+keys are the config's single values (:func:`grid_defaults`).
 """
 
 from __future__ import annotations
@@ -9,10 +12,40 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agents.eval.benchmark import resolve_dir
+from agents.eval.benchmark import MapSet, resolve_dir
 from agents.eval.results import from_toolbox
 
 RAW_DIR = {"lifelong": "raw_data_LMAPF", "classic": "raw_data_MAPF"}
+_GRID_KEYS = ("map_name", "num_agents", "seed")
+
+
+def grid_defaults(ms: MapSet) -> dict:
+    """The map set's single-valued grid axes (``map_name``, ``num_agents``, ``seed``): what a published
+    row leaves out of its ``env_grid_search``."""
+    out: dict = {}
+    for key, values in (("map_name", ms.map_names), ("num_agents", ms.num_agents), ("seed", ms.seeds)):
+        if len(values) == 1:
+            out[key] = values[0]
+    return out
+
+
+def _complete(items: object, defaults: dict, path: Path) -> list[dict]:
+    """Toolbox entries with every grid key present: a missing one comes from ``defaults``."""
+    if not isinstance(items, list):
+        raise ValueError(f"published results {path} must be a JSON list of entries (pogema-toolbox format)")
+    out = []
+    for k, it in enumerate(items):
+        grid = it.get("env_grid_search") if isinstance(it, dict) else None
+        if not isinstance(grid, dict):
+            raise ValueError(f"published results {path}: entry {k} has no env_grid_search mapping")
+        missing = [key for key in _GRID_KEYS if key not in grid and key not in defaults]
+        if missing:
+            raise ValueError(
+                f"published results {path}: entry {k} lacks env_grid_search.{missing[0]} and the map set has "
+                f"no single {missing[0]} to fill it in (it is a grid there, or the set has several)"
+            )
+        out.append({**it, "env_grid_search": {**{key: defaults[key] for key in defaults}, **grid}})
+    return out
 
 
 def published_folder(benchmark_dir: str, map_set: str, mode: str) -> Path | None:
@@ -30,12 +63,20 @@ def available(benchmark_dir: str, map_set: str, mode: str) -> list[str]:
 
 
 def load_published(
-    benchmark_dir: str, map_set: str, mode: str, algorithms: list[str] | None = None, seed: int = 0
+    benchmark_dir: str,
+    map_set: str,
+    mode: str,
+    algorithms: list[str] | None = None,
+    seed: int = 0,
+    defaults: dict | None = None,
 ) -> list[dict]:
     """Published rows (``source='published'``) of one map set; ``algorithms`` None/empty = all.
 
-    Naming an algorithm the benchmark does not have is a one-line error listing what it has.
+    ``defaults`` fills grid keys a row leaves out (:func:`grid_defaults` of the map set); ``seed`` is the
+    seed of rows without one when ``defaults`` has none. Naming an algorithm the benchmark does not have
+    is a one-line error listing what it has.
     """
+    fill = {"seed": seed, **(defaults or {})}
     folder = published_folder(benchmark_dir, map_set, mode)
     names = available(benchmark_dir, map_set, mode)
     wanted = list(algorithms) if algorithms else names
@@ -50,7 +91,7 @@ def load_published(
             items = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"published results {path} are not valid JSON ({e.msg})") from None
-        rows += from_toolbox(items, map_set, mode, "published", default_seed=seed)
+        rows += from_toolbox(_complete(items, fill, path), map_set, mode, "published", default_seed=seed)
     return rows
 
 

@@ -10,8 +10,10 @@ each episode is pogema-toolbox's ``{"metrics": {...}, "env_grid_search": {"map_n
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 from pathlib import Path
 
 ID_COLUMNS = ("source", "algorithm", "map_set", "mode", "map_name", "num_agents", "seed")
@@ -75,8 +77,7 @@ def write_results(rows: list[dict], out_dir: str | Path) -> list[Path]:
     paths = []
     for (map_set, mode, algo), group in groups.items():
         p = out / folder_name(map_set, mode) / f"{safe_name(algo)}.json"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(to_toolbox(group), indent=1))
+        write_atomic(p, json.dumps(to_toolbox(group), indent=1))
         paths.append(p)
     paths.append(write_csv(rows, out / "results.csv"))
     return paths
@@ -89,20 +90,41 @@ def read_results(out_dir: str | Path, source: str = "ours") -> list[dict]:
         stem, _, suffix = p.parent.name.rpartition("-")
         if suffix not in MODE_OF_SUFFIX:
             continue
-        rows += from_toolbox(json.loads(p.read_text()), stem, MODE_OF_SUFFIX[suffix], source)
+        try:
+            items = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+            raise ValueError(f"results file {p} cannot be read: {reason}") from None
+        if not isinstance(items, list):
+            raise ValueError(f"results file {p}: expected a list of episodes (pogema-toolbox format)")
+        rows += from_toolbox(items, stem, MODE_OF_SUFFIX[suffix], source)
     return rows
 
 
-def write_csv(rows: list[dict], path: str | Path) -> Path:
-    path = Path(path)
+def write_atomic(path: Path, text: str) -> Path:
+    """Write to a temporary file beside ``path``, fsync, then rename over it: a reader (or a kill)
+    sees the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    metric_names = sorted({k for r in rows for k in r["metrics"]})
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow([*ID_COLUMNS, *metric_names])
-        for r in rows:
-            w.writerow([*(r[c] for c in ID_COLUMNS), *(r["metrics"].get(m, "") for m in metric_names)])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def write_csv(rows: list[dict], path: str | Path) -> Path:
+    metric_names = sorted({k for r in rows for k in r["metrics"]})
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow([*ID_COLUMNS, *metric_names])
+    for r in rows:
+        w.writerow([*(r[c] for c in ID_COLUMNS), *(r["metrics"].get(m, "") for m in metric_names)])
+    return write_atomic(Path(path), buf.getvalue())
 
 
 def read_csv(path: str | Path) -> list[dict]:

@@ -1,25 +1,30 @@
-"""The evaluation grid: one task per (algorithm, instance), run in worker processes with a progress bar.
+"""The evaluation grid: one task per (algorithm, instance), run on an executor with a progress bar.
 
-Results do not depend on the number of workers or on scheduling: every episode is seeded from its own
-instance (map, agent count, seed), never from a shared random stream. Workers are *spawned* (not
-forked) so that a parent that already touched torch or threads cannot deadlock them; each builds its
-algorithms once and keeps them (and their per-map caches) for all its tasks.
+Results do not depend on the number of workers, the backend or scheduling: every episode is seeded from
+its own instance (map, agent count, seed), never from a shared random stream. The executor is this
+process, spawned worker processes or a Dask cluster (:mod:`agents.eval.executors`); the runner has one
+code path for all of them. Each worker builds its algorithms once and keeps them (and their per-map
+caches) for all its tasks.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from agents.eval.algorithms import BuiltAlgorithm, build_algorithm
 from agents.eval.episode import Instance, make_episode_env, run_episode
+from agents.eval.executors import Pool, open_pool
+from agents.eval.store import checkpoint_digest
 from agents.eval_config import AlgorithmConfig
 
 
@@ -51,24 +56,47 @@ def result_row(task: Task, metrics: dict[str, float]) -> dict:
 
 # ---------------------------------------------------------------------------------- worker side
 
-_SPECS: dict[str, AlgorithmConfig] = {}
-_BUILT: dict[str, BuiltAlgorithm] = {}
+# Per worker thread (a dask worker may run several threads; algorithms keep per-episode state): the
+# built algorithms, keyed by display name and config, kept for all the tasks the thread runs.
+_LOCAL = threading.local()
+_TORCH_THREADS_SET = False
 
 
-def _init_worker(specs: dict[str, dict]) -> None:
-    if any(spec["kind"] in ("follower_lite", "srmt", "rate") for spec in specs.values()):
-        import torch  # only learned policies need it; planners' workers start faster without
+def _file_version(path: str) -> tuple:
+    """A checkpoint file's (or run folder's) size and modification time: a long-lived worker rebuilds an
+    algorithm whose checkpoint was replaced at the same path."""
+    try:
+        if os.path.isdir(path):  # an srmt run folder: the .pth files under it
+            return (checkpoint_digest(Path(path)),)
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_size, st.st_mtime_ns)
 
-        torch.set_num_threads(1)  # one core per worker; intra-op threads would fight over the same cores
-    _SPECS.clear()
-    _SPECS.update({name: AlgorithmConfig(**spec) for name, spec in specs.items()})
-    _BUILT.clear()
+
+def _built(name: str, spec: dict) -> BuiltAlgorithm:
+    global _TORCH_THREADS_SET
+    cache: dict = getattr(_LOCAL, "built", None) or {}
+    _LOCAL.built = cache
+    key = (
+        name,
+        json.dumps(spec, sort_keys=True),
+        _file_version(spec["checkpoint"]) if spec["checkpoint"] else (),
+    )
+    if key not in cache:
+        if spec["kind"] in ("follower_lite", "srmt", "rate") and not _TORCH_THREADS_SET:
+            import torch  # only learned policies need it; planners' workers start faster without
+
+            torch.set_num_threads(1)  # one core per worker; intra-op threads would fight over the cores
+            _TORCH_THREADS_SET = True
+        cache[key] = build_algorithm(AlgorithmConfig(**spec))
+    return cache[key]
 
 
-def _run_task(index: int, task: Task) -> tuple[int, dict]:
-    built = _BUILT.get(task.algorithm)
-    if built is None:
-        built = _BUILT[task.algorithm] = build_algorithm(_SPECS[task.algorithm])
+def run_task(index: int, task: Task, spec: dict) -> tuple[int, dict]:
+    """One episode, in whichever process the executor picked; ``spec`` is the algorithm's config as a
+    plain dict (it travels with the task, so a long-lived dask worker needs no set-up)."""
+    built = _built(task.algorithm, spec)
     env = make_episode_env(task.instance, built.backend, built.env_base)
     metrics, _ = run_episode(env, built.algorithm, episode_seed(task.instance))
     return index, result_row(task, metrics)
@@ -78,16 +106,16 @@ def _run_task(index: int, task: Task) -> tuple[int, dict]:
 
 
 class _Progress:
-    """tqdm when installed, else one updating console line."""
+    """tqdm when installed, else one updating console line; ``initial`` episodes were done before."""
 
-    def __init__(self, total: int, enabled: bool, desc: str = "eval") -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
+    def __init__(self, total: int, enabled: bool, desc: str = "eval", initial: int = 0) -> None:
+        self.total, self.done, self.enabled = total, initial, enabled
         self.bar = None
         if enabled:
             try:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc=desc, unit="ep", dynamic_ncols=True)
+                self.bar = tqdm(total=total, initial=initial, desc=desc, unit="ep", dynamic_ncols=True)
             except ImportError:
                 pass
 
@@ -108,17 +136,56 @@ class _Progress:
             print(file=sys.stderr)
 
 
-def drain(pool: Executor, calls: list[tuple[Callable, tuple]], collect: Callable[..., None]) -> None:
-    """Submit every call to ``pool`` and hand each result to ``collect`` as soon as it is done.
+def drain(
+    pool: Executor,
+    calls: list[tuple[Callable, tuple]] | list[tuple[Callable, tuple, dict]],
+    collect: Callable[..., None],
+    max_pending: int | None = None,
+    stop: Callable[[], None] | None = None,
+) -> None:
+    """Submit the calls to ``pool`` in order and hand each result to ``collect`` as soon as it is done.
 
     Results arrive in completion order (the progress bar moves with every episode); a worker's
-    exception is re-raised here at once, not after the rest of the grid.
+    exception is re-raised here at once, not after the rest of the grid, and so is Ctrl-C: what is not
+    running yet is cancelled and ``stop`` (when given) ends what is. ``max_pending`` bounds the
+    submitted-and-unfinished calls (1 for an in-process executor, so each result is collected, i.e.
+    saved, before the next call starts). A call's optional third item holds keyword arguments for
+    ``pool.submit`` (dask's ``priority``).
     """
-    pending: set[Future] = {pool.submit(fn, *args) for fn, args in calls}
-    while pending:
-        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-        for fut in done:
-            collect(*fut.result())  # re-raises a worker's exception here
+    queue = iter(calls)
+    pending: set[Future] = set()
+
+    def top_up() -> None:
+        while max_pending is None or len(pending) < max_pending:
+            nxt = next(queue, None)
+            if nxt is None:
+                return
+            fn, args, *options = nxt
+            pending.add(pool.submit(fn, *args, **(options[0] if options else {})))
+
+    try:
+        top_up()
+        while pending:
+            done, rest = wait(pending, return_when=FIRST_COMPLETED)
+            pending.clear()
+            pending.update(rest)
+            for fut in done:
+                collect(*fut.result())  # re-raises a worker's exception here
+            top_up()
+    except BaseException:
+        if stop is not None:
+            stop()  # the pool fails what it had left (cancelling first upsets ProcessPoolExecutor in 3.11)
+        else:
+            for fut in pending:
+                fut.cancel()
+        raise
+
+
+def schedule(tasks: list[Task]) -> list[int]:
+    """Task indices, biggest episodes first (by :attr:`Instance.cost`): the pool's tail then holds only
+    short ones. Every backend gets them in this order; dask, which does not run client submissions in
+    submission order, also gets the cost as each task's priority."""
+    return sorted(range(len(tasks)), key=lambda i: -tasks[i].instance.cost)
 
 
 def run_tasks(
@@ -127,15 +194,17 @@ def run_tasks(
     workers: int = 0,
     progress: bool = True,
     on_result: Callable[[dict], None] | None = None,
+    backend: str = "local",
+    scheduler: str = "",
+    done_before: int = 0,
+    pool: Pool | None = None,
 ) -> list[dict]:
-    """Run every task; result rows come back in task order. ``workers=1`` runs in this process."""
-    used = {t.algorithm for t in tasks}
-    plain = {name: asdict(specs[name]) for name in used}
-    workers = workers or os.cpu_count() or 1
+    """Run every task; result rows come back in task order, and each also goes to ``on_result`` (e.g.
+    the episode log) as soon as it is finished. ``workers=1`` runs in this process; ``backend=dask``
+    on a Dask cluster (``scheduler`` or a local one); ``pool`` overrides both (tests, embedding)."""
+    plain = {name: asdict(specs[name]) for name in {t.algorithm for t in tasks}}
     rows: list[dict | None] = [None] * len(tasks)
-    bar = _Progress(len(tasks), progress)
-    # biggest episodes first: the pool's tail then holds only short ones
-    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].instance.cost)
+    bar = _Progress(done_before + len(tasks), progress, initial=done_before)
 
     def collect(index: int, row: dict) -> None:
         rows[index] = row
@@ -143,20 +212,24 @@ def run_tasks(
             on_result(row)
         bar.update(f"{row['algorithm']} {row['map_name']} n={row['num_agents']}")
 
+    def calls(priorities: bool) -> list[tuple[Callable, tuple, dict]]:
+        return [
+            (
+                run_task,
+                (i, tasks[i], plain[tasks[i].algorithm]),
+                {"priority": tasks[i].instance.cost} if priorities else {},
+            )
+            for i in schedule(tasks)
+        ]
+
     try:
-        if workers == 1 or len(tasks) <= 1:
-            _init_worker(plain)
-            for i in order:
-                collect(*_run_task(i, tasks[i]))
+        if not tasks:
+            pass
+        elif pool is not None:
+            drain(pool.executor, calls(pool.priorities), collect, pool.max_pending, pool.stop)
         else:
-            ctx = multiprocessing.get_context("spawn")
-            pool = ProcessPoolExecutor(min(workers, len(tasks)), ctx, _init_worker, (plain,))
-            try:
-                drain(pool, [(_run_task, (i, tasks[i])) for i in order], collect)
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)  # do not sit out the remaining grid
-                raise
-            pool.shutdown()
+            with open_pool(backend, workers, len(tasks), scheduler) as opened:
+                drain(opened.executor, calls(opened.priorities), collect, opened.max_pending, opened.stop)
     finally:
         bar.close()
     return [r for r in rows if r is not None]

@@ -1,5 +1,7 @@
 """Aggregation (mean and 95% confidence interval per map set, algorithm and agent count) and tables.
 
+Intervals are scipy's bootstrap (``scipy.stats.bootstrap``, percentile method, a fixed seed so tables are
+reproducible); cells with fewer than :data:`MIN_RELIABLE_N` episodes are marked and the table says why.
 Published algorithms are labelled ``"<name> (published)"`` everywhere a row is shown next to ours.
 """
 
@@ -9,11 +11,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as scipy_stats
 
-# Student t 0.975 quantiles for small samples; larger ones use a Cornish-Fisher expansion (error < 1e-3).
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]  # fmt: skip
+CONFIDENCE = 0.95
+N_RESAMPLES = 2000
+MIN_RELIABLE_N = 5
+"""Below this many episodes a bootstrap interval says little: such cells carry :data:`FEW_MARK`."""
+FEW_MARK = "†"
 
 METRICS = {"lifelong": ["avg_throughput"], "classic": ["CSR", "ISR", "SoC", "makespan"]}
 """Main metrics per mode, as the benchmark reports them."""
@@ -29,33 +33,49 @@ HIGHER_IS_BETTER = {
 }
 
 
-def t975(df: int) -> float:
-    """0.975 quantile of Student's t with ``df`` degrees of freedom (two-sided 95% interval)."""
-    if df < 1:
-        return math.nan
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = 1.959963985
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-
-
 @dataclass
 class Stat:
     mean: float
-    ci: float
-    """Half-width of the 95% confidence interval of the mean (NaN for a single value)."""
+    low: float
+    """Lower end of the 95% bootstrap confidence interval of the mean (NaN for fewer than 2 values)."""
+    high: float
+    """Upper end of that interval."""
     n: int
 
+    @property
+    def ci(self) -> float:
+        """Half-width of the interval (NaN without one)."""
+        return (self.high - self.low) / 2
 
-def mean_ci(values: list[float] | np.ndarray) -> Stat:
+    @property
+    def few(self) -> bool:
+        """Fewer than :data:`MIN_RELIABLE_N` values: the interval is not to be trusted."""
+        return self.n < MIN_RELIABLE_N
+
+
+def mean_ci(values: list[float] | np.ndarray, seed: int = 0) -> Stat:
+    """Mean and 95% percentile-bootstrap interval (``scipy.stats.bootstrap``, seeded: reproducible)."""
     x = np.asarray(values, dtype=np.float64)
     x = x[~np.isnan(x)]
     n = int(x.size)
     if n == 0:
-        return Stat(math.nan, math.nan, 0)
+        return Stat(math.nan, math.nan, math.nan, 0)
+    mean = float(x.mean())
     if n == 1:
-        return Stat(float(x[0]), math.nan, 1)
-    return Stat(float(x.mean()), t975(n - 1) * float(x.std(ddof=1)) / math.sqrt(n), n)
+        return Stat(mean, math.nan, math.nan, 1)
+    if np.all(x == x[0]):  # every resample has the same mean; scipy warns about a degenerate sample
+        return Stat(mean, mean, mean, n)
+    res = scipy_stats.bootstrap(
+        (x,),
+        np.mean,
+        confidence_level=CONFIDENCE,
+        n_resamples=N_RESAMPLES,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(seed),
+    )
+    low, high = res.confidence_interval
+    return Stat(mean, float(low), float(high), n)
 
 
 def label(row: dict) -> str:
@@ -99,7 +119,8 @@ def labels_in_order(rows: list[dict]) -> list[str]:
 
 
 def markdown_table(rows: list[dict], map_set: str, mode: str, metric: str) -> str:
-    """One table: algorithms x agent counts, cells ``mean ± CI``; a header line names the sample size."""
+    """One table: algorithms x agent counts, cells ``mean [low, high]``; a header line names the sample size
+    and a warning line follows when any cell has fewer than :data:`MIN_RELIABLE_N` episodes."""
     rows = [r for r in rows if r["map_set"] == map_set and r["mode"] == mode]
     stats = summarize(rows, metric)
     if not stats:
@@ -111,8 +132,8 @@ def markdown_table(rows: list[dict], map_set: str, mode: str, metric: str) -> st
     n_text = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
     better = "higher is better" if HIGHER_IS_BETTER.get(metric, True) else "lower is better"
     lines = [
-        f"**{map_set}** ({mode}) — `{metric}` ({better}): mean ± 95% CI over n = {n_text} episodes "
-        f"per cell, {maps} map(s)",
+        f"**{map_set}** ({mode}) — `{metric}` ({better}): mean [95% bootstrap CI] over n = {n_text} "
+        f"episodes per cell, {maps} map(s)",
         "",
         "| algorithm | " + " | ".join(f"{n} agents" for n in counts) + " |",
         "|---|" + "---:|" * len(counts),
@@ -121,10 +142,19 @@ def markdown_table(rows: list[dict], map_set: str, mode: str, metric: str) -> st
         cells = []
         for n in counts:
             s = stats.get((map_set, mode, lab, n))
-            cells.append(
-                "" if s is None else fmt(s.mean) if math.isnan(s.ci) else f"{fmt(s.mean)} ± {fmt(s.ci)}"
-            )
+            if s is None:
+                cells.append("")
+                continue
+            text = fmt(s.mean) if math.isnan(s.ci) else f"{fmt(s.mean)} [{fmt(s.low)}, {fmt(s.high)}]"
+            cells.append(text + (FEW_MARK if s.few else ""))
         lines.append(f"| {lab} | " + " | ".join(cells) + " |")
+    few = sum(s.few for s in stats.values())
+    if few:
+        lines += [
+            "",
+            f"**Warning:** {few} cell(s) marked {FEW_MARK} have fewer than {MIN_RELIABLE_N} episodes: their "
+            "intervals are unreliable (run more maps or seeds).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -26,7 +26,7 @@ USAGE = """usage: srmt offline {record,train,eval,run} [CONFIG] [key=value ...]
   run     record + train + eval (the default quick job: `srmt offline run`, < 3 min on 2 CPU cores)
 
 CONFIG: a YAML path or a name under configs/offline/ (default: bottleneck). Overrides are dotted,
-e.g. train.steps=200 model.shared_memory=false eval.episodes=10; see docs/offline.md for every key."""
+e.g. train.steps=200 model.shared_memory=false eval.episodes=10."""
 
 
 def resolve_config(name: str) -> str | Path:
@@ -52,8 +52,16 @@ def load_config(name: str, overrides: list[str]):
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
-        return 0 if argv else 2
+        if not argv:
+            print(USAGE)
+            return 2
+        from agents.config_docs import keys_help
+        from agents.offline_config import OfflineConfig
+
+        print(
+            f"{USAGE}\n\nconfig keys (key=value; default when CONFIG does not set it):\n{keys_help(OfflineConfig)}"
+        )
+        return 0
     sub, rest = argv[0], argv[1:]
     if sub not in SUBCOMMANDS:
         print(

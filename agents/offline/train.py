@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from agents.checkpoint_io import load_error_reason, save_atomic
 from agents.offline.data import OfflineDataset, SegmentSampler, load_dataset
 from agents.offline_config import OfflineConfig
 from srmt.rate import RATEConfig, RATEModel
@@ -267,10 +268,7 @@ def save_checkpoint(
         "returns": {"best": ds.target_return("best"), "mean": ds.target_return("mean")},
         **extra,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)  # never leave a half-written checkpoint under the final name
-    return path
+    return save_atomic(ckpt, path)  # never a half-written checkpoint under the final name
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[RATEModel, dict[str, Any]]:
@@ -281,8 +279,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # a corrupt file surfaces as many exception types; keep it one line
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise ValueError(f"checkpoint {str(path)!r} could not be loaded: {reason}") from None
+        raise ValueError(f"checkpoint {str(path)!r} could not be loaded: {load_error_reason(e)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint {str(path)!r} is not an srmt RATE checkpoint ({CHECKPOINT_FORMAT})")
     missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]

@@ -188,12 +188,12 @@ def make_sf_env(full_env_name: str, cfg: Any = None, env_config: Any = None, ren
     uids = [sf_env_id * k + i for i in range(k)]
     from envs import make_env
 
-    seeds = [env_seed(exp.seed, uid) for uid in uids]
-    envs = [make_env(exp.env, seed=s) for s in seeds]
+    # each env is seeded once, here; its first reset() plays that seed's episode and later resets draw
+    # from the stream it seeds (passing the seed to reset again as well made the first episode repeat)
+    envs = [make_env(exp.env, seed=env_seed(exp.seed, uid)) for uid in uids]
     return SFMultiEnv(
         envs,
         uids,
-        seeds,
         debug_ids=bool(cfg.srmt_debug_layout),
         uint8_observations=exp.train.uint8_observations,
     )

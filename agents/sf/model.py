@@ -10,7 +10,10 @@ sample-factory calls the model in three ways, all with flat rows:
   through the memory and through the shared pool recomputed with current parameters), ``forward_tail``
   turns the rows back into sample-factory's values and action distribution.
 
-All reshapes live in ``agents.sf.layout``.
+All reshapes live in ``agents.sf.layout``.  The state travels through sample-factory's float32 buffers
+as :func:`pack_state` makes it: as is, or (``model.state_precision=bfloat16``) two bfloat16 values per
+float32 slot, which halves the bytes that the inference worker stacks, copies to the device and back at
+every step (docs/bench-train.md).
 """
 
 from __future__ import annotations
@@ -29,6 +32,33 @@ from agents.sf import layout
 from srmt import build_actor_critic
 
 
+def transport_size(state_size: int, precision: str) -> int:
+    """float32 slots per agent in sample-factory's state buffers for a model state of ``state_size``."""
+    return (state_size + 1) // 2 if precision == "bfloat16" else state_size
+
+
+def pack_state(state: Tensor, precision: str) -> Tensor:
+    """Model state ``[..., S]`` -> sample-factory rows ``[..., transport_size]`` (float32).
+
+    With ``bfloat16`` the values are already bf16-exact (the core rounds every new state), so the bit
+    copy into pairs is lossless.  Only copies and selections touch the packed slots on sample-factory's
+    side (its rollout worker multiplies them by a 0/1 ``not_done``, which keeps finite values and
+    zeroes reset agents), and a finite bf16 high half can never make the float32 a NaN or Inf."""
+    if precision != "bfloat16":
+        return state
+    half = state.to(torch.bfloat16)
+    if half.shape[-1] % 2:
+        half = torch.cat([half, half.new_zeros(*half.shape[:-1], 1)], dim=-1)
+    return half.contiguous().view(torch.float32)
+
+
+def unpack_state(rows: Tensor, state_size: int, precision: str) -> Tensor:
+    """Inverse of :func:`pack_state`: ``[..., transport_size]`` float32 -> ``[..., S]`` float32."""
+    if precision != "bfloat16":
+        return rows
+    return rows.contiguous().view(torch.bfloat16)[..., :state_size].float()
+
+
 class SFActorCritic(SFActorCriticBase):
     """sample-factory view of :class:`srmt.ActorCritic` (kept as ``self.net``)."""
 
@@ -41,10 +71,15 @@ class SFActorCritic(SFActorCriticBase):
         self.obs_shape = tuple(int(s) for s in obs_space["obs"].shape)
         self.num_actions = int(action_space.n)
         self.net = build_actor_critic(exp.model, self.obs_shape, self.num_actions)
-        if self.net.state_size != int(cfg.rnn_size):
+        self.state_precision = exp.model.state_precision
+        if transport_size(self.net.state_size, self.state_precision) != int(cfg.rnn_size):
             raise ValueError(
-                f"model state size {self.net.state_size} != sample-factory rnn_size {cfg.rnn_size}"
+                f"model state size {self.net.state_size} ({self.state_precision}) does not fit "
+                f"sample-factory rnn_size {cfg.rnn_size}"
             )
+        # bf16 autocast of the model body on CUDA (train.autocast); heads and losses stay float32
+        self.autocast = exp.train.autocast == "bf16"
+        self.host_outputs = exp.train.host_outputs
         self.num_agents = int(cfg.srmt_agents_per_env)
         self.rollout = int(cfg.rollout)
         self.bptt = int(cfg.recurrence)
@@ -68,14 +103,15 @@ class SFActorCritic(SFActorCriticBase):
         obs = layout.rows_to_groups(normalized_obs_dict["obs"], A)  # (G, A, C, H, W)
         reset = layout.rows_to_groups(normalized_obs_dict["first"], A).bool()  # (G, A)
         active = layout.rows_to_groups(normalized_obs_dict["active"], A).bool()  # (G, A)
-        state = layout.rows_to_groups(rnn_states, A)  # (G, A, S)
+        state = layout.rows_to_groups(self._unpack(rnn_states), A)  # (G, A, S)
         if self.debug_layout:
             layout.check_group_ids(
                 layout.rows_to_groups(normalized_obs_dict["env_id"], A),
                 layout.rows_to_groups(normalized_obs_dict["agent_id"], A),
                 "inference/bootstrap rows",
             )
-        out = self.net.step(obs, state, reset=reset, active=active)
+        with self._autocast(obs):
+            out = self.net.step(obs, state, reset=reset, active=active)
         result = TensorDict(values=layout.groups_to_rows(out.value))
         if values_only:
             return result
@@ -83,8 +119,16 @@ class SFActorCritic(SFActorCriticBase):
         self.last_action_distribution = get_action_distribution(self.action_space, logits)
         result["action_logits"] = logits
         self._maybe_sample_actions(True, result)
-        result["new_rnn_states"] = layout.groups_to_rows(out.state)
+        result["new_rnn_states"] = pack_state(layout.groups_to_rows(out.state), self.state_precision)
+        if self.host_outputs and logits.is_cuda:
+            result = _to_host(result)
         return result
+
+    def _unpack(self, rows: Tensor) -> Tensor:
+        return unpack_state(rows, self.net.state_size, self.state_precision)
+
+    def _autocast(self, x: Tensor):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast and x.device.type == "cuda")
 
     # --------------------------------------------------------------- learner: head -> core -> tail
 
@@ -107,10 +151,11 @@ class SFActorCritic(SFActorCriticBase):
         obs = x[..., : self._obs_numel].reshape(Gc, A, R, *self.obs_shape)
         reset = x[..., self._obs_numel] > 0.5  # (G', A, R)
         active = x[..., self._obs_numel + 1] > 0.5
-        state = layout.chunk_states(rnn_states, A, T, R)  # (G', A, S)
-        out = self.net.sequence(obs, state, reset=reset, active=active)
+        state = layout.chunk_states(self._unpack(rnn_states), A, T, R)  # (G', A, S)
+        with self._autocast(obs):
+            out = self.net.sequence(obs, state, reset=reset, active=active)
         core = torch.cat([out.logits, out.value.unsqueeze(-1)], dim=-1)  # (G', A, R, n + 1)
-        final = out.state.reshape(Gc, A, -1)
+        final = pack_state(out.state.reshape(Gc, A, -1), self.state_precision)
         return layout.chunks_to_learner_rows(core, A, T, R), final
 
     def forward_tail(self, core_output: Tensor, values_only: bool, sample_actions: bool) -> TensorDict:
@@ -130,6 +175,25 @@ class SFActorCritic(SFActorCriticBase):
         step = layout.learner_rows_to_chunks(obs["step"], A, T, R)
         layout.check_group_ids(env_id, agent_id, "learner minibatch")
         layout.check_chunk_steps(step, "learner minibatch")
+
+
+def _to_host(result: TensorDict) -> TensorDict:
+    """All inference outputs to host memory in one device->host copy.
+
+    sample-factory's batched inference worker copies each output key of each request into its host
+    buffers separately (a synchronising device->host copy each: ~6 keys x the requests of a call);
+    handed host tensors, it does host->host copies instead (docs/bench-train.md).  Actions are small
+    integers, exact in float32; the packed state slots are copied bit for bit (cat and copy only)."""
+    keys = list(result.keys())
+    cols = [result[k].reshape(result[k].shape[0], -1) for k in keys]
+    dtypes = [c.dtype for c in cols]
+    flat = torch.cat([c.float() if c.dtype != torch.float32 else c for c in cols], dim=1).cpu()
+    out, ofs = TensorDict(), 0
+    for k, c, dt in zip(keys, cols, dtypes):
+        part = flat[:, ofs : ofs + c.shape[1]]
+        ofs += c.shape[1]
+        out[k] = part.to(dt).reshape(result[k].shape)
+    return out
 
 
 def _torch_dtype(np_dtype: Any) -> torch.dtype:

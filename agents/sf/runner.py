@@ -5,7 +5,13 @@ console progress line (subclasses of the released runners; nothing in site-packa
   updates, so the limit never fires; here a 1-second timer measures wall time since the runner started.
 * A worker that raises dies, and sample-factory keeps waiting at 0 FPS until heartbeats time out
   (minutes). The same timer checks every child process' exit code and ends the run as a failure within
-  about a second, terminating the other processes.
+  about a second, terminating the other processes. (The learner process exits too: its batcher thread
+  is a daemon, see ``agents.sf.learner.SrmtLearnerWorker``.)
+* A worker that hangs (an env step that never returns, a deadlock) stays alive and sends no more
+  heartbeats; sample-factory only logs that. In parallel mode the timer ends the run when a component's
+  last heartbeat, or the learner's last new agent-step, is older than ``train.stall_timeout_s``
+  (components that never reported get ``STARTUP_GRACE_S`` more). Serial mode runs everything in this one
+  event loop, so a hang there blocks the timer too: serial mode is for debugging.
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ def _fmt_time(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+STARTUP_GRACE_S = 60.0
+"""Extra seconds a component that has not sent its first heartbeat yet gets (process start, imports)."""
+
+
 class _SrmtRunnerMixin:
     """Mixed into sample-factory's Serial/ParallelRunner (see the module docstring)."""
 
@@ -47,6 +57,11 @@ class _SrmtRunnerMixin:
         self.time_limit_s = float(train["train_for_seconds"])
         self.log_interval_s = float(train["log_interval_s"])
         self.wall_start = time.time()
+        self.stall_timeout_s = 0.0 if cfg.serial_mode else float(train.get("stall_timeout_s", 0.0))
+        self._loop_start: float | None = None  # first tick of the 1-second timer (processes started)
+        self._steps_seen: tuple[float, int, bool] | None = (
+            None  # (time the count last changed, count, start-up)
+        )
         self.failure: str | None = None
         self.throughput_samples: list[tuple[float, int]] = []  # (wall time, agent-steps since resume)
         self._add_timer(1.0, self._every_second)
@@ -81,9 +96,46 @@ class _SrmtRunnerMixin:
         if dead:
             names = ", ".join(f"{p.name} (exit code {p.exitcode})" for p in dead)
             self._fail(f"worker process died: {names}")
+        elif (stall := self._stall()) is not None:
+            self._fail(stall)
         elif self._out_of_time():
             log.warning("Wall-clock limit of %.0f s reached, stopping", self.time_limit_s)
             self._stop_training()
+
+    def _stall(self) -> str | None:
+        """A one-line description of what stopped making progress, or None."""
+        now = time.time()
+        if self._loop_start is None:
+            self._loop_start = now
+        limit = self.stall_timeout_s
+        if limit <= 0:
+            return None
+        since_start = now - self._loop_start
+        stale = []
+        for components in getattr(self, "heartbeat_dict", {}).values():
+            for name, last in components.items():
+                if last is None and since_start > limit + STARTUP_GRACE_S:
+                    stale.append(f"{name} (no heartbeat since start, {since_start:.0f} s)")
+                elif last is not None and now - last > limit:
+                    stale.append(f"{name} (no heartbeat for {now - last:.0f} s)")
+        if stale:
+            return (
+                f"no progress for more than train.stall_timeout_s={limit:g} s: {', '.join(stale)}; "
+                "a hung env step/reset or a deadlock"
+            )
+        steps = self.env_steps_total()
+        if self._steps_seen is None:
+            self._steps_seen = (self._loop_start, steps, True)  # True: still starting up
+        elif steps != self._steps_seen[1]:
+            self._steps_seen = (now, steps, False)
+        since, _, starting = self._steps_seen
+        idle = now - since
+        if idle > limit + (STARTUP_GRACE_S if starting else 0.0):
+            return (
+                f"no progress for more than train.stall_timeout_s={limit:g} s: the learner's agent-step count "
+                f"stayed at {steps:,} for {idle:.0f} s"
+            )
+        return None
 
     def child_processes(self) -> list:
         procs = list(getattr(self, "processes", []))
@@ -129,14 +181,17 @@ class _SrmtRunnerMixin:
         total = int(self.cfg.train_for_env_steps)
         rate = self.rate(window_s=max(self.log_interval_s, 5.0))
         elapsed = time.time() - self.wall_start
-        eta = (total - steps) / rate if rate and rate > 0 else math.inf
+        steady = self.rate(
+            window_s=60.0
+        )  # the ETA from the last minute: a 10 s window jumps on a busy machine
+        eta = (total - steps) / steady if steady > 0 else math.inf
         if self.time_limit_s > 0:
             eta = min(eta, self.time_limit_s - elapsed)
-        parts = [
-            f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps",
-            f"{_fmt_count(rate)} agent-steps/s",
-        ]
-        parts.append(f"reward {self.episode_stat('reward'):.3f}")
+        parts = [f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps"]
+        if not math.isnan(rate):  # no nan on the console: fields without data yet are left out
+            parts.append(f"{_fmt_count(rate)} agent-steps/s")
+        reward = self.episode_stat("reward")
+        parts.append("no episode finished yet" if math.isnan(reward) else f"reward {reward:.3f}")
         for key in ("CSR", "ISR", "throughput"):
             value = self.episode_stat(f"episode/{key}")
             if not math.isnan(value):
@@ -145,7 +200,11 @@ class _SrmtRunnerMixin:
         return " | ".join(parts)
 
     def _print_progress(self) -> None:
-        if self.stopped or not self.env_steps:
+        if self.stopped:
+            return
+        if not self.env_steps:  # start-up (spawning, first rollouts): say so instead of staying silent
+            waited = _fmt_time(time.time() - self.wall_start)
+            print(f"[srmt] starting: waiting for the first samples ({waited} elapsed)", flush=True)
             return
         print(self.progress_line(), flush=True)
         rate = self.rate(window_s=max(self.log_interval_s, 5.0))

@@ -126,6 +126,8 @@ def make_sf_config(exp: ExperimentConfig, agents_per_env: int, state_size: int) 
         # srmt enforces the wall-clock limit itself (sample-factory never updates its own counter)
         train_for_seconds=10**10,
         save_every_sec=t.save_every_sec,
+        # heartbeats often enough for srmt's stall watchdog (agents.sf.runner) to tell a hung worker
+        heartbeat_interval=max(1, min(20, int(t.stall_timeout_s // 4))) if t.stall_timeout_s else 20,
         keep_checkpoints=t.keep_checkpoints,
         stats_avg=t.stats_avg,
         experiment_summaries_interval=t.summaries_interval_s,

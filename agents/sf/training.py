@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -42,7 +43,7 @@ class TrainResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "success" else 1
+        return {"success": 0, "interrupted": 130}.get(self.status, 1)
 
 
 def probe_env(exp: ExperimentConfig) -> tuple[int, tuple[int, ...], int]:
@@ -86,30 +87,135 @@ def register_with_sample_factory(process_cfg: dict | None = None) -> None:
     global_model_factory().register_actor_critic_factory(make_sf_actor_critic)
 
 
-def _check_resume_compatible(run_dir: Path, exp: ExperimentConfig) -> None:
-    saved = run_dir / CONFIG_FILE
-    if exp.train.restart != "resume" or not saved.is_file():
-        return
-    from agents.config import load_experiment
+# What may change when a run is resumed: the budget, the run-folder mechanics, processes and logging.
+# Every other key (seed, env.*, model.*, the algorithm's hyper-parameters, sf_overrides) is the run's
+# identity, so a key added later is identity unless it is listed here.
+RESUMABLE_KEYS = frozenset(
+    {"name", "device"}
+    | {
+        f"train.{k}"
+        for k in (
+            "train_for_env_steps",
+            "train_for_seconds",
+            "train_dir",
+            "restart",
+            "save_every_sec",
+            "keep_checkpoints",
+            "serial",
+            "num_workers",
+            "policy_workers",
+            "envs_per_worker",
+            "double_buffer",
+            "log_interval_s",
+            "stats_avg",
+            "summaries_interval_s",
+            "wandb",
+            "wandb_project",
+            "sf_log_level",
+            "debug_layout",
+            "plugins",
+            "uint8_observations",
+            "learner_threads",
+            "stall_timeout_s",
+        )
+    }
+)
+RESUMABLE_SECTIONS = ("eval.",)
 
-    old = load_experiment(saved)
-    if old.model != exp.model or old.env.num_agents != exp.env.num_agents:
-        raise ValueError(
-            f"run folder {str(run_dir)!r} holds a different model/env ({CONFIG_FILE} differs); "
-            "use train.restart=overwrite, train.restart=restart or another name="
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and key != "train.sf_overrides":
+            out.update(_flatten(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+def _typed_options(data: dict, exp: ExperimentConfig) -> dict:
+    opts = exp.env.opts
+    if opts is not None and isinstance(data.get("env"), dict):
+        data["env"]["options"] = dataclasses.asdict(opts)
+    return data
+
+
+def identity_diff(old: ExperimentConfig, new: ExperimentConfig) -> list[str]:
+    """``key: old -> new`` for every identity key (not in ``RESUMABLE_KEYS``) that differs; the env's
+    options compare as typed (defaults filled in: ``{}`` and ``{split: train}`` are one Bottleneck)."""
+    a, b = (_flatten(_typed_options(configs.to_dict(e), e)) for e in (old, new))
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        if key in RESUMABLE_KEYS or key.startswith(RESUMABLE_SECTIONS):
+            continue
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            diffs.append(f"{key}: {a.get(key, '<unset>')!r} -> {b.get(key, '<unset>')!r}")
+    return diffs
+
+
+def _saved_experiment(run_dir: Path, checkpoint: dict | None) -> ExperimentConfig | None:
+    """The config a run folder was trained with: its config.yaml, else the checkpoint's copy; one written
+    before issue 12 (top-level ``env.split`` / ``env.corridor_lengths``) is read in today's form."""
+    import yaml
+
+    from agents.config import load_experiment
+    from agents.sf.checkpoint import saved_experiment
+
+    saved = run_dir / CONFIG_FILE
+    try:
+        if saved.is_file():
+            data = yaml.safe_load(saved.read_text())
+            return load_experiment(saved_experiment(data) if isinstance(data, dict) else saved)
+        if checkpoint is not None:
+            return load_experiment(saved_experiment(checkpoint["srmt"]["experiment"]))
+    except configs.ConfigError as e:
+        raise configs.ConfigError(
+            f"run folder {str(run_dir)!r}: its saved config cannot be read ({e}); start over with "
+            "train.restart=overwrite, move it aside with train.restart=restart, or use another name="
+        ) from None
+    return None
+
+
+def _check_resume_compatible(run_dir: Path, exp: ExperimentConfig, checkpoint: dict | None) -> None:
+    """Refuse to resume a run folder with a config that makes it another run (issue 10)."""
+    if exp.train.restart != "resume":
+        return
+    old = _saved_experiment(run_dir, checkpoint)
+    if old is None:
+        return
+    diffs = identity_diff(old, exp)
+    if diffs:
+        shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+        raise configs.ConfigError(
+            f"run folder {str(run_dir)!r} holds another run ({shown}); to keep it, resume with its "
+            f"values or pick another name=; to start fresh here use train.restart=restart (moves it "
+            f"aside) or train.restart=overwrite (deletes it)"
         )
 
 
-def _resume_checkpoint(run_dir: Path, exp: ExperimentConfig) -> tuple[Path, int] | None:
+def _resume_checkpoint(run_dir: Path, exp: ExperimentConfig, kind: str) -> tuple[Path, dict] | None:
+    """The newest loadable checkpoint of the run folder (skipped ones are warned about), or None."""
     if exp.train.restart != "resume":
         return None
-    from agents.sf.checkpoint import find_checkpoint, read_checkpoint
+    from agents.sf.checkpoint import CHECKPOINT_SUBDIR, latest_valid_checkpoint
 
-    try:
-        path = find_checkpoint(run_dir)
-    except FileNotFoundError:
-        return None
-    return path, int(read_checkpoint(path)["env_steps"])
+    folder = run_dir / CHECKPOINT_SUBDIR
+    return latest_valid_checkpoint(folder, kind) if folder.is_dir() else None
+
+
+def _check_run_folder(run_dir: Path, exp: ExperimentConfig) -> None:
+    """``train.restart`` deletes or moves exactly ``train_dir/<name>``; refuse what is not a plain folder
+    there (the name itself is checked by ``ExperimentConfig``)."""
+    if run_dir.is_symlink() and exp.train.restart != "resume":
+        raise configs.ConfigError(
+            f"run folder {str(run_dir)!r} is a symbolic link; train.restart={exp.train.restart} would act "
+            "on what it points to; remove the link yourself or use another name="
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise configs.ConfigError(
+            f"run folder {str(run_dir)!r} exists and is not a folder; use another name="
+        )
 
 
 def _last_error(log_file: Path) -> str | None:
@@ -146,34 +252,51 @@ def _start_wandb(exp: ExperimentConfig, train_dir: Path):
     # Name the TensorBoard root ourselves (wandb's documented way for several event folders): without it
     # wandb 0.18 waits 10 s to infer one, then falls back to the working directory and drops every event
     # file outside it, so a short run, or a train_dir outside the working directory, mirrors nothing.
+    # The root is the run's own summary folder (sample-factory's <run>/.summary/<policy id>): wandb names
+    # metrics by the event folder relative to the root, so they come out as ``episode/CSR`` in every run
+    # (not ``<run name>/.summary/0/episode/CSR``) and runs of one project overlay.
+    summary_dir = (train_dir / exp.name / ".summary" / "0").resolve()
     wandb.tensorboard.unpatch()  # a patch left by an earlier run in this process has the wrong root
-    wandb.tensorboard.patch(root_logdir=str(train_dir.resolve()))
-    return wandb.init(
+    wandb.tensorboard.patch(root_logdir=str(summary_dir))
+    run = wandb.init(
         project=exp.train.wandb_project,
         name=exp.name,
-        group=getattr(exp.env, "name", None),
+        group=exp.train.wandb_group or getattr(exp.env, "name", None),
+        tags=list(exp.train.wandb_tags) or None,
         dir=str(train_dir),
         mode=exp.train.wandb,
         config=configs.to_dict(exp),
         sync_tensorboard=True,
     )
+    # env steps on the x-axis: the mirror logs each TensorBoard step (sample-factory's agent-steps) as
+    # ``global_step``; without this wandb plots against its own row counter
+    run.define_metric("global_step")
+    run.define_metric("*", step_metric="global_step")
+    return run
 
 
 def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
     """Train ``exp`` with sample-factory APPO; checkpoints and logs go to ``train.train_dir/<name>/``."""
     t0 = time.time()
     num_agents, obs_shape, num_actions = probe_env(exp)
+    from agents.sf.model import transport_size
     from srmt import build_actor_critic
 
     state_size = build_actor_critic(exp.model, obs_shape, num_actions).state_size
-    cfg = make_sf_config(exp, num_agents, state_size)
+    cfg = make_sf_config(exp, num_agents, transport_size(state_size, exp.model.state_precision))
     check_layout(cfg)
     run_dir = Path(cfg.train_dir) / exp.name
-    _check_resume_compatible(run_dir, exp)
+    _check_run_folder(run_dir, exp)
+    kind = dict(latest="checkpoint", best="best").get(cfg.load_checkpoint_kind, "checkpoint")
+    found = _resume_checkpoint(run_dir, exp, kind)
+    _check_resume_compatible(run_dir, exp, found[1] if found else None)
+    resume_from = (found[0], int(found[1]["env_steps"])) if found else None
+    del found  # the weights are loaded again by the learner; do not keep a copy in this process
+    # the learner loads exactly the file announced below (agents.sf.learner.SrmtLearner)
+    cfg.srmt_resume_checkpoint = str(resume_from[0]) if resume_from else ""
     setup_process(cfg)
     register_with_sample_factory({k: v for k, v in cfg.items() if k.startswith("srmt_")})
 
-    resume_from = _resume_checkpoint(run_dir, exp)
     runner_cls = SrmtSerialRunner if exp.train.serial else SrmtParallelRunner
     # before the runner: it creates its TensorBoard writers in __init__, and wandb mirrors only writers
     # created after wandb.init
@@ -242,7 +365,7 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
                 f"({result.agent_steps_per_s:,.0f} agent-steps/s); checkpoints in {run_dir}",
                 flush=True,
             )
-        else:
+        elif result.status != "interrupted":  # an interruption is reported once, by the command
             print(f"[srmt] training {result.status}: {result.error or ''}", flush=True)
     logging.getLogger("rl").setLevel(logging.DEBUG)
     return result

@@ -1,0 +1,199 @@
+"""One sweep run as a self-contained job: ``srmt train`` in its own process and run folder, then the test
+evaluation in another process, then the training curve's agent-steps to a CSR. ``run_job`` takes and
+returns plain data, so the same function runs in a local thread or as a Dask task on another machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+TRAIN_MARKER = "sweep-train.json"
+"""Written into a run folder when its training finished; a later sweep with ``existing=reuse`` skips it."""
+
+
+@dataclass
+class JobSpec:
+    core: str
+    seed: int
+    run: str
+    """Run name: the run folder ``{train_dir}/{run}``."""
+    run_dir: str
+    config_yaml: str
+    """The run's resolved experiment config (``train.restart`` left to the job)."""
+    config_path: str
+    log_dir: str
+    result_path: str
+    existing: str = "reuse"
+    eval: dict[str, Any] = field(default_factory=dict)
+    """lengths, episodes, eval_seed, eval_envs, eval_threads, eval_device, action_selection, controls."""
+    train_csr: float = 0.9
+    timeout_s: float = 0.0
+    budget: str = "steps"
+    target_steps: int = 0
+    """``train.train_for_env_steps`` of the run (what ``budget=steps`` waits for)."""
+    start_before: float = 0.0
+    """Unix time after which the job does not start (0 = any time); it then reports ``not_started``."""
+
+
+OPERATIONAL_KEYS = (
+    "restart",
+    "train_for_seconds",
+    "log_interval_s",
+    "save_every_sec",
+    "keep_checkpoints",
+    "sf_log_level",
+    "wandb",
+    "wandb_project",
+)
+"""``train`` keys that do not change what a run trains (with ``budget=steps``): a run may be resumed with
+other values of them, e.g. another wall-clock limit per invocation."""
+
+
+def config_digest(config_yaml: str) -> str:
+    """A digest of a resolved config without ``device`` and :data:`OPERATIONAL_KEYS`: what decides what is
+    trained."""
+    import yaml
+
+    data = yaml.safe_load(config_yaml)
+    data.pop("device", None)
+    for key in OPERATIONAL_KEYS:
+        data.get("train", {}).pop(key, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def folder_state(run_dir: Path, config_yaml: str) -> str:
+    """``new`` (no run yet), ``done`` (finished, same config), ``partial`` (same config, unfinished) or
+    ``different`` (the folder holds another config: nothing may be resumed from it)."""
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        return "new" if not run_dir.exists() or not any(run_dir.iterdir()) else "different"
+    if config_digest(saved.read_text()) != config_digest(config_yaml):
+        return "different"
+    marker = run_dir / TRAIN_MARKER
+    if marker.is_file() and json.loads(marker.read_text()).get("config") == config_digest(config_yaml):
+        return "done"
+    return "partial"
+
+
+def steps_to_csr(run_dir: Path, threshold: float) -> tuple[int | None, float | None]:
+    """First agent-step at which the logged training CSR (``episode/CSR``) reached ``threshold``, and the
+    last logged value; (None, None) without TensorBoard scalars."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    summary = run_dir / ".summary" / "0"
+    if not summary.is_dir():
+        return None, None
+    acc = EventAccumulator(str(summary), size_guidance={"scalars": 0})
+    acc.Reload()
+    if "episode/CSR" not in acc.Tags().get("scalars", []):
+        return None, None
+    points = sorted((e.step, e.value) for e in acc.Scalars("episode/CSR"))
+    reached = next((int(s) for s, v in points if v >= threshold), None)
+    return reached, float(points[-1][1]) if points else None
+
+
+def _tail(path: Path) -> str:
+    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("srmt ") or "Error" in ln]
+    return (errors or lines or ["(no output)"])[-1][:300]
+
+
+def _run(cmd: list[str], log: Path, timeout_s: float) -> tuple[int, str]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with log.open("a") as f:
+        f.write(f"$ {' '.join(cmd)}\n")
+        f.flush()
+        try:
+            rc = subprocess.run(
+                cmd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s or None
+            ).returncode
+        except subprocess.TimeoutExpired:
+            return 124, f"killed after timeout_s={timeout_s:g} s"
+    return rc, "" if rc == 0 else _tail(log)
+
+
+def run_job(spec: JobSpec | dict) -> dict[str, Any]:
+    """Train (unless a finished run of the same config is there) and evaluate one run; a result dict."""
+    if isinstance(spec, dict):
+        spec = JobSpec(**spec)
+    t0 = time.time()
+    if spec.start_before and t0 > spec.start_before:
+        return dict(
+            core=spec.core,
+            seed=spec.seed,
+            run=spec.run,
+            run_dir=spec.run_dir,
+            status="not_started",
+            error="stop_after_s reached before this run started",
+        )
+    run_dir, log_dir = Path(spec.run_dir), Path(spec.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    Path(spec.config_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(spec.config_path).write_text(spec.config_yaml)
+    result: dict[str, Any] = dict(core=spec.core, seed=spec.seed, run=spec.run, run_dir=str(run_dir))
+
+    def failed(error: str) -> dict[str, Any]:
+        result.update(status="failed", error=error, wall_s=time.time() - t0)
+        return result
+
+    state = "new" if spec.existing == "overwrite" else folder_state(run_dir, spec.config_yaml)
+    if state == "different":
+        return failed(
+            f"run folder {run_dir} holds another config; nothing is resumed from it (existing=overwrite "
+            "retrains, or pick another name=/out_dir=)"
+        )
+    result["trained"] = state != "done"
+    if state != "done":
+        restart = "resume" if state == "partial" else "overwrite"
+        cmd = [sys.executable, "-m", "agents.cli", "train", spec.config_path, f"train.restart={restart}"]
+        rc, err = _run(cmd, log_dir / f"{spec.run}.train.log", spec.timeout_s)
+        if rc != 0:
+            return failed(f"training failed (exit {rc}): {err}")
+        from agents.sf.checkpoint import find_checkpoint, read_checkpoint
+
+        steps = int(read_checkpoint(find_checkpoint(run_dir))["env_steps"])
+        if spec.budget == "steps" and steps < spec.target_steps:
+            result.update(
+                status="incomplete",
+                env_steps=steps,
+                error=f"{steps:,} of {spec.target_steps:,} agent-steps (the next invocation resumes it)",
+                wall_s=time.time() - t0,
+            )
+            return result
+        marker = dict(config=config_digest(spec.config_yaml), env_steps=steps, wall_s=time.time() - t0)
+        (run_dir / TRAIN_MARKER).write_text(json.dumps(marker))
+    marker = json.loads((run_dir / TRAIN_MARKER).read_text())
+    result["env_steps"] = int(marker["env_steps"])
+    result["train_wall_s"] = float(marker.get("wall_s", math.nan))
+
+    eval_path = Path(spec.result_path).with_suffix(".eval.json")
+    from agents.sf.checkpoint import find_checkpoint
+
+    key = dict(checkpoint=str(find_checkpoint(run_dir)), **spec.eval)
+    cached = json.loads(eval_path.read_text()) if eval_path.is_file() else None
+    if cached is None or cached.get("key") != key or spec.existing == "overwrite" or result["trained"]:
+        cmd = [sys.executable, "-m", "agents.sweep.evaluate", str(run_dir), str(eval_path), json.dumps(key)]
+        rc, err = _run(cmd, log_dir / f"{spec.run}.eval.log", spec.timeout_s)
+        if rc != 0:
+            return failed(f"evaluation failed (exit {rc}): {err}")
+        cached = json.loads(eval_path.read_text())
+    result["eval"] = cached["eval"]
+    result["eval_wall_s"] = cached.get("wall_s")
+    result["steps_to_train_csr"], result["train_csr_last"] = steps_to_csr(run_dir, spec.train_csr)
+    result.update(status="ok", error=None, wall_s=time.time() - t0)
+    Path(spec.result_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(spec.result_path).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def spec_dict(spec: JobSpec) -> dict[str, Any]:
+    return asdict(spec)

@@ -1,0 +1,121 @@
+"""The Cue Bottleneck (envs/cue.py): the cue is shown once, the trap removes an agent as a failure, and a
+scripted memory policy solves the task while the scripted reactive ones do not (docs/memory-task.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.cue_policies import ScriptedCuePolicy, evaluate, play, read_cue
+from envs import BottleneckOptions, EnvConfig, env_spec, make_env, registered_envs
+from envs.cue import cue_config, cue_map, end_cells
+
+R = 2
+
+
+def test_registered_with_the_bottleneck_api():
+    assert {"cue", "cue_partner"} <= set(registered_envs())
+    env = make_env(EnvConfig(name="cue", obs_radius=R), seed=0)  # train split, lengths drawn per episode
+    obs, infos = env.reset()
+    assert obs.shape == (2, 3, 2 * R + 1, 2 * R + 1) and len(infos) == 2
+    assert make_env(EnvConfig(name="cue"), seed=0).observation_space.shape == (3, 5, 5)  # default radius 2
+    grid = cue_map(4)
+    assert grid.shape == (8, 11) and not grid[0].any() and not grid[7].any()
+    assert grid[1, 0] and grid[1, 10] and grid[2:6].sum() == 4 * 10
+
+
+def test_cue_tasks_take_the_bottleneck_options():
+    for name in ("cue", "cue_partner"):
+        spec = env_spec(name)
+        assert spec.options_type is BottleneckOptions and spec.grid
+    cfg = cue_config(7, name="cue_partner")
+    assert cfg.opts == BottleneckOptions(split="test", corridor_lengths=[7])
+    env = make_env(cfg, seed=0)
+    env.reset(seed=0)
+    assert env.episode.labels["corridor_length"] == 7 and env.max_episode_steps == 2 * 7 + 100  # test split
+    train = make_env(EnvConfig(name="cue", options={"corridor_lengths": [5]}), seed=0)
+    assert train.num_agents == 2  # the Bottleneck's default agent count
+    with pytest.raises(ValueError, match=r"env.options.corridor_length is not an option of env 'cue'"):
+        EnvConfig(name="cue", options={"corridor_length": [3]})
+    with pytest.raises(TypeError, match="corridor_lengths"):
+        EnvConfig(name="cue", corridor_lengths=[3])  # type: ignore[call-arg]  # the pre-issue-12 top-level key
+
+
+def test_cue_only_in_the_first_observation_and_goal_at_an_end_cell():
+    for seed in range(20):
+        env = make_env(cue_config(5), seed=seed)
+        obs, _ = env.reset(seed=seed)
+        ends = {tuple(c) for c in end_cells(5).reshape(-1, 2).tolist()}
+        assert all(tuple(g) in ends for g in env.targets_xy().tolist())
+        np.testing.assert_array_equal(read_cue(obs), env.sides)
+        np.testing.assert_array_equal(env.traps[:, 1], 10 - env.targets_xy()[:, 1])
+        obs, *_ = env.step(np.zeros(2, dtype=np.int64))
+        marker_cols = obs[:, 2].max(axis=1).argmax(axis=1)
+        assert (marker_cols == R).all(), "after the cue the goal channel must not show the side"
+        assert obs[:, 2].sum() == 2  # still one marker per agent (its row says above/below)
+
+
+def test_partner_cue_shows_the_partners_side():
+    seen_different = False
+    for seed in range(20):
+        env = make_env(cue_config(3, name="cue_partner", num_agents=3), seed=seed)
+        obs, _ = env.reset(seed=seed)
+        sides = env.sides
+        np.testing.assert_array_equal(read_cue(obs), sides[[1, 0, 2]])  # odd last agent: its own
+        seen_different |= sides[0] != sides[1]
+    assert seen_different
+
+
+def test_trap_removes_the_agent_as_a_failure():
+    env = make_env(cue_config(3, num_agents=1), seed=0)
+    for seed in range(50):
+        env.reset(seed=seed)
+        if env.sides[0] > 0:  # goal at the right end: walk into the left end
+            break
+    x, y = env.agents_xy()[0]
+    # to the corridor's column, down to the far row of the bottom room, then left to the end cell
+    path = [4 if y < 5 else 3] * abs(5 - y) + [2] * (env.obstacles.shape[0] - 1 - x) + [3] * 5
+    steps = 0
+    for a in path:
+        obs, rew, term, trunc, infos = env.step(np.array([a]))
+        steps += 1
+        if term[0]:
+            break
+    assert steps == len(path), "the agent must be removed exactly when it steps onto its trap"
+    assert env.trapped[0] and not env.active[0] and rew[0] == 0.0
+    m = infos[0]["metrics"]
+    assert m["CSR"] == 0.0 and m["ISR"] == 0.0 and m["trapped"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["cue", "cue_partner"])
+def test_memory_solves_it_and_the_reactive_policies_do_not(name):
+    lengths, episodes = [3, 8, 20], 12
+    mem = evaluate(name, "memory", lengths, episodes)
+    assert mem["CSR"] == 1.0 and mem["trapped"] == 0.0
+    for kind in ("reactive_left", "reactive_random"):
+        m = evaluate(name, kind, lengths, episodes)
+        assert m["CSR"] < 0.45 and 0.3 < m["ISR"] < 0.7, (kind, m)  # ~1/4 and ~1/2 with 2 agents
+    own = evaluate(name, "own_memory", lengths, episodes)
+    assert (own["CSR"] == 1.0) == (name == "cue")  # own memory suffices only when the cue is one's own
+
+
+def test_scripted_policy_plays_on_its_own_episode_seed():
+    env = make_env(cue_config(4), seed=0)
+    a = play(env, ScriptedCuePolicy("memory"), seed=7)
+    b = play(env, ScriptedCuePolicy("memory"), seed=7)
+    assert a == b and a["CSR"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(on_target="restart"), "on_target='restart' is not supported by 'cue'"),
+        (dict(num_agents=40), "more than the Cue Bottleneck rooms hold"),
+        (dict(map="..\n.."), "builds its own map"),
+    ],
+)
+def test_bad_configs_are_one_line_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        make_env(EnvConfig(name="cue", **kw), seed=0)
+    with pytest.raises(ValueError, match="unknown scripted policy"):
+        ScriptedCuePolicy("oracle")

@@ -1,0 +1,421 @@
+"""Reliability of training and configs (issue 15, issue 10 item 4): run names that cannot escape
+``train_dir``, bad inputs as one-line errors (fuzzed), seeds that do not replay the first episode,
+checkpoints that survive a kill mid-save, run identity on resume. The worker/learner fault injections
+live in ``test_train_faults.py``."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import configs
+from agents.config import ExperimentConfig, load_experiment
+from envs import make_env
+from envs.config import EnvConfig
+
+# ------------------------------------------------------------------ run names
+
+
+@pytest.mark.parametrize(
+    "name", ["..", ".", "", " ", "/tmp/elsewhere", "a/b", "../x", "a\\b", "x\ny", "wandb", "a\x00b"]
+)
+def test_run_names_are_plain_folder_names(name):
+    with pytest.raises(configs.ConfigError, match="name=") as e:
+        load_experiment("bottleneck-srmt", [f"name={name!r}" if name else "name=''"])
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["my-run", "run_1", "a.b", "~", "%x", "runs old"])
+def test_plain_names_are_accepted(name):
+    assert load_experiment({"name": name}).name == name
+
+
+# ------------------------------------------------------------------ bad overrides
+
+
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("eval.max_maps=[", r"override 'eval.max_maps=\['.* not a valid YAML value"),
+        ("eval.out_dir=@x", r"'@x' is not a valid YAML value .*quote it"),
+        ("name=%x", r"'%x' is not a valid YAML value"),
+        ("name=*alias", r"not a valid YAML value"),
+        ("name=!tag", r"not a valid YAML value"),
+        ("seed=-1", r"seed=-1 is invalid"),
+        ("env.options.corridor_lengths=[100000000]", r"corridor length 100000000 is invalid; .*1\.\.4092"),
+    ],
+)
+def test_raw_yaml_errors_and_huge_values_are_one_line(override, match):
+    with pytest.raises(configs.ConfigError, match=match) as e:
+        load_experiment("bottleneck-srmt", [override])
+    assert "\n" not in str(e.value)
+
+
+def test_quoting_as_the_message_says_passes_the_text():
+    # the message shows the shell form name='"%x"'; the shell hands srmt name="%x"
+    assert load_experiment("bottleneck-srmt", ['name="%x"']).name == "%x"
+
+
+def test_unreadable_config_files_are_one_line(tmp_path):
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: {batch_size: [\n")
+    for path, match in ((binary, "not a text"), (broken, "invalid YAML")):
+        with pytest.raises(configs.ConfigError, match=match) as e:
+            load_experiment(str(path))
+        assert "\n" not in str(e.value)
+
+
+_KEYS = [
+    "name",
+    "seed",
+    "device",
+    "env.name",
+    "env.num_agents",
+    "env.options.corridor_lengths",
+    "env.options.split",
+    "env.corridor_lengths",
+    "env.map",
+    "env.map_names",
+    "env.density",
+    "env.obs_radius",
+    "model.core",
+    "model.hidden_size",
+    "model.dropout",
+    "train.batch_size",
+    "train.restart",
+    "train.sf_overrides",
+    "train.plugins",
+    "train.learning_rate",
+    "eval.max_maps",
+    "eval.out_dir",
+    "eval.algorithms.X.kind",
+    "eval.seeds",
+    "eval.enjoy.seed",
+    "nonsense.key",
+    "env",
+    "",
+]
+_ATOMS = st.sampled_from(
+    ["[", "]", "{", "}", "@", "%", "*", "&", "!", "`", "|", ">", "'", '"', ":", ",", "#", "-", "?", "$",
+     "${", "\\", "\n", "\t", " ", "..", "/", "0", "1", "-1", "1e99", "nan", "inf", "null", "true",
+     "1000000000000", "srmt", "gru", "a", "=", "\x00", "é"]
+)  # fmt: skip
+_VALUES = st.one_of(st.lists(_ATOMS, max_size=6).map("".join), st.text(max_size=12))
+FUZZ_EXAMPLES = int(os.environ.get("SRMT_FUZZ_EXAMPLES", "200"))
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(key=st.one_of(st.sampled_from(_KEYS), st.text(max_size=8)), value=_VALUES)
+def test_fuzzed_overrides_give_a_valid_config_or_one_clean_line(key, value):
+    """Any ``key=value`` is either a config that round-trips or a one-line ConfigError; nothing else
+    escapes (issue 15 found 2,371 raw YAML tracebacks in 12,000 such overrides).
+    ``SRMT_FUZZ_EXAMPLES=10000`` runs the long version."""
+    try:
+        exp = load_experiment("bottleneck-srmt", [f"{key}={value}"])
+    except configs.ConfigError as e:
+        assert "\n" not in str(e) and str(e)
+        return
+    assert isinstance(exp, ExperimentConfig)
+    assert load_experiment(configs.to_dict(exp)) == exp
+
+
+# ------------------------------------------------------------------ seeds: the first episode once
+
+
+def _episode_seeds(env, episodes: int) -> list[int]:
+    seeds = []
+    env.reset()
+    for _ in range(episodes):
+        seeds.append(env.episode.seed)
+        while True:
+            *_, term, trunc, _ = env.step(np.zeros(env.num_agents, dtype=np.int64))
+            if np.all(term | trunc):
+                break
+        env.reset()
+    return seeds
+
+
+def test_reset_with_the_make_env_seed_does_not_replay_the_first_episode():
+    cfg = EnvConfig(name="bottleneck", max_episode_steps=4)
+    env = make_env(cfg, seed=7)
+    env.reset(seed=7)  # what sample-factory's env vector used to do on top of make_env(seed=7)
+    first = env.episode.seed
+    env.reset()
+    assert env.episode.seed != first
+    # make_env(seed=s) + reset() is the same stream as reset(seed=s), and neither repeats an episode
+    a = _episode_seeds(make_env(cfg, seed=7), 4)
+    b = make_env(cfg)
+    b.reset(seed=7)
+    b_seeds = [b.episode.seed]
+    for _ in range(3):
+        b.reset()
+        b_seeds.append(b.episode.seed)
+    assert a == b_seeds and len(set(a)) == 4
+
+
+def test_training_env_vector_plays_distinct_episodes(tmp_path):
+    from sample_factory.utils.attr_dict import AttrDict
+
+    from agents.sf.env import make_sf_env
+    from agents.sf.sf_config import make_sf_config
+
+    exp = load_experiment(
+        {
+            "name": "seeds",
+            "env": {"name": "bottleneck", "max_episode_steps": 4},
+            "train": {"train_dir": str(tmp_path), "envs_per_worker": 4, "rollout": 4, "batch_size": 8},
+        }
+    )
+    cfg = make_sf_config(exp, agents_per_env=2, state_size=4)
+    vec = make_sf_env("srmt", cfg, AttrDict(env_id=0))
+    vec.reset()
+    seen = [[e.episode.seed] for e in vec.envs]
+    for _ in range(3):
+        for _ in range(4):
+            vec.step(np.zeros(vec.num_agents, dtype=np.int64))
+        for i, e in enumerate(vec.envs):
+            seen[i].append(e.episode.seed)
+    for seeds in seen:
+        assert len(set(seeds)) == len(seeds), seeds  # no episode played twice
+
+
+# ------------------------------------------------------------------ checkpoints: atomic, leftovers, corrupt
+
+TINY = {"hidden_size": 8, "num_heads": 2, "num_filters": 4, "num_res_blocks": 0, "history_len": 2}
+
+
+def _tiny(tmp_path, name="ckpt", train=None, **top):
+    train = {
+        "train_dir": str(tmp_path / "runs"),
+        "serial": True,
+        "num_workers": 1,
+        "envs_per_worker": 2,
+        "rollout": 4,
+        "batch_size": 16,
+        "train_for_env_steps": 200,
+        "save_every_sec": 3600,
+        **(train or {}),
+    }
+    return load_experiment(
+        {
+            "name": name,
+            "env": {"name": "bottleneck", "max_episode_steps": 16},
+            "model": {"core": "gru", **TINY},
+            "train": train,
+            **top,
+        }
+    )
+
+
+def _saved_run(tmp_path, exp, steps=(100, 200)):
+    """A run folder as ``srmt train`` leaves it: config.yaml and checkpoints at ``steps`` agent-steps."""
+    from test_train_adapter import _learner
+
+    from agents.sf.training import CONFIG_FILE
+
+    learner, _ = _learner(exp)
+    for i, s in enumerate(steps):
+        learner.train_step, learner.env_steps = i + 1, s
+        assert learner.save()
+    run_dir = tmp_path / "runs" / exp.name
+    (run_dir / CONFIG_FILE).write_text(configs.to_yaml(exp))
+    return run_dir, run_dir / "checkpoint_p0"
+
+
+def test_saves_are_atomic_and_sample_factory_leftovers_are_ignored(tmp_path):
+    from agents.checkpoint_io import save_atomic
+    from agents.sf.checkpoint import checkpoint_files, latest_valid_checkpoint
+
+    exp = _tiny(tmp_path)
+    _, folder = _saved_run(tmp_path, exp)
+    names = [p.name for p in checkpoint_files(folder)]
+    assert names == ["checkpoint_000000001_100.pth", "checkpoint_000000002_200.pth"]
+    assert not [p for p in folder.iterdir() if p.name not in names]  # no temp file left behind
+    # what a kill mid-save leaves: sample-factory's checkpoint_temp (sorts after every checkpoint) and a
+    # half-written temp file of our own saver
+    (folder / "checkpoint_temp").write_bytes(b"half a checkpoint")
+    (folder / ".tmp-checkpoint_000000003_300.pth.123").write_bytes(b"half")
+    assert [p.name for p in checkpoint_files(folder)] == names
+    path, ckpt = latest_valid_checkpoint(folder)
+    assert path.name == names[-1] and ckpt["env_steps"] == 200
+    # a save that fails midway leaves neither a file under the final name nor its temp file
+    target = folder / "checkpoint_000000009_900.pth"
+    with pytest.raises(pickle.PicklingError):
+        save_atomic({"x": lambda: 0}, target)  # a lambda cannot be pickled: torch.save raises mid-write
+    assert not target.exists() and not list(folder.glob(".tmp-checkpoint_000000009*"))
+
+
+def test_resume_skips_a_corrupt_newest_checkpoint_and_names_the_file_it_loads(tmp_path, capfd):
+    from agents.sf import train
+
+    exp = _tiny(tmp_path, "resume")
+    _, folder = _saved_run(tmp_path, exp)
+    (folder / "checkpoint_temp").write_bytes(b"leftover")
+    corrupt = folder / "checkpoint_000000003_300.pth"
+    corrupt.write_bytes(b"\x00" * 64)  # the newest by name
+    result = train(_tiny(tmp_path, "resume", train={"train_for_env_steps": 400}), verbose=True)
+    out, err = capfd.readouterr()
+    assert result.status == "success", result.error
+    warning = [ln for ln in err.splitlines() if "checkpoint_000000003_300.pth" in ln]
+    assert len(warning) == 1 and "skipping" in warning[0] and "cannot be loaded" in warning[0], err[-3000:]
+    assert f"resuming from {folder / 'checkpoint_000000002_200.pth'} (200 agent-steps)" in out
+    assert result.env_steps >= 400  # counted on from the checkpoint that was loaded
+
+
+def test_a_run_whose_checkpoints_all_fail_to_load_is_one_line(tmp_path, capsys):
+    from agents import train as train_cmd
+
+    exp = _tiny(tmp_path, "broken")
+    _, folder = _saved_run(tmp_path, exp, steps=(100,))
+    (folder / "checkpoint_000000001_100.pth").write_bytes(b"PK\x03\x04 truncated zip")
+    cfg_file = tmp_path / "broken.yaml"
+    cfg_file.write_text(configs.to_yaml(exp))
+    assert train_cmd.main([str(cfg_file)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("srmt train: no checkpoint in") and "train.restart=overwrite" in err[-1]
+    assert not any("Traceback" in ln for ln in err)
+
+
+def test_an_unsafe_checkpoint_is_refused_without_torch_advice(tmp_path):
+    import torch
+
+    from agents.offline.train import load_checkpoint as load_rate
+    from agents.sf import read_checkpoint
+
+    evil = tmp_path / "evil.pth"
+    torch.save({"srmt": {}, "model": {}, "x": os.system}, evil)  # unpickling would import os.system
+    for load in (read_checkpoint, load_rate):
+        with pytest.raises(ValueError, match="other than tensors and plain data") as e:
+            load(evil)
+        message = str(e.value)
+        assert "\n" not in message and "weights_only" not in message and "Re-running" not in message
+        assert "evil.pth" in message
+
+
+# ------------------------------------------------------------------ run identity (issue 10 item 4)
+
+
+def test_resuming_with_another_seed_env_or_model_is_refused_in_one_line(tmp_path):
+    from agents.sf import train
+
+    exp = _tiny(tmp_path, "identity")
+    run_dir, _ = _saved_run(tmp_path, exp)
+    before = sorted(p.name for p in (run_dir / "checkpoint_p0").iterdir())
+    for change, keys in (
+        ({"seed": 1}, ["seed: 0 -> 1"]),
+        ({"env": {"name": "bottleneck", "max_episode_steps": 16, "reward": "dense"}}, ["env.reward"]),
+        ({"model": {"core": "srmt", **TINY}}, ["model.core: 'gru' -> 'srmt'"]),
+        ({"train": {"learning_rate": 0.01}}, ["train.learning_rate"]),
+    ):
+        with pytest.raises(configs.ConfigError, match="holds another run") as e:
+            train(_tiny(tmp_path, "identity", **change), verbose=False)
+        message = str(e.value)
+        assert "\n" not in message and all(k in message for k in keys), message
+        assert "train.restart=overwrite" in message and "name=" in message
+    # nothing was touched: same checkpoints, same config
+    assert sorted(p.name for p in (run_dir / "checkpoint_p0").iterdir()) == before
+    assert load_experiment(run_dir / "config.yaml") == exp
+
+
+def test_a_run_folder_saved_before_env_options_is_the_same_run(tmp_path):
+    """config.yaml of a run trained before issue 12 has Bottleneck's keys at the env's top level."""
+    import yaml
+
+    from agents.sf.training import _saved_experiment, identity_diff
+
+    exp = _tiny(
+        tmp_path, "legacy", env={"name": "bottleneck", "max_episode_steps": 16, "options": {"split": "test"}}
+    )
+    run_dir, _ = _saved_run(tmp_path, exp)
+    data = yaml.safe_load((run_dir / "config.yaml").read_text())
+    data["env"].update(data["env"].pop("options"))  # the old layout: env.split, env.corridor_lengths
+    assert data["env"]["split"] == "test"
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(data))
+    old = _saved_experiment(run_dir, None)
+    assert old is not None and old.env.opts.split == "test" and identity_diff(old, exp) == []
+    assert identity_diff(old, _tiny(tmp_path, "legacy")) == ["env.options.split: 'test' -> 'train'"]
+    # options compare typed: {} and the defaults written out are the same run
+    spelled = {
+        "name": "bottleneck",
+        "max_episode_steps": 16,
+        "options": {"split": "train", "corridor_lengths": []},
+    }
+    assert identity_diff(_tiny(tmp_path, "legacy"), _tiny(tmp_path, "legacy", env=spelled)) == []
+
+
+def test_budget_processes_and_logging_may_change_on_resume():
+    from agents.sf.training import identity_diff
+
+    exp = load_experiment("bottleneck-gru")
+    changed = load_experiment(
+        "bottleneck-gru",
+        ["train.train_for_env_steps=5000000", "train.num_workers=7", "train.log_interval_s=1", "device=cpu"],
+    )
+    assert identity_diff(exp, changed) == []
+    assert identity_diff(exp, load_experiment("bottleneck-gru", ["seed=1"])) == ["seed: 0 -> 1"]
+
+
+def test_cli_seed_one_does_not_resume_the_seed_zero_run(tmp_path, capsys):
+    from agents import train as train_cmd
+
+    exp = _tiny(tmp_path, "bottleneck-gru")
+    _saved_run(tmp_path, exp)
+    cfg_file = tmp_path / "gru.yaml"
+    cfg_file.write_text(configs.to_yaml(exp))
+    assert train_cmd.main([str(cfg_file), "seed=1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds another run (seed: 0 -> 1)" in err[0]
+
+
+# ------------------------------------------------------------------ nothing outside the run folder
+
+
+@pytest.mark.parametrize("restart", ["overwrite", "restart"])
+def test_restart_modes_touch_only_the_run_folder(tmp_path, restart, capsys):
+    from agents import train as train_cmd
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "other-run").mkdir()
+    (runs / "other-run" / "data").write_text("keep")
+    cfg_file = tmp_path / "exp.yaml"
+    cfg_file.write_text(configs.to_yaml(_tiny(tmp_path)))
+    for name in (str(victim), "..", "../victim", "other-run/..", "."):
+        code = train_cmd.main([str(cfg_file), f"name='{name}'", f"train.restart={restart}"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "is not a plain run name" in err[0], err
+    link = runs / "linked"
+    link.symlink_to(victim, target_is_directory=True)
+    assert train_cmd.main([str(cfg_file), "name=linked", f"train.restart={restart}"]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert (victim / "precious.txt").read_text() == "keep me"
+    assert (runs / "other-run" / "data").read_text() == "keep"
+    assert sorted(p.name for p in runs.iterdir()) == ["linked", "other-run"]
+
+
+# ------------------------------------------------------------------ Ctrl-C
+
+
+def test_ctrl_c_ends_a_command_with_one_line(monkeypatch, capsys):
+    from agents import cli
+
+    class Interrupted:
+        @staticmethod
+        def main(argv):
+            raise KeyboardInterrupt
+
+    monkeypatch.setitem(sys.modules, "srmt_test_interrupted", Interrupted)
+    monkeypatch.setitem(cli.COMMANDS, "eval", ("srmt_test_interrupted", "test", 0))
+    assert cli.main(["eval", "eval/smoke"]) == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["srmt eval: interrupted"]
