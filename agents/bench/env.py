@@ -129,7 +129,9 @@ def measure(workload: str, impl: str, processes: int, seconds: float) -> float:
     if processes == 1:
         results = [_measure(jobs[0])]
     else:
-        with mp.get_context("fork").Pool(processes) as pool:
+        # spawn, not fork: a forked child can inherit a lock held by another thread of the parent (seen
+        # as a hang after tests that had started threads), and spawn is what macOS and Windows use anyway
+        with mp.get_context("spawn").Pool(processes) as pool:
             results = pool.map(_measure, jobs)
     return sum(n / t for n, t in results)
 
