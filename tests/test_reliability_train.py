@@ -248,7 +248,8 @@ def test_saves_are_atomic_and_sample_factory_leftovers_are_ignored(tmp_path):
     assert path.name == names[-1] and ckpt["env_steps"] == 200
     # a save that fails midway leaves neither a file under the final name nor its temp file
     target = folder / "checkpoint_000000009_900.pth"
-    with pytest.raises(pickle.PicklingError):
+    # a local lambda cannot be pickled: PicklingError or AttributeError, depending on the Python/torch build
+    with pytest.raises((pickle.PicklingError, AttributeError)):
         save_atomic({"x": lambda: 0}, target)  # a lambda cannot be pickled: torch.save raises mid-write
     assert not target.exists() and not list(folder.glob(".tmp-checkpoint_000000009*"))
 
