@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 import configs
+from agents.config import load_experiment
 from agents.sweep import parse_args, plan, run_sweep, stats
 from agents.sweep.jobs import steps_to_csr
 
@@ -204,7 +206,8 @@ def test_budget_steps_leaves_a_short_run_incomplete_and_stop_after_starts_nothin
     monkeypatch.setattr("agents.sf.checkpoint.find_checkpoint", lambda d: Path(d) / "ckpt.pth")
     monkeypatch.setattr("agents.sf.checkpoint.read_checkpoint", lambda p: {"env_steps": 1000})
     r = jobs.run_job(spec)
-    assert r["status"] == "incomplete" and "1,000 of 3,000,000" in r["error"]
+    budget = load_experiment(yaml.safe_load(spec.config_yaml)).train.train_for_env_steps
+    assert r["status"] == "incomplete" and f"1,000 of {budget:,}" in r["error"]
     assert not Path(spec.run_dir, jobs.TRAIN_MARKER).exists()
     assert jobs.folder_state(Path(spec.run_dir), spec.config_yaml) == "partial"
     jobs.run_job(spec)  # the next invocation resumes the same run from its own checkpoint
