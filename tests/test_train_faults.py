@@ -64,7 +64,11 @@ def build(cfg, seed=None):
 
 register_env("faulty", build, grid=True, replace=True)  # reads the grid keys (reward, ...) it passes on
 
-if FAULT in ("learner", "layout"):
+import multiprocessing
+
+# the learner fault is armed in sample-factory's learner process only: the plugin is also imported by the
+# launching process (env validation), and patching the class there would leak into later tests
+if FAULT in ("learner", "layout") and multiprocessing.current_process().name != "MainProcess":
     from agents.sf import layout
     from agents.sf.learner import SrmtLearner
 
