@@ -5,6 +5,10 @@ all measured in one run and printed as ratios to the raw env.
     srmt bench train                                  # 2 workers, 60 s per measurement (CPU laptop)
     srmt bench train --workers 14 --envs-per-worker 8 --seconds 120 --device cuda --batch-size 16384
     srmt bench train --run srmt --run 'srmt-big-batch:model.core=srmt;train.batch_size=65536'
+    srmt bench train --experiment bottleneck-srmt-paper --device cuda --run srmt --run none
+
+With ``--experiment`` the runs start from that experiment (its env, model and training settings; the
+bench sets only the measuring keys) and the raw env is the experiment's env with its worker layout.
 
 A ``--run LABEL[:KEY=VALUE;KEY=VALUE...]`` measures one variant: dotted experiment overrides on top of the
 bench's settings (``model.core=gru``, ``train.batch_size=65536``,
@@ -27,11 +31,23 @@ from pathlib import Path
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="srmt bench train", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--experiment",
+        default="",
+        help="start every run from this experiment (name or YAML) instead of the lifelong bench env",
+    )
     p.add_argument("--agents", type=int, default=64, help="agents per environment")
     p.add_argument("--size", type=int, default=32, help="side of the generated map")
     p.add_argument("--density", type=float, default=0.3, help="obstacle density")
-    p.add_argument("--workers", type=int, default=2, help="rollout worker processes (and raw-env processes)")
-    p.add_argument("--envs-per-worker", type=int, default=2, help="env instances per worker (even)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="rollout worker processes (and raw-env processes); default 2",
+    )
+    p.add_argument(
+        "--envs-per-worker", type=int, default=None, help="env instances per worker (even); default 2"
+    )
     p.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run")
     p.add_argument(
         "--startup", type=float, default=30.0, help="extra wall-clock seconds per training run for start-up"
@@ -54,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _env_dict(args) -> dict:
+    if args.experiment:
+        import configs
+        from agents.config import load_experiment
+
+        return configs.to_dict(load_experiment(args.experiment).env)
     return dict(
         name="pogema",
         num_agents=args.agents,
@@ -157,9 +178,32 @@ def train_throughput(args, label: str, train_dir: Path, overrides: list[str]) ->
 
 def experiment(args, label: str, train_dir: Path, overrides: list[str]):
     """The ExperimentConfig of one run (a bad override is a one-line ConfigError)."""
+    import dataclasses
+
     import configs
     from agents.config import load_experiment
 
+    measuring = dict(
+        train_dir=str(train_dir),
+        restart="overwrite",
+        train_for_env_steps=10**12,
+        # the rate is measured from the first trained batch on; start-up gets its own allowance
+        train_for_seconds=args.seconds + args.startup,
+        log_interval_s=max(10.0, args.seconds / 4),
+        save_every_sec=10**6,
+    )
+    if args.experiment:
+        d = configs.to_dict(load_experiment(args.experiment))
+        d["name"] = f"bench-{label}"
+        d["device"] = args.device
+        d["train"].update(measuring, serial=args.serial)
+        if args.workers is not None:
+            d["train"]["num_workers"] = args.workers
+        if args.envs_per_worker is not None:
+            d["train"]["envs_per_worker"] = args.envs_per_worker
+        if args.batch_size:
+            d["train"]["batch_size"] = args.batch_size
+        return load_experiment(d, overrides)
     A, T = args.agents, args.rollout
     k = args.envs_per_worker
     batch = args.batch_size or k * A * T
@@ -169,26 +213,18 @@ def experiment(args, label: str, train_dir: Path, overrides: list[str]):
             "device": args.device,
             "env": _env_dict(args),
             "train": dict(
-                train_dir=str(train_dir),
-                restart="overwrite",
                 serial=args.serial,
                 num_workers=args.workers,
                 envs_per_worker=k,
                 double_buffer=k % 2 == 0,
                 rollout=T,
                 batch_size=batch,
-                train_for_env_steps=10**12,
-                # the rate is measured from the first trained batch on; start-up gets its own allowance
-                train_for_seconds=args.seconds + args.startup,
-                log_interval_s=max(10.0, args.seconds / 4),
-                save_every_sec=10**6,
+                **measuring,
             ),
         }
     )
     preset = load_experiment(f"model/{args.model}.yaml") if args.model else None
     if preset is not None:
-        import dataclasses
-
         exp = dataclasses.replace(exp, model=preset.model)
     return load_experiment(configs.to_dict(exp), overrides)
 
@@ -205,6 +241,9 @@ def _profile_summary(profiles: dict[str, str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if not args.experiment:
+        args.workers = 2 if args.workers is None else args.workers
+        args.envs_per_worker = 2 if args.envs_per_worker is None else args.envs_per_worker
     try:
         runs = [parse_run(spec) for spec in args.run] or [
             (c.strip(), [f"model.core={c.strip()}"]) for c in args.cores.split(",") if c.strip()
@@ -218,14 +257,24 @@ def main(argv: list[str]) -> int:
         print(f"srmt bench train: {e}", file=sys.stderr)
         return 2
     env_dict = _env_dict(args)
-    print(
-        f"srmt bench train: pogema {args.size}x{args.size} random map, {args.agents} agents, lifelong; "
-        f"{args.workers} workers x {args.envs_per_worker} envs; model preset {args.model}; device {args.device}; "
-        f"{args.seconds:.0f} s per measurement",
-        flush=True,
-    )
-    raw = raw_env_throughput(env_dict, args.workers, args.envs_per_worker, args.seconds)
-    print(f"raw env, {args.workers} processes: {raw:,.0f} agent-steps/s", flush=True)
+    if args.experiment:
+        base = experiment(args, "base", Path(tempfile.gettempdir()), [])
+        workers, envs_per_worker = base.train.num_workers, base.train.envs_per_worker
+        print(
+            f"srmt bench train: experiment {args.experiment} (env {base.env.name}, {base.env.num_agents} agents); "
+            f"{workers} workers x {envs_per_worker} envs; device {args.device}; {args.seconds:.0f} s per measurement",
+            flush=True,
+        )
+    else:
+        workers, envs_per_worker = args.workers, args.envs_per_worker
+        print(
+            f"srmt bench train: pogema {args.size}x{args.size} random map, {args.agents} agents, lifelong; "
+            f"{workers} workers x {envs_per_worker} envs; model preset {args.model}; device {args.device}; "
+            f"{args.seconds:.0f} s per measurement",
+            flush=True,
+        )
+    raw = raw_env_throughput(env_dict, workers, envs_per_worker, args.seconds)
+    print(f"raw env, {workers} processes: {raw:,.0f} agent-steps/s", flush=True)
     results: dict[str, dict] = {}
     train_dir = Path(tempfile.mkdtemp(prefix="srmt-bench-train-"))
     try:
@@ -238,7 +287,7 @@ def main(argv: list[str]) -> int:
     refs = reference_runs(results)
     head = "".join(f" {'vs ' + ref:>16}" for ref in refs)
     print(f"{'what':<28} {'agent-steps/s':>14} {'ratio to raw env':>17}{head}")
-    print(f"{'raw env (' + str(args.workers) + ' processes)':<28} {raw:>14,.0f} {1.0:>17.3f}")
+    print(f"{'raw env (' + str(workers) + ' processes)':<28} {raw:>14,.0f} {1.0:>17.3f}")
     for core, r in results.items():
         rate = r["agent_steps_per_s"]
         status = "" if r["status"] == "success" else f"  ({r['status']}: {r['error']})"
