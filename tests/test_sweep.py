@@ -130,7 +130,8 @@ def test_arguments_route_to_sweep_keys_and_experiment_overrides(tmp_path):
     name, jobs = plan(
         parse_args(["bottleneck-srmt", "cores=[srmt,rmt]", "seeds=[0,1]", f"out_dir={tmp_path}"])
     )
-    assert [j.run for j in jobs] == [f"{name}-{c}-s{s}" for c in ("srmt", "rmt") for s in (0, 1)]
+    # seed-major: a sweep cut short has compared the cores on the same seeds
+    assert [j.run for j in jobs] == [f"{name}-{c}-s{s}" for s in (0, 1) for c in ("srmt", "rmt")]
     assert len({j.run_dir for j in jobs}) == 4 and all(f"seed: {j.seed}" in j.config_yaml for j in jobs)
     _, jobs = plan(
         parse_args(
@@ -138,12 +139,12 @@ def test_arguments_route_to_sweep_keys_and_experiment_overrides(tmp_path):
                 "bottleneck-srmt",
                 "cores=[srmt,gru]",
                 "seeds=[0,1]",
-                "core_seeds.gru=[5]",
+                "core_seeds.gru=[5,6,7]",
                 f"out_dir={tmp_path}",
             ]
         )
     )
-    assert [(j.core, j.seed) for j in jobs] == [("srmt", 0), ("srmt", 1), ("gru", 5)]
+    assert [(j.core, j.seed) for j in jobs] == [("srmt", 0), ("gru", 5), ("srmt", 1), ("gru", 6), ("gru", 7)]
 
 
 def test_a_run_may_resume_under_another_wall_clock_limit_but_not_another_training_config():

@@ -109,43 +109,46 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
     )
     jobs = []
     start_before = time.time() + cfg.stop_after_s if cfg.stop_after_s else 0.0
-    for core in cfg.cores:
-        for seed in cfg.seeds_of(core):
-            run = f"{name}-{core}-s{seed}"
-            exp = load_experiment(
-                cfg.experiment,
-                [
-                    *cfg.overrides,
-                    f"name={run}",
-                    f"seed={seed}",
-                    f"model.core={core}",
-                    f"train.train_dir={root / 'runs'}",
-                ],
+    # seed-major order (every core's first seed, then every core's second, ...): a sweep cut short by
+    # ``stop_after_s`` or a time limit has compared the cores on the same seeds so far
+    pairs = [(core, seed) for core in cfg.cores for seed in cfg.seeds_of(core)]
+    rank = {pair: [p for p in pairs if p[0] == pair[0]].index(pair) for pair in pairs}
+    for core, seed in sorted(pairs, key=lambda pair: rank[pair]):
+        run = f"{name}-{core}-s{seed}"
+        exp = load_experiment(
+            cfg.experiment,
+            [
+                *cfg.overrides,
+                f"name={run}",
+                f"seed={seed}",
+                f"model.core={core}",
+                f"train.train_dir={root / 'runs'}",
+            ],
+        )
+        spec = JobSpec(
+            core=core,
+            seed=seed,
+            run=run,
+            run_dir=str(root / "runs" / run),
+            config_yaml=configs.to_yaml(exp),
+            config_path=str(root / "configs" / f"{run}.yaml"),
+            log_dir=str(root / "logs"),
+            result_path=str(root / "results" / f"{run}.json"),
+            existing=cfg.existing,
+            # pool controls exist for srmt only: other cores' evaluations do not depend on them
+            eval=eval_key if core == "srmt" else {**eval_key, "controls": []},
+            train_csr=cfg.train_csr,
+            timeout_s=cfg.timeout_s,
+            budget=cfg.budget,
+            target_steps=exp.train.train_for_env_steps,
+            start_before=start_before,
+        )
+        if cfg.existing == "reuse" and folder_state(Path(spec.run_dir), spec.config_yaml) == "different":
+            raise configs.ConfigError(
+                f"run folder {spec.run_dir} holds another config; nothing is resumed from another run "
+                "(existing=overwrite retrains it, or choose another name= / out_dir=)"
             )
-            spec = JobSpec(
-                core=core,
-                seed=seed,
-                run=run,
-                run_dir=str(root / "runs" / run),
-                config_yaml=configs.to_yaml(exp),
-                config_path=str(root / "configs" / f"{run}.yaml"),
-                log_dir=str(root / "logs"),
-                result_path=str(root / "results" / f"{run}.json"),
-                existing=cfg.existing,
-                # pool controls exist for srmt only: other cores' evaluations do not depend on them
-                eval=eval_key if core == "srmt" else {**eval_key, "controls": []},
-                train_csr=cfg.train_csr,
-                timeout_s=cfg.timeout_s,
-                budget=cfg.budget,
-                target_steps=exp.train.train_for_env_steps,
-                start_before=start_before,
-            )
-            if cfg.existing == "reuse" and folder_state(Path(spec.run_dir), spec.config_yaml) == "different":
-                raise configs.ConfigError(
-                    f"run folder {spec.run_dir} holds another config; nothing is resumed from another run "
-                    "(existing=overwrite retrains it, or choose another name= / out_dir=)"
-                )
-            jobs.append(spec)
+        jobs.append(spec)
     return name, jobs
 
 
