@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as scipy_stats
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
@@ -65,6 +64,8 @@ def mean_ci(values: list[float] | np.ndarray, seed: int = 0) -> Stat:
         return Stat(mean, math.nan, math.nan, 1)
     if np.all(x == x[0]):  # every resample has the same mean; scipy warns about a degenerate sample
         return Stat(mean, mean, mean, n)
+    from scipy import stats as scipy_stats  # imported here: training and the envs never need scipy
+
     res = scipy_stats.bootstrap(
         (x,),
         np.mean,
