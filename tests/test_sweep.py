@@ -270,6 +270,15 @@ def test_same_command_reuses_finished_runs_and_refuses_another_config(local_swee
     again = run_sweep(cfg, log=lambda s: None)  # nothing retrained, evaluations reused
     assert all(not r["trained"] for r in again["runs"])
     assert [r["eval"] for r in again["runs"]] == [r["eval"] for r in first["runs"]]
+    # stop_after_s stops new work only: finished, evaluated runs are still reported (tables from results
+    # brought back from another machine)
+    import time
+
+    from agents.sweep import jobs
+
+    name, specs = plan(cfg)
+    late = [jobs.JobSpec(**{**jobs.spec_dict(sp), "start_before": time.time() - 1}) for sp in specs]
+    assert [jobs.run_job(sp)["status"] for sp in late] == ["ok", "ok"]
     other = parse_args(
         [
             "bottleneck-srmt",

@@ -126,7 +126,15 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     if isinstance(spec, dict):
         spec = JobSpec(**spec)
     t0 = time.time()
-    if spec.start_before and t0 > spec.start_before:
+    run_dir, log_dir = Path(spec.run_dir), Path(spec.log_dir)
+    state = "new" if spec.existing == "overwrite" else folder_state(run_dir, spec.config_yaml)
+    eval_path = Path(spec.result_path).with_suffix(".eval.json")
+    # stop_after_s stops new work only: a finished run whose evaluation is cached is still reported
+    if (
+        spec.start_before
+        and t0 > spec.start_before
+        and not (state == "done" and _eval_cached(spec, eval_path))
+    ):
         return dict(
             core=spec.core,
             seed=spec.seed,
@@ -135,7 +143,6 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
             status="not_started",
             error="stop_after_s reached before this run started",
         )
-    run_dir, log_dir = Path(spec.run_dir), Path(spec.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     Path(spec.config_path).parent.mkdir(parents=True, exist_ok=True)
     Path(spec.config_path).write_text(spec.config_yaml)
@@ -145,7 +152,6 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
         result.update(status="failed", error=error, wall_s=time.time() - t0)
         return result
 
-    state = "new" if spec.existing == "overwrite" else folder_state(run_dir, spec.config_yaml)
     if state == "different":
         return failed(
             f"run folder {run_dir} holds another config; nothing is resumed from it (existing=overwrite "
@@ -175,12 +181,9 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     result["env_steps"] = int(marker["env_steps"])
     result["train_wall_s"] = float(marker.get("wall_s", math.nan))
 
-    eval_path = Path(spec.result_path).with_suffix(".eval.json")
-    from agents.sf.checkpoint import find_checkpoint
-
-    key = dict(checkpoint=str(find_checkpoint(run_dir)), **spec.eval)
+    key = _eval_key(spec)
     cached = json.loads(eval_path.read_text()) if eval_path.is_file() else None
-    if cached is None or cached.get("key") != key or spec.existing == "overwrite" or result["trained"]:
+    if not _eval_cached(spec, eval_path) or spec.existing == "overwrite" or result["trained"]:
         cmd = [sys.executable, "-m", "agents.sweep.evaluate", str(run_dir), str(eval_path), json.dumps(key)]
         rc, err = _run(cmd, log_dir / f"{spec.run}.eval.log", spec.timeout_s)
         if rc != 0:
@@ -193,6 +196,22 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     Path(spec.result_path).parent.mkdir(parents=True, exist_ok=True)
     Path(spec.result_path).write_text(json.dumps(result, indent=1))
     return result
+
+
+def _eval_key(spec: JobSpec) -> dict[str, Any]:
+    """What a cached evaluation must match: the checkpoint evaluated and the evaluation keys."""
+    from agents.sf.checkpoint import find_checkpoint
+
+    return dict(checkpoint=str(find_checkpoint(Path(spec.run_dir))), **spec.eval)
+
+
+def _eval_cached(spec: JobSpec, eval_path: Path) -> bool:
+    if spec.existing == "overwrite" or not eval_path.is_file():
+        return False
+    try:
+        return json.loads(eval_path.read_text()).get("key") == _eval_key(spec)
+    except (OSError, ValueError, FileNotFoundError):
+        return False
 
 
 def spec_dict(spec: JobSpec) -> dict[str, Any]:
