@@ -279,6 +279,17 @@ def test_same_command_reuses_finished_runs_and_refuses_another_config(local_swee
     name, specs = plan(cfg)
     late = [jobs.JobSpec(**{**jobs.spec_dict(sp), "start_before": time.time() - 1}) for sp in specs]
     assert [jobs.run_job(sp)["status"] for sp in late] == ["ok", "ok"]
+    # a sweep folder moved elsewhere (carried to a GPU host and back) is the same sweep
+    import shutil
+
+    moved = Path(cfg.out_dir).parent / "moved"
+    shutil.copytree(Path(cfg.out_dir), moved)
+    import dataclasses
+
+    moved_cfg = dataclasses.replace(cfg, out_dir=str(moved))
+    _, specs = plan(moved_cfg)
+    late = [jobs.JobSpec(**{**jobs.spec_dict(sp), "start_before": time.time() - 1}) for sp in specs]
+    assert [jobs.run_job(sp)["status"] for sp in late] == ["ok", "ok"]
     other = parse_args(
         [
             "bottleneck-srmt",

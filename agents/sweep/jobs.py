@@ -45,6 +45,7 @@ class JobSpec:
 
 
 OPERATIONAL_KEYS = (
+    "train_dir",  # where the run folders live: a sweep folder moved to another machine or path is the same sweep
     "restart",
     "train_for_seconds",
     "log_interval_s",
@@ -202,7 +203,9 @@ def _eval_key(spec: JobSpec) -> dict[str, Any]:
     """What a cached evaluation must match: the checkpoint evaluated and the evaluation keys."""
     from agents.sf.checkpoint import find_checkpoint
 
-    return dict(checkpoint=str(find_checkpoint(Path(spec.run_dir))), **spec.eval)
+    run_dir = Path(spec.run_dir)
+    # relative to the run folder, so that a sweep folder moved to another path keeps its evaluations
+    return dict(checkpoint=str(find_checkpoint(run_dir).relative_to(run_dir)), **spec.eval)
 
 
 def _eval_cached(spec: JobSpec, eval_path: Path) -> bool:
