@@ -148,10 +148,11 @@ class EvalConfig:
     episodes: int = 20
     """Env tasks: seeded episodes per algorithm (seeds ``0..episodes-1`` unless ``seeds`` is set)."""
     max_episodes: int = 0
-    """Cap per algorithm and map set, taken in (map, agents, seed) order so that the first maps keep
-    their full agent-count sweep; 0 = no cap."""
+    """Cap per algorithm and map set (or env task), taken in (map, agents, seed) order so that the first
+    maps keep their full agent-count sweep; 0 = no cap."""
     max_episode_steps: int = 0
-    """Episode length override; 0 = the map set's (256 random / 128 mazes lifelong, 128 classic)."""
+    """Episode length override; 0 = the map set's (256 random / 128 mazes lifelong, 128 classic) or, on
+    an env task, the env's own."""
     scenarios: bool = True
     """Replay the map set's frozen scenarios (starts and goal sequences) where they exist for the
     instance's map and seed; False lets pogema generate them from the seed."""

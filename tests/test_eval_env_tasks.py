@@ -133,8 +133,7 @@ def test_a_policy_of_a_non_grid_env_plays_its_own_env_and_enjoy_writes_a_text_tr
     res = evaluate(configs.load(EvalConfig, None, [*over, "run=[M]"]), echo=False)
     assert [r["seed"] for r in res["rows"]] == [0, 1, 2] and res["rows"][0]["map_set"] == "gym_multiagent"
     assert (
-        "M plays env 'gym_multiagent' (id=envs.toy:LineWorld"
-        in (tmp_path / "out" / "summary.md").read_text()
+        "M plays env 'gym_multiagent' (id=envs.toy:LineWorld" in (tmp_path / "out" / "summary.md").read_text()
     )
     path = enjoy(configs.load(EvalConfig, None, [*over, "enjoy.algorithm=M", "enjoy.seed=2"]))
     out = capsys.readouterr().out
