@@ -13,7 +13,7 @@ from agents.eval.api import enjoy, evaluate
 from agents.eval.episode import EnvInstance, make_episode_env, run_episode
 from agents.eval.runner import episode_seed
 from agents.eval.tables import env_metrics, report
-from agents.eval.tasks import env_instances
+from agents.eval.tasks import env_instances, task_note
 from agents.eval_config import AlgorithmConfig, EvalConfig
 from envs import make_env
 from envs.config import EnvConfig
@@ -75,6 +75,8 @@ def test_env_task_seeds_caps_and_step_limit(tmp_path):
     cfg = _cfg(tmp_path, "seeds=[7,9,11]", "max_episodes=2", "max_episode_steps=2")
     insts = env_instances(cfg.env, cfg)
     assert [i.seed for i in insts] == [7, 9] and all(i.env["max_episode_steps"] == 2 for i in insts)
+    assert "plays env 'gym_multiagent' (id=envs.toy:LineWorld, num_agents=3) (eval.env): 2 seeded episodes (seeds, " \
+        "capped by max_episodes=2)" in task_note(cfg, "R", cfg.env)  # fmt: skip
     metrics, _ = run_episode(make_episode_env(insts[0]), _random(), episode_seed(insts[0]))
     assert metrics["ep_length"] <= 2
 

@@ -74,7 +74,11 @@ def describe(env_cfg: EnvConfig) -> str:
 def task_note(cfg: EvalConfig, name: str, env_cfg: EnvConfig) -> str:
     """The one line saying what an env task plays and which keys do not apply to it."""
     why = "eval.env" if cfg.env is not None else "its training env, not a POGEMA grid"
-    count = f"seeds {list(cfg.seeds)}" if cfg.seeds else f"{cfg.episodes} seeded episodes (eval.episodes)"
+    seeds = list(cfg.seeds) if cfg.seeds else list(range(cfg.episodes))
+    n = min(len(seeds), cfg.max_episodes) if cfg.max_episodes else len(seeds)
+    source = "seeds" if cfg.seeds else "eval.episodes"
+    capped = f", capped by max_episodes={cfg.max_episodes}" if n < len(seeds) else ""
+    count = f"{n} seeded episodes ({source}{capped})"
     return (
         f"{name} plays {describe(env_cfg)} ({why}): {count}, the env's own metrics; "
         f"{NOT_APPLICABLE} do not apply to it"
