@@ -7,7 +7,8 @@ by the enjoy.* keys, e.g.
   srmt enjoy eval/lifelong enjoy.algorithm=FollowerLite enjoy.map_set=02-mazes enjoy.num_agents=32 enjoy.out=ep.svg
 
 Algorithms, map sets and the benchmark folder come from the same config as `srmt eval` (benchmark map
-sets need `srmt data fetch` once).
+sets need `srmt data fetch` once). An env task (a policy of a non-grid env, or eval.env) has no grid to
+draw: its episode is written as a text trace of every step's actions and rewards (.txt) instead.
 """
 
 from __future__ import annotations

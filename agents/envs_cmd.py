@@ -124,10 +124,16 @@ def cmd_play(target: str, overrides: list[str], seed: int, render: bool) -> int:
     env.reset()
     rng = np.random.default_rng(seed)
     start, steps, total = time.perf_counter(), 0, np.zeros(env.num_agents)
+    actions_seen: list[np.ndarray] = []
+    rewards_seen: list[np.ndarray] = []
     while True:
-        _, rew, term, trunc, infos = env.step(rng.integers(0, env.action_space.n, size=env.num_agents))
+        actions = rng.integers(0, env.action_space.n, size=env.num_agents)
+        _, rew, term, trunc, infos = env.step(actions)
         steps += 1
         total += rew
+        if render:
+            actions_seen.append(actions)
+            rewards_seen.append(np.asarray(rew))
         if term.all() or trunc.all():
             break
     dt = time.perf_counter() - start
@@ -143,11 +149,33 @@ def cmd_play(target: str, overrides: list[str], seed: int, render: bool) -> int:
     metrics = infos[0].get("metrics", {}) if infos else {}
     print("metrics: " + ("  ".join(f"{k}={v:g}" for k, v in metrics.items()) or "none reported"))
     if render:
-        if not hasattr(env, "render"):
-            raise ValueError(f"env {cfg.name!r} has no render(); drop --render")
-        print(env.render())
+        frame = _text_render(env)
+        if frame is not None:
+            print(frame)
+        else:  # nothing to draw as text: the episode's steps instead
+            from agents.eval.animation import text_trace
+
+            print(
+                f"env {cfg.name!r} has no text render (no render(), or it does not return a string); "
+                "printing the episode's per-step actions and rewards instead"
+            )
+            print("\n".join(text_trace(actions_seen, rewards_seen)))
     env.close()
     return 0
+
+
+def _text_render(env: object) -> str | None:
+    """The env's ``render()`` when it returns text (a grid env's map), else None: no render(), or one
+    that returns frames (an ``rgb_array``) or nothing (a PettingZoo env without ``render_mode``)."""
+    render = getattr(env, "render", None)
+    if render is None:
+        return None
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gymnasium / PettingZoo warn when called without a render_mode
+        frame = render()
+    return frame if isinstance(frame, str) else None
 
 
 def main(argv: list[str]) -> int:
@@ -174,7 +202,11 @@ def main(argv: list[str]) -> int:
     )
     play.add_argument("overrides", nargs="*", help="key=value EnvConfig overrides")
     play.add_argument("--seed", type=int, default=0)
-    play.add_argument("--render", action="store_true", help="print the final state")
+    play.add_argument(
+        "--render",
+        action="store_true",
+        help="print the final state (an env without a text render: every step's actions and rewards)",
+    )
     a = p.parse_args(argv)
     try:
         if a.cmd == "maps":

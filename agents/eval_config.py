@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from envs.config import EnvConfig
+
 BUILTIN_KINDS = (
     "astar",
     "astar_pogema",
@@ -136,12 +138,21 @@ class EvalConfig:
     max_maps: int = 0
     """Keep only the first N maps (after ``maps``); 0 = all."""
     seeds: list[int] = field(default_factory=list)
-    """Episode seeds; empty = the map set's seed, which replays its frozen scenarios."""
+    """Episode seeds; empty = the map set's seed, which replays its frozen scenarios (env tasks:
+    ``0..episodes-1``)."""
+    env: Optional[EnvConfig] = None
+    """An env task for every algorithm instead of the map sets: seeded episodes of this registered env
+    (e.g. ``env.name=beacon env.plugin=beacon.py``), reporting the env's own metrics. None = map sets,
+    except for a policy trained on a non-grid env (PettingZoo, a plugin's env), which plays its own
+    training env. Env tasks need algorithms that act from observations alone (``srmt``, ``random``)."""
+    episodes: int = 20
+    """Env tasks: seeded episodes per algorithm (seeds ``0..episodes-1`` unless ``seeds`` is set)."""
     max_episodes: int = 0
-    """Cap per algorithm and map set, taken in (map, agents, seed) order so that the first maps keep
-    their full agent-count sweep; 0 = no cap."""
+    """Cap per algorithm and map set (or env task), taken in (map, agents, seed) order so that the first
+    maps keep their full agent-count sweep; 0 = no cap."""
     max_episode_steps: int = 0
-    """Episode length override; 0 = the map set's (256 random / 128 mazes lifelong, 128 classic)."""
+    """Episode length override; 0 = the map set's (256 random / 128 mazes lifelong, 128 classic) or, on
+    an env task, the env's own."""
     scenarios: bool = True
     """Replay the map set's frozen scenarios (starts and goal sequences) where they exist for the
     instance's map and seed; False lets pogema generate them from the seed."""
@@ -178,6 +189,8 @@ class EvalConfig:
     """``srmt enjoy``: which single episode to animate."""
 
     def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes={self.episodes} must be >= 1")
         for key in ("max_maps", "max_episodes", "max_episode_steps", "workers"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 0")

@@ -8,8 +8,14 @@ without it the defaults below apply (A*, PIBT, FollowerLite and Random on the PO
   srmt eval eval/smoke
   srmt eval eval/lifelong run=[PIBT,AStar] map_sets=[02-mazes] num_agents=[8,16] max_maps=8 workers=2
 
+A policy trained on a non-grid env (PettingZoo, a plugin's env) plays an env task instead: `episodes`
+seeded episodes of its own env, tabled by the env's own metrics; `env.name=... env.options.K=V` gives
+every algorithm that env task (eval.env), e.g.
+
+  srmt eval algorithms.B.kind=srmt algorithms.B.checkpoint=train_dir/beacon-srmt run=[B] episodes=50
+
 The benchmark map sets need the POGEMA benchmark data: `srmt data fetch` (once). Writes
-{out_dir}/<map set>-<lmapf|mapf>/<Algorithm>.json (pogema-toolbox format, with the evaluation config
+{out_dir}/<map set>-<lmapf|mapf|env>/<Algorithm>.json (pogema-toolbox format, with the evaluation config
 beside them), results.csv, comparison.csv (with the published results), summary.md and plots/.
 """
 

@@ -157,11 +157,15 @@ def _load_factory(
     if not spec:
         raise ValueError(f"env.options.id is required for {what}")
     if ":" in spec:
+        from envs.plugins import PluginError, import_plugin
+
         module_name, _, attr = spec.partition(":")
         try:
-            module = importlib.import_module(module_name)
-        except ImportError as e:
-            raise ValueError(f"env.options.id={spec!r}: cannot import {module_name!r} ({e})") from None
+            # found like a plugin module: installed, on sys.path or in the working directory (which the
+            # ``srmt`` console script does not put on sys.path)
+            module = import_plugin(module_name)
+        except PluginError as e:
+            raise ValueError(f"env.options.id={spec!r}: {e}") from None
         factory = getattr(module, attr, None)
         if not callable(factory):
             raise ValueError(f"env.options.id={spec!r}: {module_name!r} has no callable {attr!r}")

@@ -215,3 +215,24 @@ def test_gym_style_env_needs_per_agent_spaces():
 
     with pytest.raises(ValueError, match=r"observation_space must be a Dict \(agent -> space\) or a Tuple"):
         GymMultiAgentEnv(Flat())
+
+
+def test_an_id_module_in_the_working_directory_is_found_as_under_the_console_script(tmp_path, monkeypatch):
+    """``env.options.id=my_mod:Factory`` with ``my_mod.py`` in the working directory: the ``srmt`` console
+    script does not put that folder on sys.path, the adapter finds it as it finds plugin modules."""
+    import os
+    import sys
+
+    (tmp_path / "line_factory_in_cwd.py").write_text("from envs.toy import LineWorld as Env\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", os.getcwd(), str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "line_factory_in_cwd", raising=False)
+    env = make_env(
+        EnvConfig(name="gym_multiagent", options={"id": "line_factory_in_cwd:Env", "num_agents": 2})
+    )
+    assert env.num_agents == 2 and env.observation_space.shape == (10,)
+    with pytest.raises(
+        ValueError, match=r"^env.options.id='no_such_mod_x:Env': plugin module 'no_such_mod_x' not found"
+    ):
+        make_env(EnvConfig(name="gym_multiagent", options={"id": "no_such_mod_x:Env"}))
+    monkeypatch.delitem(sys.modules, "line_factory_in_cwd", raising=False)

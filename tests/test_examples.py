@@ -4,6 +4,7 @@ config, and the cleanrl-style PPO loop learning a tiny task."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,29 @@ def test_custom_env_example_is_short_and_trains_with_srmt_train(tmp_path):
     first, *rest = proc.stdout.splitlines()
     assert first.split() == ["beacon", str(env_file), "MLPEncoder", "(3,)"]
     assert "beacon" in rest[0] and "return=" in rest[-1]  # srmt envs play on the run folder
+    # srmt eval / srmt enjoy / srmt envs play --render on the checkpoint, each in a fresh process with no
+    # plugin flag: the policy plays its own (non-grid) env, seeded, with the env's metrics
+    algo = ["algorithms.B.kind=srmt", f"algorithms.B.checkpoint={run}", "workers=1", "out_dir=ev"]
+    proc = _python(
+        ["-m", "agents.cli", "eval", *algo, "run=[B]", "episodes=3", "progress=false"], cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [
+        json.loads(line) for line in (tmp_path / "ev/episodes/beacon-env/B.jsonl").read_text().splitlines()
+    ]
+    assert [r["seed"] for r in rows] == [0, 1, 2] and all(0 <= r["metrics"]["return"] <= 8 for r in rows)
+    assert all(r["metrics"]["episode_length"] == 8 for r in rows) and "`return`" in proc.stdout
+    proc = _python(["-m", "agents.cli", "enjoy", *algo, "enjoy.algorithm=B"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (
+        "no grid to draw" in proc.stdout
+        and len((tmp_path / "ev/enjoy/B-beacon-3.txt").read_text().splitlines()) == 11
+    )
+    proc = _python(["-m", "agents.cli", "envs", "play", str(run / "checkpoint_p0"), "--render"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "per-step actions and rewards" in proc.stdout and proc.stdout.splitlines()[-1].startswith(
+        "return per agent"
+    )
 
 
 def test_pettingzoo_example_config_builds_env_and_model():

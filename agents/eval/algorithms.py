@@ -74,6 +74,12 @@ class SrmtPolicy:
         return self.experiment.env
 
     def reset(self, state: WorldState, seed: int) -> None:
+        shape = tuple(np.shape(state.observations)[1:])
+        if state.observations is not None and shape != tuple(self.model.obs_shape):
+            raise ValueError(
+                f"srmt checkpoint trained on env {self.env_config.name!r} observes {tuple(self.model.obs_shape)} "
+                f"per agent, but this episode's env gives {shape}; evaluate it on an env like its own"
+            )
         self.generator.manual_seed(int(seed))
         self.state = self.model.initial_state(1, state.num_agents)
         self.first = True
@@ -112,6 +118,9 @@ class AlgorithmSpec:
     """The env backend ``env_backend=auto`` means for it: ``pogema`` (planners) or ``envs`` (policies
     that read srmt's observations)."""
     needs_checkpoint: bool
+    any_env: bool
+    """It acts from ``observations``, ``active`` and ``num_actions`` alone (no grid positions), so it
+    can play env tasks (``eval.env``, or a non-grid training env), not only map-set instances."""
     plugin: str | None
     """The plugin whose import registered it (recorded in the config so that worker processes import it)."""
 
@@ -126,6 +135,7 @@ def register_algorithm(
     *,
     backend: Backend = "pogema",
     needs_checkpoint: bool = False,
+    any_env: bool = False,
     replace: bool = False,
 ) -> None:
     """Make ``algorithms.X.kind=name`` evaluate ``builder(cfg)``: an :class:`Algorithm` (a planner or a
@@ -133,6 +143,8 @@ def register_algorithm(
     :class:`BuiltAlgorithm` that names its backend and env itself. ``cfg`` is the
     :class:`~agents.eval_config.AlgorithmConfig`; ``cfg.opts`` its options as an ``options_type`` instance.
     The same pattern as ``envs.register_env``; usable from a plugin (``algorithms.X.plugin=my_pkg.algos``).
+    ``any_env=True``: it reads only ``observations``, ``active`` and ``num_actions`` of the state, so it
+    may also play env tasks (seeded episodes of any registered env, ``agents.eval.tasks``).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"algorithm name must be a non-empty string, got {name!r}")
@@ -156,7 +168,9 @@ def register_algorithm(
     plugin = current_plugin() or importable_module(builder)
     if plugin is not None and plugin.startswith("agents."):
         plugin = None  # srmt's own algorithms
-    _REGISTRY[name] = AlgorithmSpec(name, builder, options_type, backend, needs_checkpoint, plugin)
+    _REGISTRY[name] = AlgorithmSpec(
+        name, builder, options_type, backend, needs_checkpoint, bool(any_env), plugin
+    )
 
 
 def unregister_algorithm(name: str) -> None:
@@ -240,16 +254,9 @@ def _follower_lite(spec: AlgorithmConfig) -> Algorithm:
 
 
 def _srmt(spec: AlgorithmConfig) -> BuiltAlgorithm:
+    # a checkpoint of a non-grid env plays its own env (an env task, agents.eval.tasks), not the map sets
     policy = SrmtPolicy(spec.checkpoint, spec.device, spec.action_selection)
-    from envs import env_spec
-
-    env = policy.env_config
-    if not env_spec(env.name).grid:
-        raise ValueError(
-            f"srmt checkpoint {spec.checkpoint!r} was trained on env {env.name!r}, not a POGEMA grid env; the "
-            "evaluation grid plays POGEMA maps: evaluate it on its own env with agents.sf.run_episodes"
-        )
-    return BuiltAlgorithm(policy, "envs", env)
+    return BuiltAlgorithm(policy, "envs", policy.env_config)
 
 
 def _rate(spec: AlgorithmConfig) -> BuiltAlgorithm:
@@ -274,7 +281,7 @@ register_algorithm("astar_pogema", _astar_pogema, replace=True)
 register_algorithm("pibt", _pibt, replace=True)
 register_algorithm("pibt_paper", _pibt_paper, replace=True)
 register_algorithm("wpibt", _wpibt, replace=True)
-register_algorithm("random", _random, replace=True)
+register_algorithm("random", _random, any_env=True, replace=True)
 register_algorithm("follower_lite", _follower_lite, needs_checkpoint=True, replace=True)
-register_algorithm("srmt", _srmt, backend="envs", needs_checkpoint=True, replace=True)
+register_algorithm("srmt", _srmt, backend="envs", needs_checkpoint=True, any_env=True, replace=True)
 register_algorithm("rate", _rate, backend="envs", needs_checkpoint=True, replace=True)

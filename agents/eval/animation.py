@@ -153,3 +153,21 @@ def write_svg(traj: Trajectory, path: str | Path, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(trajectory_svg(traj, **kwargs))
     return path
+
+
+def text_trace(actions: list, rewards: list, title: str = "") -> list[str]:
+    """One episode as text, for envs with nothing to draw: a line per step with every agent's action
+    and reward (``rewards`` may be empty: actions only), then the totals per agent."""
+    lines = [f"# {title}"] if title else []
+    if not actions:
+        return lines + ["(no steps)"]
+    lines.append("step  actions" + ("  |  rewards" if rewards else ""))
+    for t, a in enumerate(actions):
+        line = f"{t + 1:>4}  " + " ".join(str(int(x)) for x in np.asarray(a).ravel())
+        if rewards:
+            line += "  |  " + " ".join(f"{float(r):g}" for r in np.asarray(rewards[t]).ravel())
+        lines.append(line)
+    if rewards:
+        total = np.sum(np.stack([np.asarray(r, dtype=np.float64) for r in rewards]), axis=0)
+        lines.append("return per agent: " + " ".join(f"{v:g}" for v in total))
+    return lines

@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 
 import configs
-from agents.eval.algorithms import build_algorithm, resolve_file
-from agents.eval.animation import write_svg
+from agents.eval.algorithms import BuiltAlgorithm, build_algorithm, resolve_file
+from agents.eval.animation import text_trace, write_svg
 from agents.eval.benchmark import MapSet, build_instances, load_map_set, resolve_map_set
 from agents.eval.episode import make_episode_env, run_episode
 from agents.eval.executors import open_pool
@@ -34,8 +34,10 @@ from agents.eval.store import (
     row_of,
 )
 from agents.eval.tables import add_runtime_per_step, report
+from agents.eval.tasks import describe, env_instances, task_env, task_note
 from agents.eval.toolbox import write_toolbox_configs
 from agents.eval_config import AlgorithmConfig, EvalConfig
+from envs.config import EnvConfig
 
 
 def load_eval_config(
@@ -58,19 +60,43 @@ def _map_sets(cfg: EvalConfig) -> list[MapSet]:
     return [load_map_set(resolve_map_set(name, cfg.mode, cfg.benchmark_dir)) for name in cfg.map_sets]
 
 
+def _task_envs(cfg: EvalConfig, names: list[str], missing_ok: bool = False) -> dict[str, EnvConfig | None]:
+    """Each algorithm's env task (``agents.eval.tasks``), or None for the map sets. Builds every
+    algorithm, so a missing or corrupt checkpoint fails here, before the grid (``missing_ok``: a
+    ``report_only`` run that lacks a checkpoint falls back to ``eval.env`` or the map sets)."""
+    out: dict[str, EnvConfig | None] = {}
+    for name in names:
+        built: BuiltAlgorithm | None
+        try:
+            built = build_algorithm(cfg.algorithms[name])
+        except ValueError:
+            if not missing_ok:
+                raise
+            built = None
+        out[name] = task_env(cfg, name, built)
+    return out
+
+
 class EvalInterrupted(KeyboardInterrupt):
     """Ctrl-C during the grid; the message (one line) says what was kept."""
 
 
 def _grid(
-    cfg: EvalConfig, names: list[str], map_sets: list[MapSet], missing_ok: bool = False
+    cfg: EvalConfig,
+    names: list[str],
+    map_sets: list[MapSet],
+    envs: dict[str, EnvConfig | None],
+    missing_ok: bool = False,
 ) -> tuple[list[Task], list[Planned]]:
-    """The tasks of this config and, for each, its episode key and settings (``missing_ok``: a
-    checkpoint that is not here matches any stored one)."""
+    """The tasks of this config (map-set instances, or each env task's episodes) and, for each, its
+    episode key and settings (``missing_ok``: a checkpoint that is not here matches any stored one)."""
     instances = [inst for ms in map_sets for inst in build_instances(ms, cfg)]
-    if not instances:
+    tasks: list[Task] = []
+    for name in names:
+        env_cfg = envs[name]
+        tasks += make_tasks([name], instances if env_cfg is None else env_instances(env_cfg, cfg))
+    if not tasks:
         raise ValueError("the grid is empty: no map set / map / agent count / seed left after the filters")
-    tasks = make_tasks(names, instances)
     settings = {name: algorithm_settings(cfg.algorithms[name], missing_ok) for name in names}
     return tasks, plan([(t.algorithm, t.instance) for t in tasks], settings)
 
@@ -96,12 +122,12 @@ def _absolute_checkpoints(cfg: EvalConfig, names: list[str]) -> dict[str, Algori
     return specs
 
 
-def _run_grid(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tuple[list[dict], dict]:
+def _run_grid(
+    cfg: EvalConfig, names: list[str], map_sets: list[MapSet], envs: dict[str, EnvConfig | None]
+) -> tuple[list[dict], dict]:
     """Run every (algorithm, instance) episode not already in the episode log; writes the config, the
     log (one line per finished episode), then the result JSONs and results.csv of the whole grid."""
-    for name in names:
-        build_algorithm(cfg.algorithms[name])  # fail fast (missing/corrupt checkpoint) before the grid
-    tasks, planned = _grid(cfg, names, map_sets)
+    tasks, planned = _grid(cfg, names, map_sets, envs)
     out = Path(cfg.out_dir)
     if cfg.restart == "overwrite":
         clear_results(out)
@@ -161,7 +187,8 @@ def _run_grid(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tupl
     done = [r for r in rows if r is not None]
     write_results(done, out)
     steps = {"max_episode_steps": cfg.max_episode_steps} if cfg.max_episode_steps else {}
-    write_toolbox_configs(done, out, {(ms.name, ms.mode): {**ms.env, **steps} for ms in map_sets})
+    on_maps = [r for r in done if r["mode"] != "env"]  # pogema-toolbox configs describe map-set grids only
+    write_toolbox_configs(on_maps, out, {(ms.name, ms.mode): {**ms.env, **steps} for ms in map_sets})
     new_rows = [rows[i] for i in todo]
     digest = grid_digest(done, {p.key: p.settings for p in planned})
     timing = {
@@ -197,12 +224,14 @@ def _stored_timing(out: Path, digest: str) -> dict:
     return timing
 
 
-def _stored_rows(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> tuple[list[dict], dict]:
+def _stored_rows(
+    cfg: EvalConfig, names: list[str], map_sets: list[MapSet], envs: dict[str, EnvConfig | None]
+) -> tuple[list[dict], dict]:
     """``report_only``: our rows back from the episode log in ``out_dir``, narrowed to this config's
     grid (algorithms, map sets, maps, agent counts, seeds, caps) and to episodes whose settings equal
     this config's (episode length, scenarios, checkpoint, action selection, ...)."""
     out = Path(cfg.out_dir)
-    tasks, planned = _grid(cfg, names, map_sets, missing_ok=True)
+    tasks, planned = _grid(cfg, names, map_sets, envs, missing_ok=True)
     log = EpisodeLog(out)
     if not log.exists():
         raise ValueError(
@@ -224,7 +253,7 @@ def _stored_rows(cfg: EvalConfig, names: list[str], map_sets: list[MapSet]) -> t
             why = f" with these settings ({e.what}: {e.difference})"
         raise ValueError(
             f"report_only=true but {out} holds no results of {', '.join(missing)} on this grid "
-            f"({', '.join(ms.label for ms in map_sets)}){why}; run without report_only first"
+            f"({_labels(map_sets, envs)}){why}; run without report_only first"
         )
     rows.sort(key=lambda r: names.index(r["algorithm"]))  # tables list algorithms in ``run`` order
     return rows, _stored_timing(out, grid_digest(rows, {p.key: p.settings for p in planned}))
@@ -234,12 +263,18 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
     """Run the grid, write results / tables / plots under ``cfg.out_dir``; returns a summary dict with
     ``rows`` (ours), ``published`` (on the same instances), ``report`` (markdown) and timing figures."""
     names = cfg.selected_algorithms
-    map_sets = _map_sets(cfg)
+    envs = _task_envs(cfg, names, missing_ok=cfg.report_only)
+    # map sets are read only when some algorithm plays them (env tasks need no benchmark data)
+    map_sets = _map_sets(cfg) if any(e is None for e in envs.values()) else []
+    notes = [task_note(cfg, name, e) for name, e in envs.items() if e is not None]
+    if echo and cfg.progress:  # before the episodes run; the summary repeats them
+        for line in notes:
+            print(line, file=sys.stderr)
     out = Path(cfg.out_dir)
     if cfg.report_only:
-        rows, timing = _stored_rows(cfg, names, map_sets)
+        rows, timing = _stored_rows(cfg, names, map_sets, envs)
     else:
-        rows, timing = _run_grid(cfg, names, map_sets)
+        rows, timing = _run_grid(cfg, names, map_sets, envs)
     wall, workers = timing["wall_seconds"], timing["workers"]
     agent_steps = sum(r["num_agents"] * r["metrics"]["ep_length"] for r in rows)
 
@@ -302,8 +337,8 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
             f"{figures['agent_steps_per_second']} agent-steps/s, environment included."
         )
     header = (
-        f"# srmt eval: {', '.join(names)} on {', '.join(ms.label for ms in map_sets)}\n\n"
-        f"{timing_text}{pub_note}\n\n"
+        f"# srmt eval: {', '.join(names)} on {_labels(map_sets, envs)}\n\n"
+        f"{timing_text}{pub_note}\n\n" + "".join(f"{line}.\n\n" for line in notes)
     )
     (out / "summary.md").write_text(header + text)
     if not timing.get("stored"):  # a run's own timing stays; a re-report has none of its own
@@ -319,11 +354,22 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
     return {"rows": rows, "published": published, "report": text, "figures": figures, "plots": plots}
 
 
+def _labels(map_sets: list[MapSet], envs: dict[str, EnvConfig | None]) -> str:
+    tasks = dict.fromkeys(f"env {e.name}" for e in envs.values() if e is not None)
+    return ", ".join([ms.label for ms in map_sets] + list(tasks))
+
+
 def enjoy(cfg: EvalConfig, echo: bool = True) -> Path:
-    """Run one episode of ``cfg.enjoy.algorithm`` and write it as an animated SVG; returns the path."""
+    """Run one episode of ``cfg.enjoy.algorithm`` and write it as an animated SVG; returns the path.
+    An env task (a non-grid env: nothing to draw) is written as a text trace of per-step actions and
+    rewards instead."""
     e = cfg.enjoy
     if e.algorithm not in cfg.algorithms:
         raise ValueError(f"enjoy.algorithm {e.algorithm!r} unknown; known: {', '.join(cfg.algorithms)}")
+    built = build_algorithm(cfg.algorithms[e.algorithm])
+    env_cfg = task_env(cfg, e.algorithm, built)
+    if env_cfg is not None:
+        return _enjoy_env_task(cfg, built, env_cfg, echo)
     ms = load_map_set(resolve_map_set(e.map_set or cfg.map_sets[0], cfg.mode, cfg.benchmark_dir))
     narrowed = replace(
         cfg,
@@ -335,7 +381,6 @@ def enjoy(cfg: EvalConfig, echo: bool = True) -> Path:
         max_episodes=1,
     )
     inst = build_instances(ms, narrowed)[0]
-    built = build_algorithm(cfg.algorithms[e.algorithm])
     env = make_episode_env(inst, built.backend, built.env_base)
     metrics, traj = run_episode(env, built.algorithm, episode_seed(inst), record=True)
     assert traj is not None
@@ -346,4 +391,36 @@ def enjoy(cfg: EvalConfig, echo: bool = True) -> Path:
     write_svg(traj, path, cell_px=e.cell_px, seconds_per_step=e.seconds_per_step, title=title)
     if echo:
         print(f"{title}\nwrote {path}")
+    return path
+
+
+def _enjoy_env_task(cfg: EvalConfig, built: BuiltAlgorithm, env_cfg: EnvConfig, echo: bool) -> Path:
+    """``srmt enjoy`` on an env task: one seeded episode as a text trace (``.txt``) of every step's
+    actions and rewards, with the env's metrics."""
+    from envs import env_spec
+
+    e = cfg.enjoy
+    narrowed = replace(cfg, seeds=[max(e.seed, 0)], max_episodes=1, max_episode_steps=e.max_steps, episodes=1)
+    inst = env_instances(env_cfg, narrowed)[0]
+    metrics, traj = run_episode(make_episode_env(inst), built.algorithm, episode_seed(inst), record=True)
+    assert traj is not None
+    summary = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "runtime")
+    title = f"{e.algorithm} | {describe(env_cfg)} | {inst.num_agents} agents | seed {inst.seed} | {summary}"
+    default = Path(cfg.out_dir) / "enjoy" / f"{e.algorithm}-{env_cfg.name}-{inst.num_agents}.txt"
+    path = Path(e.out).with_suffix(".txt") if e.out else default
+    lines = text_trace(traj.actions, traj.rewards, title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    if echo:
+        why = (
+            "an env task is not drawn (enjoy draws map-set episodes)"
+            if env_spec(env_cfg.name).grid
+            else "not a POGEMA grid, so there is no grid to draw"
+        )
+        print(
+            f"{describe(env_cfg)}: {why}; wrote the episode as a text trace (per-step actions and rewards) "
+            f"to {path} instead; enjoy.map_set, map_name and num_agents do not apply"
+        )
+        shown = lines if len(lines) <= 40 else [*lines[:38], f"... ({len(lines) - 38} more lines in {path})"]
+        print("\n".join(shown))
     return path

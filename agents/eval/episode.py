@@ -1,6 +1,8 @@
 """One evaluation episode: an :class:`Instance`, an env backend that runs it, and the metric bookkeeping.
 
-Two backends run the same instance:
+An instance is a map-set problem (:class:`Instance`) or, for an *env task*, one seeded episode of a
+registered env (:class:`EnvInstance`: ``eval.env``, or the training env of a policy trained on a
+non-grid env). Two backends run the same map-set instance:
 
 - ``pogema``: ``pogema.pogema_v0`` itself, i.e. the dynamics the published POGEMA benchmark results were
   produced with. Planners run here by default.
@@ -9,7 +11,9 @@ Two backends run the same instance:
 
 Metrics are computed here, from positions and goals, the same way for both backends and with the
 pogema-toolbox names (``avg_throughput``; ``CSR ISR SoC makespan ep_length``; ``runtime``), so our rows
-sit next to the published ones. ``runtime`` is the seconds spent inside the algorithm per episode
+sit next to the published ones. An env task reports the env's own metrics instead (its final
+``infos[i]["metrics"]``), plus ``return`` (mean undiscounted return per agent, unless the env reports
+its own) and ``ep_length``. ``runtime`` is the seconds spent inside the algorithm per episode
 (environment stepping excluded), as pogema's ``RuntimeMetricWrapper`` measures it.
 """
 
@@ -52,6 +56,11 @@ class Instance:
         return self.on_target == "restart"
 
     @property
+    def mode(self) -> str:
+        """The results' mode: ``lifelong`` or ``classic``."""
+        return "lifelong" if self.lifelong else "classic"
+
+    @property
     def cost(self) -> int:
         """Rough work estimate, for scheduling the biggest episodes first."""
         return self.num_agents * self.max_episode_steps
@@ -72,6 +81,50 @@ class Instance:
             agents_xy=self.agents_xy,
             targets_xy=self.targets_xy,
         )
+
+
+@dataclass
+class EnvInstance:
+    """One seeded episode of a registered env (an env task). ``env`` is the :class:`envs.config.EnvConfig`
+    as a plain dict (its plugin included), so that it travels to worker processes and Dask workers and
+    is rebuilt there (importing the plugin)."""
+
+    env: dict
+    seed: int
+    num_agents: int
+    max_episode_steps: int = 0
+    """The env's step limit when its config sets one (scheduling only); 0 = unknown."""
+
+    mode = "env"
+
+    @property
+    def map_set(self) -> str:
+        """The results' map-set column: the env's name."""
+        return str(self.env["name"])
+
+    @property
+    def map_name(self) -> str:
+        """The results' map column: the env's name and a digest of its config, so that two configs of one
+        env are two instances (the plugin's path is left out: the same env from another folder matches)."""
+        return f"{self.map_set}:{env_digest(self.env)}"
+
+    @property
+    def cost(self) -> int:
+        return self.num_agents * (self.max_episode_steps or 1)
+
+    def env_config(self) -> Any:
+        import configs
+        from envs.config import EnvConfig
+
+        return configs.load(EnvConfig, self.env)
+
+
+def env_digest(env: dict) -> str:
+    import hashlib
+    import json
+
+    data = {k: v for k, v in env.items() if k != "plugin"}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 class EpisodeEnv(Protocol):
@@ -192,7 +245,71 @@ class EnvsEpisodeEnv:
         return self._state(obs), bool(np.all(terminated) or np.all(truncated))
 
 
-def make_episode_env(instance: Instance, backend: Backend = "pogema", env_base: Any = None) -> EpisodeEnv:
+class TaskEpisodeEnv:
+    """An env task's episode: the registered env of an :class:`EnvInstance`, no grid assumed.
+
+    Algorithms see ``active``, ``observations`` and ``num_actions`` (``WorldState.grid`` is False); the
+    metrics are the env's own (:meth:`metrics`)."""
+
+    def __init__(self, instance: EnvInstance) -> None:
+        from envs import make_env
+
+        self.instance = instance
+        self.env = make_env(instance.env_config(), seed=instance.seed)
+        self.num_actions = int(self.env.action_space.n)
+        self.max_episode_steps = instance.max_episode_steps
+        self._none = np.zeros((self.env.num_agents, 0), dtype=np.int64)
+        self._step = 0
+        self.returns = np.zeros(self.env.num_agents, dtype=np.float64)
+        self.last_rewards = np.zeros(self.env.num_agents, dtype=np.float32)
+        self.last_infos: list[dict] = []
+
+    def _state(self, obs: np.ndarray) -> WorldState:
+        return WorldState(
+            obstacles=np.zeros((0, 0), dtype=np.int64),
+            positions=self._none,
+            goals=self._none,
+            active=np.asarray(self.env.active, dtype=bool),
+            obs_radius=0,
+            on_target="",
+            step=self._step,
+            observations=obs,
+            num_actions=self.num_actions,
+            grid=False,
+        )
+
+    def reset(self) -> WorldState:
+        obs, _ = self.env.reset(seed=self.instance.seed)
+        self._step = 0
+        self.returns[:] = 0.0
+        return self._state(obs)
+
+    def step(self, actions: np.ndarray) -> tuple[WorldState, bool]:
+        obs, rewards, terminated, truncated, infos = self.env.step(np.asarray(actions, dtype=np.int64))
+        self._step += 1
+        self.last_rewards = np.asarray(rewards, dtype=np.float32)
+        self.returns += self.last_rewards
+        self.last_infos = infos
+        return self._state(obs), bool(np.all(np.asarray(terminated) | np.asarray(truncated)))
+
+    def metrics(self) -> dict[str, float]:
+        """The env's final ``infos[0]["metrics"]``, with ``return`` (when the env has none) and ``ep_length``."""
+        own = (self.last_infos[0].get("metrics") if self.last_infos else None) or {}
+        out = {"return": float(self.returns.mean())}
+        out.update({str(k): float(v) for k, v in own.items()})
+        out["ep_length"] = float(self._step)
+        return out
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_episode_env(
+    instance: Instance | EnvInstance, backend: Backend = "pogema", env_base: Any = None
+) -> EpisodeEnv:
+    """The env that runs ``instance``: an env task's own env, else the map-set instance on ``backend``."""
+    if isinstance(instance, EnvInstance):
+        return TaskEpisodeEnv(instance)
     if backend == "pogema":
         return PogemaEpisodeEnv(instance)
     if backend == "envs":
@@ -244,6 +361,10 @@ class Trajectory:
     positions: list[np.ndarray] = field(default_factory=list)
     goals: list[np.ndarray] = field(default_factory=list)
     active: list[np.ndarray] = field(default_factory=list)
+    actions: list[np.ndarray] = field(default_factory=list)
+    """The actions of each step (index 0 = the first step)."""
+    rewards: list[np.ndarray] = field(default_factory=list)
+    """Env tasks: the rewards of each step (map-set backends record none)."""
 
 
 def run_episode(
@@ -280,12 +401,22 @@ def _run_episode(
             )
         goals_before, active_before = state.goals, state.active
         state, done = env.step(actions)
+        if traj is not None:
+            traj.actions.append(actions)
+            if isinstance(env, TaskEpisodeEnv):
+                traj.rewards.append(env.last_rewards)
+        if isinstance(env, TaskEpisodeEnv):
+            continue  # no grid: the env reports its own metrics
         # lifelong: a reached goal is replaced within the same step, so compare with the goal it had
         on_goal.append(np.all(state.positions == goals_before, axis=1) & active_before)
     if traj is not None:
         traj.positions.append(state.positions)
         traj.goals.append(state.goals)
         traj.active.append(state.active)
-    metrics = episode_metrics(state.on_target, np.stack(on_goal), env.max_episode_steps)
+    if isinstance(env, TaskEpisodeEnv):
+        metrics = env.metrics()
+        env.close()
+    else:
+        metrics = episode_metrics(state.on_target, np.stack(on_goal), env.max_episode_steps)
     metrics["runtime"] = runtime
     return metrics, traj

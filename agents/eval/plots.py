@@ -90,7 +90,9 @@ def plot_map_set(rows: list[dict], map_set: str, mode: str, path: str | Path) ->
 
 
 def plot_all(rows: list[dict], out_dir: str | Path) -> list[Path]:
+    """One plot per map set and mode; env tasks (one agent count: nothing to plot against) have none."""
     return [
         plot_map_set(rows, map_set, mode, Path(out_dir) / f"{map_set}-{mode}.png")
         for map_set, mode in dict.fromkeys((r["map_set"], r["mode"]) for r in rows)
+        if mode in PLOT_METRICS
     ]

@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 
 ID_COLUMNS = ("source", "algorithm", "map_set", "mode", "map_name", "num_agents", "seed")
-SUFFIX = {"lifelong": "lmapf", "classic": "mapf"}
+SUFFIX = {"lifelong": "lmapf", "classic": "mapf", "env": "env"}
+"""Results folder suffix per mode; ``env``: an env task (seeded episodes of a registered env)."""
 MODE_OF_SUFFIX = {v: k for k, v in SUFFIX.items()}
 
 

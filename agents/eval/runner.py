@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.eval.algorithms import BuiltAlgorithm, build_algorithm
-from agents.eval.episode import Instance, make_episode_env, run_episode
+from agents.eval.episode import EnvInstance, Instance, make_episode_env, run_episode
 from agents.eval.executors import Pool, open_pool
 from agents.eval.store import checkpoint_digest
 from agents.eval_config import AlgorithmConfig
@@ -31,10 +31,11 @@ from agents.eval_config import AlgorithmConfig
 @dataclass
 class Task:
     algorithm: str
-    instance: Instance
+    instance: Instance | EnvInstance
+    """A map-set instance, or an env task's episode (:mod:`agents.eval.tasks`)."""
 
 
-def episode_seed(inst: Instance) -> int:
+def episode_seed(inst: Instance | EnvInstance) -> int:
     """The algorithm's seed for one instance: the same in every process and on every run."""
     key = [inst.seed, inst.num_agents, zlib.crc32(f"{inst.map_set}/{inst.map_name}".encode())]
     return int(np.random.SeedSequence(key).generate_state(1)[0])
@@ -46,7 +47,7 @@ def result_row(task: Task, metrics: dict[str, float]) -> dict:
         "source": "ours",
         "algorithm": task.algorithm,
         "map_set": inst.map_set,
-        "mode": "lifelong" if inst.lifelong else "classic",
+        "mode": inst.mode,
         "map_name": inst.map_name,
         "num_agents": inst.num_agents,
         "seed": inst.seed,
@@ -235,6 +236,6 @@ def run_tasks(
     return [r for r in rows if r is not None]
 
 
-def make_tasks(algorithms: Iterable[str], instances: Iterable[Instance]) -> list[Task]:
+def make_tasks(algorithms: Iterable[str], instances: Iterable[Instance | EnvInstance]) -> list[Task]:
     instances = list(instances)
     return [Task(name, inst) for name in algorithms for inst in instances]

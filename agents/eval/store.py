@@ -1,6 +1,6 @@
 """The episode log: every finished episode is on disk the moment it is collected, with its settings.
 
-``{out_dir}/episodes/{map_set}-{lmapf|mapf}/{algorithm}.jsonl`` holds one JSON object per line::
+``{out_dir}/episodes/{map_set}-{lmapf|mapf|env}/{algorithm}.jsonl`` (``env``: an env task) holds one JSON object per line::
 
     {"algorithm", "map_set", "mode", "map_name", "num_agents", "seed", "metrics": {...},
      "settings": {"algorithm": {...}, "map_set": {...}, "instance": {...}}}
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.eval.episode import Instance
+from agents.eval.episode import EnvInstance, Instance, env_digest
 from agents.eval.results import MODE_OF_SUFFIX, folder_name, safe_name
 from agents.eval_config import AlgorithmConfig
 
@@ -87,7 +87,9 @@ def algorithm_settings(spec: AlgorithmConfig, missing_ok: bool = False) -> dict[
     return out
 
 
-def map_set_settings(inst: Instance) -> dict[str, Any]:
+def map_set_settings(inst: Instance | EnvInstance) -> dict[str, Any]:
+    if isinstance(inst, EnvInstance):  # an env task: its config is in the instance's name and settings
+        return {"task": "env"}
     return {
         "on_target": inst.on_target,
         "max_episode_steps": inst.max_episode_steps,
@@ -96,15 +98,16 @@ def map_set_settings(inst: Instance) -> dict[str, Any]:
     }
 
 
-def instance_settings(inst: Instance) -> dict[str, Any]:
+def instance_settings(inst: Instance | EnvInstance) -> dict[str, Any]:
+    if isinstance(inst, EnvInstance):
+        return {"env": env_digest(inst.env)}
     frozen = inst.agents_xy is not None or inst.targets_xy is not None
     scenario = _digest(json.dumps([inst.agents_xy, inst.targets_xy])) if frozen else "generated"
     return {"map": _digest(inst.map), "scenario": scenario}
 
 
-def episode_key(algorithm: str, inst: Instance) -> Key:
-    mode = "lifelong" if inst.lifelong else "classic"
-    return (algorithm, inst.map_set, mode, inst.map_name, inst.num_agents, inst.seed)
+def episode_key(algorithm: str, inst: Instance | EnvInstance) -> Key:
+    return (algorithm, inst.map_set, inst.mode, inst.map_name, inst.num_agents, inst.seed)
 
 
 def row_key(row: dict) -> Key:
@@ -119,7 +122,9 @@ class Planned:
     settings: dict[str, dict[str, Any]]
 
 
-def plan(tasks: Iterable[tuple[str, Instance]], algo_settings: dict[str, dict]) -> list[Planned]:
+def plan(
+    tasks: Iterable[tuple[str, Instance | EnvInstance]], algo_settings: dict[str, dict]
+) -> list[Planned]:
     return [
         Planned(
             episode_key(name, inst),

@@ -19,7 +19,8 @@ MIN_RELIABLE_N = 5
 FEW_MARK = "†"
 
 METRICS = {"lifelong": ["avg_throughput"], "classic": ["CSR", "ISR", "SoC", "makespan"]}
-"""Main metrics per mode, as the benchmark reports them."""
+"""Main metrics per mode, as the benchmark reports them; an env task (mode ``env``) shows whatever
+metrics its env reports (:func:`env_metrics`)."""
 RUNTIME = "runtime_ms_per_step"
 """Derived metric: algorithm milliseconds per environment step (``runtime`` / episode length)."""
 HIGHER_IS_BETTER = {
@@ -131,10 +132,14 @@ def markdown_table(rows: list[dict], map_set: str, mode: str, metric: str) -> st
     maps = len({r["map_name"] for r in rows})
     ns = sorted({s.n for s in stats.values()})
     n_text = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
-    better = "higher is better" if HIGHER_IS_BETTER.get(metric, True) else "lower is better"
+    if metric in HIGHER_IS_BETTER:
+        better = " (higher is better)" if HIGHER_IS_BETTER[metric] else " (lower is better)"
+    else:
+        better = ""  # an env's own metric: srmt does not know its direction
+    where = f"{maps} config(s)" if mode == "env" else f"{maps} map(s)"
     lines = [
-        f"**{map_set}** ({mode}) — `{metric}` ({better}): mean [95% bootstrap CI] over n = {n_text} "
-        f"episodes per cell, {maps} map(s)",
+        f"**{map_set}** ({mode}) — `{metric}`{better}: mean [95% bootstrap CI] over n = {n_text} "
+        f"episodes per cell, {where}",
         "",
         "| algorithm | " + " | ".join(f"{n} agents" for n in counts) + " |",
         "|---|" + "---:|" * len(counts),
@@ -159,12 +164,24 @@ def markdown_table(rows: list[dict], map_set: str, mode: str, metric: str) -> st
     return "\n".join(lines) + "\n"
 
 
+def env_metrics(rows: list[dict]) -> list[str]:
+    """An env task's table metrics: every metric its rows hold, in first-seen order, except the timing
+    ones (shown as :data:`RUNTIME`) and ``ep_length`` where the env reports ``episode_length`` itself."""
+    names = list(dict.fromkeys(k for r in rows for k in r["metrics"]))
+    skip = {"runtime", RUNTIME} | ({"ep_length"} if "episode_length" in names else set())
+    return [k for k in names if k not in skip]
+
+
 def report(rows: list[dict], metrics: dict[str, list[str]] | None = None, runtime: bool = True) -> str:
     """Markdown tables for every map set and mode in ``rows``: main metrics, then runtime per step."""
     metrics = metrics or METRICS
     parts = []
     for map_set, mode in dict.fromkeys((r["map_set"], r["mode"]) for r in rows):
-        for metric in metrics[mode] + ([RUNTIME] if runtime else []):
+        if mode in metrics:
+            main = metrics[mode]
+        else:
+            main = env_metrics([r for r in rows if r["map_set"] == map_set and r["mode"] == mode])
+        for metric in main + ([RUNTIME] if runtime else []):
             table = markdown_table(rows, map_set, mode, metric)
             if table:
                 parts.append(table)

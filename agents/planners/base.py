@@ -36,6 +36,12 @@ class WorldState:
     """Steps taken so far in this episode."""
     observations: Any = field(default=None, repr=False)
     """The environment's own observations (what a learned policy was trained on)."""
+    num_actions: int = len(MOVES)
+    """Actions per agent: pogema's 5 moves on a grid, the env's ``Discrete(n)`` on an env task."""
+    grid: bool = True
+    """False on an env task (seeded episodes of a registered env that need not be a grid): then
+    ``positions`` and ``goals`` are empty ``[A, 0]`` arrays and only ``active``, ``observations`` and
+    ``num_actions`` mean anything (algorithms registered with ``any_env=True`` read nothing else)."""
 
     @property
     def num_agents(self) -> int:

@@ -1,10 +1,10 @@
-"""Uniformly random actions: the floor every other algorithm must clear."""
+"""Uniformly random actions: the floor every other algorithm must clear (on a grid or any env task)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from agents.planners.base import MOVES, WorldState
+from agents.planners.base import WorldState
 
 
 class RandomAgent:
@@ -15,4 +15,4 @@ class RandomAgent:
         self.rng = np.random.default_rng(seed)
 
     def act(self, state: WorldState) -> np.ndarray:
-        return self.rng.integers(len(MOVES), size=state.num_agents, dtype=np.int64)
+        return self.rng.integers(state.num_actions, size=state.num_agents, dtype=np.int64)
