@@ -33,7 +33,7 @@ class RecordConfig:
     """Seed of the recording: episode i is reset with ``seed + i`` and draws its epsilon and exploration
     from an RNG seeded with ``(seed, i)``; ``(seed, i)`` identifies the episode in the dataset."""
     dataset: str = ""
-    """Dataset folder to write (sharded, memory-mapped; ``docs/offline.md``); empty = ``{run_dir}/dataset``.
+    """Dataset folder to write (sharded, memory-mapped); empty = ``{run_dir}/dataset``.
     An existing folder recorded with the same settings is resumed: only episodes no committed shard holds
     are recorded."""
     workers: int = 1

@@ -1,6 +1,8 @@
-"""Offline datasets: the ``.npz`` format, validation, returns-to-go, segments and batches.
+"""Offline datasets: the fields of recorded episodes, validation, returns-to-go, segments and batches.
 
-One file holds E recorded episodes of one env with A agents each, concatenated along the step axis
+The recorder writes shards (one ``.npy`` per field, memory-mapped; :mod:`agents.offline.shards`); the
+earlier single-file ``.npz`` (the same fields plus ``num_actions`` and ``meta``) still loads. One shard or
+file holds E recorded episodes of one env with A agents each, concatenated along the step axis
 (S = total steps); the agents of one environment stay together on the second axis:
 
 ==================  ====================  ============================================================
