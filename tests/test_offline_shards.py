@@ -405,3 +405,54 @@ def test_recorder_workers_do_not_import_torch():
     code = "import sys, agents.offline.record; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+DYING_PLUGIN = '''
+"""Test plugin: a Bottleneck env whose process is SIGKILLed when it resets episode SRMT_TEST_DIE_AT."""
+import os
+import signal
+
+from envs import make_env, register_env
+from envs.config import EnvConfig
+
+
+def build(cfg, seed=None):
+    env = make_env(EnvConfig(name="bottleneck", options={"corridor_lengths": [3]}, max_episode_steps=40), seed)
+    reset = env.reset
+
+    def dying_reset(seed=None):
+        die_at = os.environ.get("SRMT_TEST_DIE_AT", "")  # read now: the test unsets it for the resume
+        if die_at and seed == int(die_at):
+            os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        return reset(seed=seed)
+
+    env.reset = dying_reset
+    return env
+
+
+register_env("dying", build, grid=True, replace=True)  # reads the grid keys of the Bottleneck config
+'''
+
+
+def test_a_killed_worker_ends_the_recording_with_one_line_and_resumes(tmp_path, monkeypatch):
+    """A worker that dies mid-shard does not hang the recorder; the next run records what is missing."""
+    import configs
+    from agents.offline.record import record
+    from agents.offline_config import OfflineConfig
+
+    plugin = tmp_path / "dying_plugin.py"
+    plugin.write_text(DYING_PLUGIN)
+    monkeypatch.setenv("SRMT_TEST_DIE_AT", "13")
+    base = {"out_dir": str(tmp_path), "progress": False, "env": {"name": "dying", "plugin": str(plugin)}}
+    args = ["record.episodes=20", "record.episodes_per_shard=2", "record.workers=2"]
+    cfg = configs.load(OfflineConfig, base, args)
+    with pytest.raises(
+        ValueError, match=r"a recording worker died or failed to start .*run the same command again"
+    ) as e:
+        record(cfg)
+    assert len(str(e.value).splitlines()) == 1
+    folder = cfg.dataset_path
+    assert "shard-000000012" not in [p.name for p in shard_folders(folder)]
+    monkeypatch.delenv("SRMT_TEST_DIE_AT")  # the same settings (the env var is not one): resumed
+    ds, _ = record(configs.load(OfflineConfig, base, [*args[:-1], "record.workers=1"]))
+    assert sorted(ds.episode_ids[:, 1].tolist()) == list(range(20))

@@ -18,6 +18,8 @@ import multiprocessing
 import shutil
 import signal
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -246,9 +248,25 @@ def _run_tasks(cfg: OfflineConfig, root: Path, tasks: list[tuple[str, list[int]]
             recorder.env.close()
         return
     ctx = multiprocessing.get_context("spawn")  # no fork: a forked child can inherit a held lock
-    with ctx.Pool(workers, initializer=_init_worker, initargs=args) as pool:
-        for n, res in enumerate(pool.imap_unordered(_record_task, jobs), 1):
-            report(res, n)
+    before = set(multiprocessing.active_children())
+    pool = ProcessPoolExecutor(workers, ctx, initializer=_init_worker, initargs=args)
+    try:
+        futures = [pool.submit(_record_task, job) for job in jobs]
+        for n, fut in enumerate(as_completed(futures), 1):
+            report(fut.result(), n)
+    except BaseException as e:
+        # an error or Ctrl-C: stop the other workers now, not after their current shard (the shard they
+        # were writing stays a temp folder, removed on resume)
+        for proc in set(multiprocessing.active_children()) - before:
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        if isinstance(e, BrokenProcessPool):  # multiprocessing.Pool would wait for the lost task forever
+            raise ValueError(
+                f"a recording worker died or failed to start ({str(e).rstrip('.')[:120]}); the shards committed "
+                f"in {str(root)!r} are kept: run the same command again to resume"
+            ) from None
+        raise
+    pool.shutdown(wait=True)
 
 
 def _summary(metrics: list[dict[str, float]]) -> str:
