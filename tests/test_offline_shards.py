@@ -346,8 +346,9 @@ def test_two_workers_record_the_same_episodes(tmp_path, reference):
         np.testing.assert_array_equal(_arrays(ds)[k], v)
 
 
-def test_killed_recording_resumes_without_duplicates(tmp_path, reference):
-    """SIGKILL the recorder (and its workers) once shards are committed, then run it again."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_recording_resumes_without_duplicates(tmp_path, reference, sig):
+    """SIGKILL (or Ctrl-C) the recorder and its workers once shards are committed, then run it again."""
     from agents.offline.record import record
 
     out = tmp_path / "run"
@@ -371,10 +372,14 @@ def test_killed_recording_resumes_without_duplicates(tmp_path, reference):
         if folder.is_dir() and len(shard_folders(folder)) >= 2:
             break
         time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)  # this test's own process group: the recorder and its workers
-    proc.wait()
-    _, err = proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, err.decode()[-500:]
+    os.killpg(proc.pid, sig)  # this test's own process group: the recorder and its workers (as Ctrl-C does)
+    _, err = proc.communicate(timeout=30)
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL, err.decode()[-500:]
+    else:  # one line, the shell's code for SIGINT, the workers stopped
+        assert proc.returncode == 130 and err.decode().strip() == "srmt offline: interrupted", err.decode()[
+            -500:
+        ]
     committed = shard_folders(folder)
     assert 2 <= len(committed) < 40  # killed mid-way
     partial = open_dataset(folder, verify="sha256")  # what was committed is whole
