@@ -346,7 +346,7 @@ def test_two_workers_record_the_same_episodes(tmp_path, reference):
         np.testing.assert_array_equal(_arrays(ds)[k], v)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
 def test_killed_recording_resumes_without_duplicates(tmp_path, reference, sig):
     """SIGKILL (or Ctrl-C) the recorder and its workers once shards are committed, then run it again."""
     from agents.offline.record import record
