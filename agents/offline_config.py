@@ -1,6 +1,6 @@
 """OfflineConfig: what ``srmt offline record|train|eval|run`` does (owned by ``agents.offline``).
 
-One run folder ``{out_dir}/{name}/`` holds the recorded dataset (``dataset.npz``), the checkpoint
+One run folder ``{out_dir}/{name}/`` holds the recorded dataset (``dataset/``, sharded), the checkpoint
 (``rate.pt``), TensorBoard scalars (``tb/``) and the evaluation table (``eval.md``). Presets live in
 ``configs/offline/``; e.g. ``srmt offline run offline/bottleneck train.steps=100``.
 """
@@ -30,15 +30,33 @@ class RecordConfig:
     """``fixed``: every episode uses ``epsilon``; ``uniform``: each episode draws its own rate from
     U[0, epsilon], which spreads the returns the model is conditioned on."""
     seed: int = 0
-    """Seed of the first recorded episode (episode i uses ``seed + i``) and of the epsilon draws."""
+    """Seed of the recording: episode i is reset with ``seed + i`` and draws its epsilon and exploration
+    from an RNG seeded with ``(seed, i)``; ``(seed, i)`` identifies the episode in the dataset."""
     dataset: str = ""
-    """Where to write the ``.npz``; empty = ``{run_dir}/dataset.npz``."""
+    """Dataset folder to write (sharded, memory-mapped); empty = ``{run_dir}/dataset``.
+    An existing folder recorded with the same settings is resumed: only episodes no committed shard holds
+    are recorded."""
+    workers: int = 1
+    """Recording processes (spawned); 1 = record in this process."""
+    episodes_per_shard: int = 16
+    """Episodes per shard (a worker keeps one shard in memory until it commits it)."""
 
 
 @dataclass
 class OfflineTrainConfig:
     dataset: str = ""
-    """Dataset to train on; empty = ``{run_dir}/dataset.npz`` (what ``record`` writes)."""
+    """Dataset to train on: a sharded dataset folder or a single ``.npz`` file (the earlier format);
+    empty = ``{run_dir}/dataset`` (what ``record`` writes)."""
+    sampling: Literal["episodes", "windows"] = "episodes"
+    """``episodes``: batches of ``batch_envs`` whole episodes, every segment in order with the memory
+    carried through the episode; ``windows``: ``batch_envs`` random windows of ``bptt_segments`` segments,
+    uniform over all windows that fit in an episode, one update each (RATE's sampling; for datasets too big to pass over)."""
+    prefetch: int = 2
+    """Batches prepared ahead by a background thread (pinned memory when training on CUDA); 0 = gather
+    each batch in the training loop."""
+    verify: Literal["size", "sha256"] = "size"
+    """How shards are checked against their manifests when opened: file sizes (and ``.npy`` headers), or
+    also the sha256 of every file (reads the whole dataset once)."""
     steps: int = 500
     """Optimizer updates (one per chunk of ``bptt_segments`` segments of a batch of episodes); 0 = no
     limit (``train_for_seconds`` then decides)."""
@@ -121,6 +139,8 @@ class OfflineConfig:
     def __post_init__(self) -> None:
         for key, v in (
             ("record.episodes", self.record.episodes),
+            ("record.workers", self.record.workers),
+            ("record.episodes_per_shard", self.record.episodes_per_shard),
             ("train.batch_envs", self.train.batch_envs),
             ("train.bptt_segments", self.train.bptt_segments),
             ("eval.episodes", self.eval.episodes),
@@ -131,6 +151,8 @@ class OfflineConfig:
             ("train.steps", self.train.steps),
             ("train.warmup_steps", self.train.warmup_steps),
             ("train.threads", self.train.threads),
+            ("train.prefetch", self.train.prefetch),
+            ("record.seed", self.record.seed),
             ("eval.threads", self.eval.threads),
         ):
             if v < 0:
@@ -153,8 +175,8 @@ class OfflineConfig:
 
     @property
     def dataset_path(self) -> Path:
-        """Where ``record`` writes (``record.dataset`` or ``{run_dir}/dataset.npz``)."""
-        return Path(self.record.dataset) if self.record.dataset else self.run_dir / "dataset.npz"
+        """Where ``record`` writes (``record.dataset`` or ``{run_dir}/dataset``)."""
+        return Path(self.record.dataset) if self.record.dataset else self.run_dir / "dataset"
 
     @property
     def train_dataset_path(self) -> Path:

@@ -43,7 +43,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_run_writes_dataset_checkpoint_tensorboard_and_table(run_dir, capsys):
-    assert (run_dir / "dataset.npz").is_file() and (run_dir / "rate.pt").is_file()
+    assert (run_dir / "dataset" / "dataset.json").is_file() and (run_dir / "rate.pt").is_file()
     assert any((run_dir / "tb").iterdir())
     table = (run_dir / "eval.md").read_text()
     for label in ("RATE (target", "expert (pibt)", "random", "| CSR |"):
@@ -167,3 +167,24 @@ def test_eval_refuses_an_env_whose_reward_or_radius_differs_from_the_checkpoint(
         assert offline.main(["eval", "bottleneck", f"out_dir={out}", *TINY, override]) == 2
         err = capsys.readouterr().err.strip()
         assert f"eval env {key}=" in err and len(err.splitlines()) == 1
+
+
+def test_train_on_random_windows_and_on_a_single_npz(run_dir, tmp_path, capsys):
+    """``train.sampling=windows`` (synchronous and prefetched) and the earlier one-file format."""
+    from agents.offline.shards import open_dataset
+
+    out = str(run_dir.parent)
+    for prefetch in (0, 2):
+        args = [
+            "train",
+            "bottleneck",
+            f"out_dir={out}",
+            *TINY,
+            "train.sampling=windows",
+            f"train.prefetch={prefetch}",
+        ]
+        assert offline.main(args) == 0, capsys.readouterr().err
+    assert "sampling windows" in capsys.readouterr().out
+    npz = open_dataset(run_dir / "dataset").shards[0].save(tmp_path / "one.npz")
+    assert offline.main(["train", "bottleneck", f"out_dir={tmp_path}", *TINY, f"train.dataset={npz}"]) == 0
+    assert (tmp_path / "bottleneck" / "rate.pt").is_file()

@@ -1,6 +1,6 @@
 """``srmt offline``: RATE-style return-conditioned sequence modelling on recorded trajectories.
 
-    srmt offline record [CONFIG] [key=value ...]   expert episodes -> {run_dir}/dataset.npz
+    srmt offline record [CONFIG] [key=value ...]   expert episodes -> {run_dir}/dataset/ (shards)
     srmt offline train  [CONFIG] [key=value ...]   dataset -> RATE model {run_dir}/rate.pt
     srmt offline eval   [CONFIG] [key=value ...]   RATE vs expert vs random -> {run_dir}/eval.md
     srmt offline run    [CONFIG] [key=value ...]   all three (the default quick job)
@@ -20,7 +20,8 @@ DEFAULT_CONFIG = "bottleneck"
 
 USAGE = """usage: srmt offline {record,train,eval,run} [CONFIG] [key=value ...]
 
-  record  play the expert (record.algorithm, epsilon-greedy) and save trajectories to {run_dir}/dataset.npz
+  record  play the expert (record.algorithm, epsilon-greedy) and save trajectories to {run_dir}/dataset/
+          (sharded; record.workers processes; a killed recording resumes when run again)
   train   train the RATE model on the dataset, write {run_dir}/rate.pt (+ TensorBoard in {run_dir}/tb)
   eval    RATE model vs the expert vs a random agent on the same seeds -> markdown table {run_dir}/eval.md
   run     record + train + eval (the default quick job: `srmt offline run`, < 3 min on 2 CPU cores)

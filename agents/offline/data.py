@@ -1,6 +1,8 @@
-"""Offline datasets: the ``.npz`` format, validation, returns-to-go, segments and batches.
+"""Offline datasets: the fields of recorded episodes, validation, returns-to-go, segments and batches.
 
-One file holds E recorded episodes of one env with A agents each, concatenated along the step axis
+The recorder writes shards (one ``.npy`` per field, memory-mapped; :mod:`agents.offline.shards`); the
+earlier single-file ``.npz`` (the same fields plus ``num_actions`` and ``meta``) still loads. One shard or
+file holds E recorded episodes of one env with A agents each, concatenated along the step axis
 (S = total steps); the agents of one environment stay together on the second axis:
 
 ==================  ====================  ============================================================
@@ -243,42 +245,102 @@ class Batch:
         )
 
 
-class SegmentSampler:
-    """Batches of G whole episodes, cut into segments of K steps, with padding masks.
+SamplingMode = ("episodes", "windows")
 
-    Episodes of similar length share a batch (sorted by length with a random tie-break, then the batch
-    order is shuffled), so little compute is spent on padding.
+
+class SegmentSampler:
+    """Batches of G samples, cut into segments of K steps, with padding masks, read from the (memory-mapped)
+    shards of a :class:`~agents.offline.shards.ShardedDataset` (an :class:`OfflineDataset` is one shard).
+
+    - ``mode='episodes'``: G whole episodes per batch. Episodes of similar length share a batch (sorted
+      by length with a random tie-break, then the batch order is shuffled), so little compute is spent
+      on padding; :meth:`next_batch` walks through the epochs.
+    - ``mode='windows'``: G random windows of ``window_segments`` x K steps each, drawn uniformly from
+      every window that fits in an episode (an episode shorter than the window gives one, padded);
+      timesteps are the steps' indices in their episode (RATE's sampling, for datasets too big to pass
+      over whole episodes).
+
+    All agents of an environment stay together. Reads are contiguous slices of the shards' arrays.
     """
 
-    def __init__(self, ds: OfflineDataset, batch_envs: int, segment_len: int, seed: int = 0) -> None:
-        self.ds = ds
-        self.G = min(batch_envs, ds.num_episodes)
+    def __init__(
+        self,
+        ds,
+        batch_envs: int,
+        segment_len: int,
+        seed: int = 0,
+        mode: str = "episodes",
+        window_segments: int = 1,
+    ) -> None:
+        from agents.offline.shards import ShardedDataset
+
+        if mode not in SamplingMode:
+            raise ValueError(f"sampling mode {mode!r} is unknown; allowed: {', '.join(SamplingMode)}")
+        self.ds = ds if isinstance(ds, ShardedDataset) else ShardedDataset.from_dataset(ds)
+        self.mode = mode
+        self.G = min(batch_envs, self.ds.num_episodes) if mode == "episodes" else batch_envs
         self.K = segment_len
+        self.window = window_segments * segment_len
         self.rng = np.random.default_rng(seed)
-        self.rtg = returns_to_go(ds.rewards, ds.episode_starts, ds.episode_lengths)
+        self._queue: list[np.ndarray] = []
+        # windows: episode e has max(L_e - T + 1, 1) windows; sampling e by that weight and then a start
+        # uniformly is uniform over all windows
+        self._weights = np.maximum(self.ds.episode_lengths - self.window + 1, 1).astype(np.float64)
 
     def epoch(self) -> list[np.ndarray]:
-        """Episode indices of every batch of one pass over the dataset."""
+        """Episode indices of every batch of one pass over the dataset (``episodes`` mode)."""
         lengths = self.ds.episode_lengths
         order = np.lexsort((self.rng.random(len(lengths)), lengths))
         batches = [order[i : i + self.G] for i in range(0, len(order), self.G)]
         self.rng.shuffle(batches)
         return batches
 
+    def sample_windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(episodes [G], starts [G])`` of G random windows (``windows`` mode)."""
+        p = self._weights / self._weights.sum()
+        episodes = self.rng.choice(len(p), size=self.G, p=p)
+        starts = (self.rng.random(self.G) * self._weights[episodes]).astype(np.int64)
+        return episodes, starts
+
+    def next_batch(self) -> Batch:
+        """The next batch: the next group of the current epoch, or G fresh random windows."""
+        if self.mode == "windows":
+            episodes, starts = self.sample_windows()
+            return self.gather(episodes, starts, self.window)
+        if not self._queue:
+            self._queue = self.epoch()[::-1]
+        return self.batch(self._queue.pop())
+
     def batch(self, episodes: np.ndarray) -> Batch:
-        ds, K = self.ds, self.K
-        lengths = ds.episode_lengths[episodes]  # (G,)
-        T = int(math.ceil(lengths.max() / K)) * K
-        t = np.arange(T)
-        real = t[None, :] < lengths[:, None]  # (G, T)
-        idx = np.where(real, ds.episode_starts[episodes][:, None] + t[None, :], 0)  # (G, T) into S
-        swap = lambda x: np.swapaxes(x, 1, 2)  # noqa: E731  (G, T, A, ...) -> (G, A, T, ...)
-        valid = swap(ds.active[idx] & real[:, :, None])
+        """Whole episodes, padded to a multiple of K steps."""
+        lengths = self.ds.episode_lengths[episodes]  # (G,)
+        T = int(math.ceil(lengths.max() / self.K)) * self.K
+        return self.gather(episodes, np.zeros(len(episodes), dtype=np.int64), T)
+
+    def gather(self, episodes: np.ndarray, starts: np.ndarray, T: int) -> Batch:
+        """Steps ``starts[g] .. starts[g] + T`` of episode ``episodes[g]`` (padded past its end)."""
+        ds = self.ds
+        G, A, T = len(episodes), ds.num_agents, int(T)
+        obs = np.zeros((G, A, T, *ds.obs_shape), dtype=np.uint8)
+        actions = np.zeros((G, A, T), dtype=np.int64)
+        rtg = np.zeros((G, A, T), dtype=np.float32)
+        valid = np.zeros((G, A, T), dtype=bool)
+        for g, (e, t0) in enumerate(zip(episodes.tolist(), starts.tolist())):
+            k = int(ds.episode_shard[e])
+            sh = ds.shards[k]
+            s = int(ds.episode_starts[e]) + t0
+            n = min(T, int(ds.episode_lengths[e]) - t0)
+            v = sh.active[s : s + n].T  # (A, n)
+            obs[g, :, :n] = np.swapaxes(sh.obs[s : s + n], 0, 1)
+            valid[g, :, :n] = v
+            actions[g, :, :n] = np.where(v, sh.actions[s : s + n].T, 0)
+            rtg[g, :, :n] = np.where(v, ds.rtg(k)[s : s + n].T, 0.0)
+        timesteps = starts[:, None, None] + np.arange(T)[None, None, :]
         return Batch(
-            obs=swap(ds.obs[idx]),
-            actions=np.where(valid, swap(ds.actions[idx]), 0).astype(np.int64),
-            rtg=np.where(valid, swap(self.rtg[idx]), 0.0).astype(np.float32),
-            timesteps=np.broadcast_to(t[None, None, :], valid.shape).copy(),
+            obs=obs,
+            actions=actions,
+            rtg=rtg,
+            timesteps=np.broadcast_to(timesteps, (G, A, T)).astype(np.int64),
             valid=valid,
-            segment_len=K,
+            segment_len=self.K,
         )

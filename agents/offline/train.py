@@ -1,7 +1,10 @@
 """``srmt offline train``: the offline learner for the RATE model (:mod:`srmt.rate`).
 
-Each batch is G whole recorded episodes (all agents of an environment together), cut into segments of
-K steps. Segments are processed in order with the memory carried from one to the next; after every
+The data is a sharded dataset folder (or one ``.npz``), opened memory-mapped (:mod:`agents.offline.shards`);
+a background thread prepares the batches (:mod:`agents.offline.loader`). Each batch is G whole recorded
+episodes (``train.sampling=episodes``) or G random windows of ``bptt_segments`` x K steps
+(``windows``), all agents of an environment together, cut into segments of K steps. Segments are
+processed in order with the memory carried from one to the next; after every
 ``bptt_segments`` segments the loss (cross-entropy on the recorded action, padded and inactive steps
 masked) is backpropagated, the optimizer steps and the memory is detached (truncated BPTT over
 segments, as RATE trains its recurrence). AdamW, gradient clipping, linear warm-up then cosine or
@@ -21,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from agents.checkpoint_io import load_error_reason, save_atomic
-from agents.offline.data import OfflineDataset, SegmentSampler, load_dataset
+from agents.offline.data import OfflineDataset, SegmentSampler
+from agents.offline.loader import BatchLoader
+from agents.offline.shards import ShardedDataset, open_dataset
 from agents.offline_config import OfflineConfig
 from srmt.rate import RATEConfig, RATEModel
 
@@ -131,25 +135,42 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def train(cfg: OfflineConfig, log=print, dataset: OfflineDataset | None = None) -> TrainResult:
+def train(
+    cfg: OfflineConfig, log=print, dataset: ShardedDataset | OfflineDataset | None = None
+) -> TrainResult:
     """Train a RATE model on the recorded dataset and write ``{run_dir}/rate.pt``."""
     with torch_threads(cfg.train.threads):
         return _train(cfg, log, dataset, resolve_device(cfg.device))
 
 
-def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torch.device) -> TrainResult:
+def _train(
+    cfg: OfflineConfig, log, dataset: ShardedDataset | OfflineDataset | None, device: torch.device
+) -> TrainResult:
     t = cfg.train
-    ds = dataset if dataset is not None else load_dataset(cfg.train_dataset_path)
+    if dataset is None:
+        ds = open_dataset(cfg.train_dataset_path, t.verify)
+    elif isinstance(dataset, OfflineDataset):
+        ds = ShardedDataset.from_dataset(dataset)
+    else:
+        ds = dataset
     torch.manual_seed(cfg.seed)
     model = RATEModel(cfg.model, ds.obs_shape, ds.num_actions).to(device)
     opt = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.learning_rate)
-    sampler = SegmentSampler(ds, t.batch_envs, cfg.model.segment_len, seed=cfg.seed)
+    sampler = SegmentSampler(
+        ds,
+        t.batch_envs,
+        cfg.model.segment_len,
+        seed=cfg.seed,
+        mode=t.sampling,
+        window_segments=t.bptt_segments,
+    )
     writer = _writer(cfg)
     timers = Timers()
     n_params = sum(p.numel() for p in model.parameters())
     if cfg.progress:
         log(
-            f"[offline train] {ds.num_episodes} episodes, {ds.agent_steps} agent-steps, {ds.num_agents} agents/env; "
+            f"[offline train] {ds.num_episodes} episodes in {len(ds.shards)} shard(s), {ds.agent_steps} agent-steps, "
+            f"{ds.num_agents} agents/env, sampling {t.sampling}; "
             f"RATE {n_params:,} params, K={cfg.model.segment_len}, M={cfg.model.memory_tokens}, "
             f"shared_memory={cfg.model.shared_memory}; device {device}"
         )
@@ -171,14 +192,11 @@ def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torc
         return max(p) if p else 0.0
 
     model.train()
-    while not done():
-        for episodes in sampler.epoch():
-            with timers("data"):
-                batch = sampler.batch(episodes)
-                tensors = [
-                    torch.as_tensor(np.ascontiguousarray(x), device=device)
-                    for x in (batch.obs, batch.actions, batch.rtg, batch.timesteps, batch.valid)
-                ]
+    with BatchLoader(sampler, device, prefetch=t.prefetch) as loader:
+        while not done():
+            with timers("data"):  # waiting for the loader (gathering itself runs ahead in its thread)
+                batch = next(loader)
+            tensors = batch.tensors()
             memory = None
             n_seg, K = batch.num_segments, batch.segment_len
             for c0 in range(0, n_seg, t.bptt_segments):
@@ -225,6 +243,7 @@ def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torc
                     rate = log_steps / (now - log_t)
                     if writer is not None:
                         writer.add_scalar("perf/agent_steps_per_s", rate, agent_steps)
+                        writer.add_scalar("perf/data_wait_s", timers.total["data"], agent_steps)
                     if cfg.progress:
                         limit = f"/{t.steps}" if t.steps else ""
                         log(
@@ -234,8 +253,6 @@ def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torc
                     last_log, log_steps, log_t = now, 0, now
                 if done():
                     break
-            if done():
-                break
     seconds = time.perf_counter() - t0
     rate = agent_steps / max(seconds, 1e-9)
     path = save_checkpoint(cfg.checkpoint_path, model, cfg, ds, updates=updates, agent_steps=agent_steps)
@@ -252,7 +269,7 @@ def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torc
 
 
 def save_checkpoint(
-    path: str | Path, model: RATEModel, cfg: OfflineConfig, ds: OfflineDataset, **extra: int
+    path: str | Path, model: RATEModel, cfg: OfflineConfig, ds: ShardedDataset | OfflineDataset, **extra: int
 ) -> Path:
     """A plain dict: tensors (CPU) + the configs as plain data, loadable with ``weights_only=True``."""
     path = Path(path)
