@@ -255,17 +255,20 @@ class MapCosts:
         Hp, Wp = enter_p.shape
         missing = sorted({g for g in goals if g not in cache})
         if missing:
-            step = np.array([dx * Wp + dy for dx, dy in _OFFSETS])
+            k = len(missing)
+            togo = np.full((k, Hp, Wp), np.inf, dtype=DTYPE)
+            togo[:, pad:-pad, pad:-pad] = np.stack(self.to_goal(missing))
+            w = enter_p + togo  # what stepping into each cell costs from a neighbour, onwards
+            arg, best = _argmin4(w[:, :-2, 1:-1], w[:, 2:, 1:-1], w[:, 1:-1, :-2], w[:, 1:-1, 2:])
             ix = np.arange(Hp * Wp).reshape(Hp, Wp)[1:-1, 1:-1]
-            for g, f in zip(missing, self.to_goal(missing)):
-                togo = np.pad(f.astype(DTYPE), pad, constant_values=np.inf)
-                w = enter_p + togo  # what stepping into each cell costs from a neighbour, onwards
-                arg, best = _argmin4(w[:-2, 1:-1], w[2:, 1:-1], w[1:-1, :-2], w[1:-1, 2:])
-                succ = np.arange(Hp * Wp)
-                succ.reshape(Hp, Wp)[1:-1, 1:-1] = np.where(np.isfinite(best), ix + step[arg], ix)
-                gx, gy = divmod(g, self.shape[1])
-                succ[(gx + pad) * Wp + gy + pad] = (gx + pad) * Wp + gy + pad
-                cache[g] = (togo.ravel(), succ)
+            step = np.array([dx * Wp + dy for dx, dy in _OFFSETS])
+            succ = np.broadcast_to(np.arange(Hp * Wp), (k, Hp * Wp)).copy()
+            succ.reshape(k, Hp, Wp)[:, 1:-1, 1:-1] = np.where(np.isfinite(best), ix + step[arg], ix)
+            gx, gy = np.divmod(np.array(missing), self.shape[1])
+            g = (gx + pad) * Wp + gy + pad
+            succ[np.arange(k), g] = g
+            for i, goal in enumerate(missing):
+                cache[goal] = (togo[i].reshape(-1), succ[i])
         out = []
         for g in goals:
             cache.move_to_end(g)
@@ -371,6 +374,7 @@ class PathPlanner:
         self._inner_pos[self._inner] = np.arange(len(self._inner))
         self._window = np.flatnonzero(~sep)  # inner cells and the exit ring
         self._step = np.array([dx * Q + dy for dx, dy in _OFFSETS])
+        self._is_inner = inner.ravel()
         self._centre = p * Q + p
         # added to the gathered patches: separators cost inf; V is inf inside (the exit ring keeps S)
         self._c_add = np.where(sep, np.inf, 0.0).astype(DTYPE).ravel()
@@ -402,6 +406,8 @@ class PathPlanner:
         r, s = self.r, self.see
         win = (np.abs(dx) <= r) & (np.abs(dy) <= r)
         win = np.where(win, (dx + r) * (2 * r + 1) + dy + r, -1)  # drawing-window cell or -1
+        plan = (np.abs(dx) <= self.R) & (np.abs(dy) <= self.R)
+        self._plan_win = np.where(plan, (dx + p) * Q + dy + p, -1)  # planning-window patch cell or -1
         ok = s <= min(2 * p, Wp - 1 - Wp // 2)
         self._sees = (np.abs(dx) <= s) & (np.abs(dy) <= s) if ok else None  # else pairwise
         rows, cols = np.divmod(np.arange(N), Wp)
@@ -461,21 +467,27 @@ class PathPlanner:
                 sees &= active[None, :] & active[:, None]
             # an agent's cell counts once per viewer and step, however many stand on it
             self._dyn.reshape(-1)[(self._rows + cell[None, :])[sees]] += 1.0
+        start = self._base + cell  # layer 0
         if solve:
-            cost = self._solve(cell, goal_xy + p)
+            cost = self._solve(cell, (goal_xy[:, 0] + p) * Wp + goal_xy[:, 1] + p)
+            self._solved_at = pos
         else:
             value = self._togo if self._value is None else self._value
             cost = value.reshape(-1)[self._rows[:, 0] + cell].astype(np.float64)
+            if self._value is not None and self.replan_every > self.R + 2:
+                # an agent may have strayed beyond its last window (where layer 0 is stale): static
+                away = np.flatnonzero(np.abs(pos - self._solved_at).max(1) > self.R + 1)
+                start[away] += 2 * N
+                cost[away] = self._togo[away, cell[away]]
         self._t += 1
-        return self._trace(cell, cost, active, all_active)
+        return self._trace(start, cell, cost, active, all_active)
 
     # ------------------------------------------------------------------ the solve
     def _solve(self, cell: np.ndarray, goal_p: np.ndarray) -> np.ndarray:
         """Window values of every agent (Bellman-Ford), written into layer 0 of the successor tables;
-        returns each agent's value at its own cell."""
+        ``cell``, ``goal_p``: flat cells of the padded map. Returns each agent's value at its cell."""
         A = len(cell)
-        R, Q, Wp, N = self.R, self.Q, self.Wp, self._N
-        P = Q - 1
+        Q, N = self.Q, self._N
         local = cell[:, None] + self._grid  # [A, Q*Q] padded-map cell of each patch cell
         rows = self._rows + local  # the same in the [A, N] arrays, flat
         c = self._enter_p[local]  # entry costs (inf: obstacle or separator); counts inside the window
@@ -484,33 +496,30 @@ class PathPlanner:
         V = self._togo.reshape(-1)[rows]  # the exit ring keeps the static cost-to-go as its value
         V += self._v_add
         # the goal, when inside the planning window, ends the path
-        px, py = np.divmod(cell, Wp)
-        gx, gy = goal_p[:, 0] - px + R + 1, goal_p[:, 1] - py + R + 1
-        g_in = np.flatnonzero((np.abs(gx - R - 1) <= R) & (np.abs(gy - R - 1) <= R))
-        goal_cell = gx[g_in] * Q + gy[g_in]
+        goal_at = self._plan_win[goal_p - cell + N]
+        g_in = np.flatnonzero(goal_at >= 0)
+        goal_cell = goal_at[g_in]
         V[g_in, goal_cell] = 0.0
-        W3 = _bellman(V, c, Q).reshape(A, Q, Q)
-        # successor of every inner cell: the neighbour with the least c + V (ties: up, down, left, right);
-        # the goal and cells without a path stay where they are
-        arg, best = _argmin4(
-            W3[:, : P - 2, 1 : P - 1], W3[:, 2:P, 1 : P - 1], W3[:, 1 : P - 1, : P - 2], W3[:, 1 : P - 1, 2:P]
-        )
-        inner = self._inner
-        nxt = np.where(np.isfinite(best.reshape(A, -1)), inner + self._step[arg.reshape(A, -1)], inner)
-        nxt[g_in, self._inner_pos[goal_cell]] = goal_cell
+        w = _bellman(V, c, Q).reshape(-1)
+        # successor of every patch cell but the first and last rows (the patches lie end to end, so
+        # flat offsets +-1 and +-Q are the 4 neighbours): the one with the least c + V (ties: up, down,
+        # left, right); cells without a path stay where they are. Only inner cells' are used.
+        arg, best = _argmin4(w[: -2 * Q], w[2 * Q :], w[Q - 1 : -Q - 1], w[Q + 1 : -Q + 1])
+        here = np.arange(Q, A * Q * Q - Q)
+        nxt = np.empty(A * Q * Q, dtype=np.int64)
+        nxt[Q:-Q] = np.where(np.isfinite(best), here + self._step.take(arg), here)
+        nxt[g_in * (Q * Q) + goal_cell] = g_in * (Q * Q) + goal_cell  # the goal ends the path
         # layer 0 over the window: the solve's successors inside, on to layer 1 (static) from the ring
         flat = self._succ.reshape(-1)
         at = self._base[:, None] + local  # layer-0 entries of the patch cells
-        new = flat[at + 2 * N]  # the ring: on to the static successor (layer 1); stops stay in layer 0
-        new = np.where(new == at + 2 * N, at, new)
-        new[:, inner] = np.take_along_axis(at, nxt, 1)
+        ring = flat[at + 2 * N]  # on to the static successor (layer 1); stops stay in layer 0
+        ring = np.where(ring == at + 2 * N, at, ring)
+        new = np.where(
+            self._is_inner, at.reshape(-1).take(np.where(self._is_inner, nxt.reshape(A, -1), 0)), ring
+        )
         win = self._window
-        if self.replan_every > self.R + 2:  # the agent may stray beyond the window before the next solve
-            self._succ[:, 0] = self._layer0(self._succ[:, 2], np.arange(A))
         flat[at[:, win]] = new[:, win]
         if self._value is not None:
-            if self.replan_every > self.R + 2:
-                self._value[...] = self._togo
             self._value.reshape(-1)[rows[:, win]] = V[:, win]
         return V[:, self._centre].astype(np.float64)
 
@@ -520,9 +529,11 @@ class PathPlanner:
         here = self._base[agents, None] + np.arange(self._N)
         return np.where(static == here + 2 * self._N, here, static)
 
-    def _trace(self, cell: np.ndarray, cost: np.ndarray, active: np.ndarray, all_active: bool) -> Plan:
-        """Follow the successor tables from each agent's cell until every path has stopped (goal, no
-        path) or left the drawing window: one gather per step for all agents."""
+    def _trace(
+        self, start: np.ndarray, cell: np.ndarray, cost: np.ndarray, active: np.ndarray, all_active: bool
+    ) -> Plan:
+        """Follow the successor tables from each agent's entry ``start`` (its cell, layer 0 or 1) until
+        every path has stopped (goal, no path) or left the drawing window: one gather per step."""
         A = len(cell)
         r, N = self.r, self._N
         flat = self._succ.reshape(-1)
@@ -530,14 +541,16 @@ class PathPlanner:
         origin = N - cell - self._base  # win[e + origin]: where table entry e lies in the window
         L = (2 * r + 1) ** 2 + 1
         T = np.empty((L, A), dtype=self._base.dtype)  # [step, agent] table entries
-        T[0] = self._base + cell
-        n = L
+        T[0] = start
+        n, first, every = L, 2 * r + 2, 4  # a path leaves the window after r + 1 steps at the earliest
+        gone = np.zeros(A, dtype=bool)
         for k in range(1, L):
-            np.take(flat, T[k - 1], out=T[k])
-            # a path leaves the window after r + 1 steps at the earliest; then check every 4 steps
-            if k >= 2 * r + 2 and k % 4 == 0 and ((win[T[k] + origin] < 0) | (T[k] == T[k - 1])).all():
-                n = k + 1
-                break
+            flat.take(T[k - 1], out=T[k])
+            if k >= first and (k - first) % every == 0:  # has every path left the window or stopped?
+                gone |= (win[T[k - every + 1 : k + 1] + origin] < 0).any(0)
+                if (gone | (T[k] == T[k - 1])).all():
+                    n = k + 1
+                    break
         T = T[:n]
         ok = np.empty(T.shape, dtype=bool)  # a real step (fixed points repeat the same entry)
         ok[0] = True

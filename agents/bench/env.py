@@ -3,11 +3,13 @@
 Each measurement runs random actions for ``--seconds`` (after a short warm-up), resetting whenever an
 episode ends, so reset costs are included as in training. The baseline of every env is raw pogema in
 one process, measured in the same run; ratios are to that baseline. ``srmt+path`` is our env with the
-planner's path channel (``env.planner_path=true``, Follower's costs); its ``x srmt`` column is the
-ratio to our env without it at the same process count.
+planner's path channel (``env.planner_path=true``, Follower's costs), one row per ``--replan-every``
+k (``env.planner_replan_every``; ``srmt+path`` alone is k = 1, Follower's per-step planning, else
+``srmt+path/k``); its ``x srmt`` column is the ratio to our env without it at the same process count.
 
     srmt bench env                       # 1 and 2 processes, 5 s per measurement
     srmt bench env --processes 1 2 4 8 --seconds 10 --json bench-env.json
+    srmt bench env --env random-32x32-lifelong --processes 1 --replan-every 1 4 8
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class Row:
     ratio: float = float("nan")
     ratio_srmt: float = float("nan")
     """to ``srmt`` (our env without the path channel) at the same process count"""
+    replan_every: int | None = None
+    """``env.planner_replan_every`` of a ``srmt+path`` row"""
 
 
 def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> GridConfig:
@@ -81,15 +85,16 @@ def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> Gri
     return GridConfig(size=cfg.size, density=cfg.density, max_episode_steps=cfg.max_episode_steps, **common)
 
 
-def _measure(args: tuple[str, str, float, int]) -> tuple[int, float]:
+def _measure(args: tuple[str, str, float, int, int]) -> tuple[int, float]:
     """One process: (agent steps, seconds) of random play for ``seconds`` after a warm-up."""
-    workload, impl, seconds, seed = args
+    workload, impl, seconds, seed, replan_every = args
     cfg = WORKLOADS[workload]
     rng = np.random.default_rng(seed)
     A = cfg.num_agents
     actions = rng.integers(0, 5, size=(4096, A))
     if impl in ("srmt", "srmt+path"):
-        env = make_env(replace(cfg, planner_path=impl == "srmt+path"), seed=seed)
+        path = impl == "srmt+path"
+        env = make_env(replace(cfg, planner_path=path, planner_replan_every=replan_every), seed=seed)
         env.reset()
 
         def step(i: int) -> bool:
@@ -123,9 +128,9 @@ def _measure(args: tuple[str, str, float, int]) -> tuple[int, float]:
             return steps * A, elapsed
 
 
-def measure(workload: str, impl: str, processes: int, seconds: float) -> float:
+def measure(workload: str, impl: str, processes: int, seconds: float, replan_every: int = 1) -> float:
     """Total agent-steps/s of ``processes`` independent processes."""
-    jobs = [(workload, impl, seconds, 1000 + p) for p in range(processes)]
+    jobs = [(workload, impl, seconds, 1000 + p, replan_every) for p in range(processes)]
     if processes == 1:
         results = [_measure(jobs[0])]
     else:
@@ -136,16 +141,24 @@ def measure(workload: str, impl: str, processes: int, seconds: float) -> float:
     return sum(n / t for n, t in results)
 
 
-def run(processes: list[int], seconds: float, workloads: list[str], impls: list[str]) -> list[Row]:
+def run(
+    processes: list[int],
+    seconds: float,
+    workloads: list[str],
+    impls: list[str],
+    replan_every: tuple[int, ...] = (1,),
+) -> list[Row]:
     rows: list[Row] = []
     for w in workloads:
         base = None
         for impl in impls:
-            for n in processes:
-                rate = measure(w, impl, n, seconds)
-                if impl == "pogema" and n == 1:
-                    base = rate
-                rows.append(Row(w, impl, WORKLOADS[w].num_agents, n, rate))
+            for k in replan_every if impl == "srmt+path" else (None,):
+                label = impl if k in (None, 1) else f"{impl}/{k}"
+                for n in processes:
+                    rate = measure(w, impl, n, seconds, k or 1)
+                    if impl == "pogema" and n == 1:
+                        base = rate
+                    rows.append(Row(w, label, WORKLOADS[w].num_agents, n, rate, replan_every=k))
         ours = {r.processes: r.agent_steps_per_s for r in rows if r.env == w and r.impl == "srmt"}
         for r in rows:
             if r.env == w and base:
@@ -157,13 +170,13 @@ def run(processes: list[int], seconds: float, workloads: list[str], impls: list[
 
 def table(rows: list[Row]) -> str:
     head = (
-        f"{'env':<24} {'impl':<9} {'agents':>6} {'procs':>5} {'agent-steps/s':>14} {'x raw pogema 1p':>16}"
+        f"{'env':<24} {'impl':<11} {'agents':>6} {'procs':>5} {'agent-steps/s':>14} {'x raw pogema 1p':>16}"
         f" {'x srmt':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.env:<24} {r.impl:<9} {r.agents:>6} {r.processes:>5} {r.agent_steps_per_s:>14,.0f}"
+            f"{r.env:<24} {r.impl:<11} {r.agents:>6} {r.processes:>5} {r.agent_steps_per_s:>14,.0f}"
             f" {r.ratio:>16.2f} {r.ratio_srmt:>7.2f}"
         )
     return "\n".join(lines)
@@ -193,13 +206,22 @@ def main(argv: list[str]) -> int:
         "--env", choices=sorted(WORKLOADS), action="append", help="only these workloads (repeatable)"
     )
     p.add_argument("--impl", choices=IMPLS, action="append", help="only these implementations (repeatable)")
+    p.add_argument(
+        "--replan-every",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="env.planner_replan_every values for the srmt+path rows (default 1: every step)",
+    )
     p.add_argument("--json", help="also write the rows to this JSON file")
     a = p.parse_args(argv)
     if min(a.processes) < 1 or a.seconds <= 0:
         p.error(f"--processes must be >= 1 and --seconds > 0, got {a.processes} and {a.seconds}")
+    if min(a.replan_every) < 1:
+        p.error(f"--replan-every must be >= 1, got {a.replan_every}")
     procs = sorted({1, *a.processes})
     impls = [i for i in IMPLS if i in (a.impl or IMPLS)]
-    rows = run(procs, a.seconds, a.env or list(WORKLOADS), impls)
+    rows = run(procs, a.seconds, a.env or list(WORKLOADS), impls, tuple(dict.fromkeys(a.replan_every)))
     print(f"# srmt bench env: random actions, {a.seconds:g} s per row, resets included; {machine()}")
     print(table(rows))
     if a.json:
