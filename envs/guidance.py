@@ -258,12 +258,16 @@ class MapCosts:
             k = len(missing)
             togo = np.full((k, Hp, Wp), np.inf, dtype=DTYPE)
             togo[:, pad:-pad, pad:-pad] = np.stack(self.to_goal(missing))
-            w = enter_p + togo  # what stepping into each cell costs from a neighbour, onwards
-            arg, best = _argmin4(w[:, :-2, 1:-1], w[:, 2:, 1:-1], w[:, 1:-1, :-2], w[:, 1:-1, 2:])
-            ix = np.arange(Hp * Wp).reshape(Hp, Wp)[1:-1, 1:-1]
+            # what stepping into each cell costs from a neighbour, onwards; the k maps end to end, so
+            # that flat offsets +-1 and +-Wp are the neighbours of every map cell (the pad is inf)
+            w = (enter_p + togo).reshape(-1)
+            arg, best = _argmin4(w[: -2 * Wp], w[2 * Wp :], w[Wp - 1 : -Wp - 1], w[Wp + 1 : -Wp + 1])
+            n = Hp * Wp
+            here = np.arange(k * n)
+            succ = here.copy()
             step = np.array([dx * Wp + dy for dx, dy in _OFFSETS])
-            succ = np.broadcast_to(np.arange(Hp * Wp), (k, Hp * Wp)).copy()
-            succ.reshape(k, Hp, Wp)[:, 1:-1, 1:-1] = np.where(np.isfinite(best), ix + step[arg], ix)
+            succ[Wp:-Wp] = np.where(np.isfinite(best), here[Wp:-Wp] + step.take(arg), here[Wp:-Wp])
+            succ = succ.reshape(k, n) - here[::n, None]
             gx, gy = np.divmod(np.array(missing), self.shape[1])
             g = (gx + pad) * Wp + gy + pad
             succ[np.arange(k), g] = g
@@ -427,7 +431,10 @@ class PathPlanner:
         self._succ = np.zeros((A, 3, N), dtype=index)
         follower = self.costs == "follower"
         self._dyn = np.zeros((A, H + 2 * p, Wp), dtype=DTYPE) if follower else None
-        self._value = np.full((A, N), np.inf, dtype=DTYPE) if follower and self.replan_every > 1 else None
+        # the last solve: each agent's cell then and its window values; who got a new goal since
+        self._solved_cell = np.zeros(A, dtype=np.int64)
+        self._solved_value = np.full((A, self.Q * self.Q), np.inf, dtype=DTYPE)
+        self._fresh = np.ones(A, dtype=bool)
         self._goal = np.full(A, -1, dtype=np.int64)
         self._t = 0
         return self.update(positions, goals, np.ones(A, dtype=bool))
@@ -449,8 +456,7 @@ class PathPlanner:
             self._succ[changed, 2] = static = succ + (self._base[changed] + 2 * N)[:, None]
             if not solve:  # until the next solve, the static plan (the counts are cleared below)
                 self._succ[changed, 0] = self._layer0(static, changed)
-                if self._value is not None:
-                    self._value[changed] = togo
+                self._fresh[changed] = True
             if self._dyn is not None and self.reset_dynamic:
                 self._dyn[changed] = 0.0
             self._goal[changed] = goal[changed]
@@ -470,15 +476,16 @@ class PathPlanner:
         start = self._base + cell  # layer 0
         if solve:
             cost = self._solve(cell, (goal_xy[:, 0] + p) * Wp + goal_xy[:, 1] + p)
-            self._solved_at = pos
         else:
-            value = self._togo if self._value is None else self._value
-            cost = value.reshape(-1)[self._rows[:, 0] + cell].astype(np.float64)
-            if self._value is not None and self.replan_every > self.R + 2:
-                # an agent may have strayed beyond its last window (where layer 0 is stale): static
-                away = np.flatnonzero(np.abs(pos - self._solved_at).max(1) > self.R + 1)
-                start[away] += 2 * N
-                cost[away] = self._togo[away, cell[away]]
+            cost = self._togo.reshape(-1)[self._rows[:, 0] + cell].astype(np.float64)
+            if self._dyn is not None:
+                # where the agent stands in its last solve's window (-1: outside; layer 0 is stale
+                # there, so it plans statically, from layer 1)
+                at = self._plan_win[cell - self._solved_cell + N]
+                at[self._fresh] = -1
+                solved = np.flatnonzero(at >= 0)
+                cost[solved] = self._solved_value[solved, at[solved]]
+                start[at < 0] += 2 * N
         self._t += 1
         return self._trace(start, cell, cost, active, all_active)
 
@@ -519,8 +526,8 @@ class PathPlanner:
         )
         win = self._window
         flat[at[:, win]] = new[:, win]
-        if self._value is not None:
-            self._value.reshape(-1)[rows[:, win]] = V[:, win]
+        self._solved_cell, self._solved_value = cell, V
+        self._fresh[:] = False
         return V[:, self._centre].astype(np.float64)
 
     def _layer0(self, static: np.ndarray, agents: np.ndarray) -> np.ndarray:
@@ -542,7 +549,8 @@ class PathPlanner:
         L = (2 * r + 1) ** 2 + 1
         T = np.empty((L, A), dtype=self._base.dtype)  # [step, agent] table entries
         T[0] = start
-        n, first, every = L, 2 * r + 2, 4  # a path leaves the window after r + 1 steps at the earliest
+        # a path leaves the window after r + 1 steps at the earliest, most within 3r + 3: check from then
+        n, first, every = L, min(3 * r + 3, L - 1), 4
         gone = np.zeros(A, dtype=bool)
         for k in range(1, L):
             flat.take(T[k - 1], out=T[k])
