@@ -11,7 +11,8 @@ Cost of entering a free cell ``v`` (obstacles are never entered):
 
 - **static** ``s(v) = max_avg / avg(v)``: ``avg(v)`` is v's mean BFS distance to the cells it can reach
   and ``max_avg`` the largest such mean on the map, so central cells, where traffic concentrates, cost
-  more than peripheral ones (1.0 for the most peripheral cell);
+  more than peripheral ones (1.0 for the most peripheral cell); an exact all-pairs BFS per map,
+  bit-parallel in numpy (:func:`static_costs`);
 - **dynamic** ``n_i(v)``: per agent, how many steps agent i has seen another agent standing on v since
   its goal last changed (``reset_dynamic``); it counts only while v lies in the agent's planning
   window (``plan_radius`` around its current cell, the observation window by default).
@@ -31,14 +32,15 @@ for all agents every k-th step only (and the counts still grow every step); in b
 path is read off the last solve's values from wherever it stands now: the cheapest path under the
 counts and the window of that solve (inside that window its values, beyond it the static cost-to-go),
 so it stays a real path around obstacles, only up to k-1 steps late on congestion. An agent whose goal
-changes follows the static cost-to-go field until the next solve (its counts were just cleared).
-``k = 1`` is the exact per-step model above.
+changes (its counts were just cleared), or that walks out of that window, follows the static cost-to-go
+field until the next solve. ``k = 1`` is the exact per-step model above.
 
 Each solve leaves a successor table per agent with two layers over the padded map: layer 0 (the solve's
-window: its successors inside, a step to layer 1 outside) and layer 1 (the static successors), so
-reading a path is one gather per step for all agents, and a path that has left the window never
-re-enters its values. Tests against slow references: ``tests/test_envs_guidance.py``. Speed:
-docs/bench-env.md.
+window: its successors inside, a step to layer 1 from its exit ring) and layer 1 (the static successors
+of the agent's goal field), so reading a path is one gather per step for all agents, and a path that
+has left the window never re-enters its values. Tests against slow references (and against the
+implementation before these tables, ``tests/guidance_reference.py``): ``tests/test_envs_guidance.py``.
+Speed: docs/bench-env.md.
 
 Coordinates are map ``(row, column)``; cells are flat ``row * W + column`` of the unpadded map.
 """
