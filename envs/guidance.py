@@ -273,8 +273,8 @@ class MapCosts:
             gx, gy = np.divmod(np.array(missing), self.shape[1])
             g = (gx + pad) * Wp + gy + pad
             succ[np.arange(k), g] = g
-            for i, goal in enumerate(missing):
-                cache[goal] = (togo[i].reshape(-1), succ[i])
+            for i, goal in enumerate(missing):  # copies: an entry must not keep its whole batch alive
+                cache[goal] = (togo[i].reshape(-1).copy(), succ[i].copy())
         out = []
         for g in goals:
             cache.move_to_end(g)
