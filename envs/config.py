@@ -90,8 +90,8 @@ class EnvConfig:
     planner_replan_every: int = 1
     """Solve that planner every k-th step (``follower`` costs): 1 re-plans every step, as Follower
     does; with k > 1 each agent follows the last solve's plan from wherever it stands in between (its
-    counts still grow every step; after a goal change the static path until the next solve), a few
-    times faster (docs/bench-env.md)."""
+    counts still grow every step; after a goal change the static path until the next solve): with the
+    path channel the env runs ~2x faster at k = 4 (docs/bench-env.md)."""
 
     # --- map source ('pogema') ---
     map: Optional[str] = None
