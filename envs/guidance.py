@@ -375,9 +375,6 @@ class PathPlanner:
         inner[1 : P - 1, 1 : P - 1] = True
         sep = np.zeros((Q, Q), dtype=bool)
         sep[P:, :] = sep[:, P:] = True
-        self._inner = np.flatnonzero(inner)
-        self._inner_pos = np.full(Q * Q, -1, dtype=np.int64)
-        self._inner_pos[self._inner] = np.arange(len(self._inner))
         self._window = np.flatnonzero(~sep)  # inner cells and the exit ring
         self._step = np.array([dx * Q + dy for dx, dy in _OFFSETS])
         self._is_inner = inner.ravel()
