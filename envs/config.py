@@ -87,6 +87,11 @@ class EnvConfig:
     congestion cost, higher on central cells, plus per agent the number of steps it has seen another
     agent on a cell in its window since its goal changed), ``static`` (the static part only) or
     ``unit`` (plain shortest paths)."""
+    planner_replan_every: int = 1
+    """Solve that planner every k-th step (``follower`` costs): 1 re-plans every step, as Follower
+    does; with k > 1 each agent follows the last solve's plan from wherever it stands in between (its
+    counts still grow every step; after a goal change the static path until the next solve): with the
+    path channel the env runs ~2x faster at k = 4 (docs/bench-env.md)."""
 
     # --- map source ('pogema') ---
     map: Optional[str] = None
@@ -133,6 +138,7 @@ class EnvConfig:
             raise ValueError(f"obs_radius={self.obs_radius} is out of range; allowed: 1..{MAX_OBS_RADIUS}")
         if self.max_episode_steps is not None:
             _positive("max_episode_steps", self.max_episode_steps)
+        _positive("planner_replan_every", self.planner_replan_every)
         if not 2 <= self.size <= MAX_SIDE:
             raise ValueError(f"size={self.size} is out of range; allowed: 2..{MAX_SIDE}")
         if (self.width is None) != (self.height is None):

@@ -103,7 +103,9 @@ class GridEnv(MultiAgentEnv):
         self._pending_seed = seed
         self._dist_cache = DistanceCache() if needs_distances(cfg.reward) else None
         self._planner = (
-            PathPlanner(r, cfg.planner_costs) if cfg.planner_path or needs_planner(cfg.reward) else None
+            PathPlanner(r, cfg.planner_costs, replan_every=cfg.planner_replan_every)
+            if cfg.planner_path or needs_planner(cfg.reward)
+            else None
         )
         self._plan: Plan | None = None
         self._arange = np.arange(self.num_agents)

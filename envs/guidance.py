@@ -11,7 +11,8 @@ Cost of entering a free cell ``v`` (obstacles are never entered):
 
 - **static** ``s(v) = max_avg / avg(v)``: ``avg(v)`` is v's mean BFS distance to the cells it can reach
   and ``max_avg`` the largest such mean on the map, so central cells, where traffic concentrates, cost
-  more than peripheral ones (1.0 for the most peripheral cell);
+  more than peripheral ones (1.0 for the most peripheral cell); an exact all-pairs BFS per map,
+  bit-parallel in numpy (:func:`static_costs`);
 - **dynamic** ``n_i(v)``: per agent, how many steps agent i has seen another agent standing on v since
   its goal last changed (``reset_dynamic``); it counts only while v lies in the agent's planning
   window (``plan_radius`` around its current cell, the observation window by default).
@@ -19,13 +20,27 @@ Cost of entering a free cell ``v`` (obstacles are never entered):
 A path's cost is the sum of ``s + n_i`` over the cells it enters up to the first cell outside the
 planning window, plus ``s`` over the cells after it. This is Follower's cost up to one simplification:
 Follower also charges counts it remembers for cells now outside the window. In exchange the planner is
-exact and vectorised: ``S_g`` (static cost-to-go to goal g, one reverse Dijkstra per goal in scipy,
-recomputed only when a goal changes) gives the value of every exit cell, and Bellman-Ford over all
-agents' ``(2R+3)^2`` windows at once (one numpy step per hop) gives the value of every window cell.
-The path is then read off greedily from the window values, from the agent's own cell until it first
-leaves the drawing window (``radius``), as Follower draws it. ``costs='static'`` drops ``n`` (and
-the Bellman-Ford: the static field is then the answer), ``costs='unit'`` plans plain shortest paths.
-Tests against slow references: ``tests/test_envs_guidance.py``. Speed: docs/bench-env.md.
+exact and vectorised: ``S_g`` (static cost-to-go to goal g, one reverse Dijkstra per goal, cached per
+map and goal) gives the value of every exit cell, and Bellman-Ford over all agents' ``(2R+3)^2``
+windows at once (one numpy step per hop) gives the value of every window cell. The path is then read
+off greedily from the window values, from the agent's own cell until it first leaves the drawing
+window (``radius``), as Follower draws it. ``costs='static'`` drops ``n`` (and the Bellman-Ford: the
+static field is then the answer), ``costs='unit'`` plans plain shortest paths.
+
+**Re-planning** (``replan_every = k``): Follower plans every step. With ``k > 1`` the window solve runs
+for all agents every k-th step only (and the counts still grow every step); in between, an agent's
+path is read off the last solve's values from wherever it stands now: the cheapest path under the
+counts and the window of that solve (inside that window its values, beyond it the static cost-to-go),
+so it stays a real path around obstacles, only up to k-1 steps late on congestion. An agent whose goal
+changes (its counts were just cleared), or that walks out of that window, follows the static cost-to-go
+field until the next solve. ``k = 1`` is the exact per-step model above.
+
+Each solve leaves a successor table per agent with two layers over the padded map: layer 0 (the solve's
+window: its successors inside, a step to layer 1 from its exit ring) and layer 1 (the static successors
+of the agent's goal field), so reading a path is one gather per step for all agents, and a path that
+has left the window never re-enters its values. Tests against slow references (and against the
+implementation before these tables, ``tests/guidance_reference.py``): ``tests/test_envs_guidance.py``.
+Speed: docs/bench-env.md.
 
 Coordinates are map ``(row, column)``; cells are flat ``row * W + column`` of the unpadded map.
 """
@@ -40,8 +55,8 @@ from typing import Any
 
 import numpy as np
 
-# scipy is imported where the graphs are built and searched, so that importing envs (every env, also
-# those without a planner channel) does not load it
+# scipy is imported only where goal fields are searched (and for the sampled static costs of maps over
+# EXACT_AVG_MAX_CELLS free cells), so that importing envs does not load it
 from envs.config import PlannerCosts
 
 PLANNER_COSTS = typing.get_args(PlannerCosts)
@@ -52,7 +67,11 @@ DTYPE = np.float32
 TOLERANCE = 1e-3
 """Value changes below this are rounding: float32 path costs (up to ~1e4) carry ~1e-3 of it. Paths whose
 costs differ by less count as equally short."""
+FIELD_CACHE_CELLS = 1 << 24
+"""Per map, the cached goal fields (least recently used goal dropped first) hold at most this many
+cells in all (~130 MB as float64 static fields, as much again for the planner's padded copies)."""
 _OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # up, down, left, right: the neighbour order of the trace
+_POPCOUNT16: np.ndarray | None = None
 
 
 def check_costs(name: str) -> str:
@@ -61,29 +80,86 @@ def check_costs(name: str) -> str:
     return name
 
 
+def check_replan_every(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"replan_every={k!r} is not allowed; need an integer >= 1 (1: every step)")
+    return int(k)
+
+
 def _adjacency(free: np.ndarray, weight: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
-    """4-connected graph over the free cells; edge u -> v carries ``weight[u]`` (1 if None).
+    """4-connected graph (scipy CSR) over the free cells; edge u -> v carries ``weight[u]`` (1 if None).
 
     Returns the matrix over free-cell nodes and node -> flat cell. With ``weight = s`` a Dijkstra *from*
     the goal along these edges gives every cell's cost of travelling *to* the goal with entry costs s.
     """
-    H, W = free.shape
-    cells = np.flatnonzero(free.ravel())
-    node = np.full(H * W, -1, dtype=np.int64)
-    node[cells] = np.arange(len(cells))
-    x, y = np.divmod(cells, W)
-    rows, cols = [], []
-    for dx, dy in _OFFSETS:
-        nx, ny = x + dx, y + dy
-        ok = (nx >= 0) & (nx < H) & (ny >= 0) & (ny < W)
-        ok[ok] = free[nx[ok], ny[ok]]
-        rows.append(node[cells[ok]])
-        cols.append(node[nx[ok] * W + ny[ok]])
-    r, c = np.concatenate(rows), np.concatenate(cols)
+    cells, nbrs = _neighbour_nodes(free)
+    n = len(cells)
+    r = np.concatenate([np.flatnonzero(nb < n) for nb in nbrs])
+    c = np.concatenate([nb[nb < n] for nb in nbrs])
     w = np.ones(len(r)) if weight is None else weight.ravel()[cells][r]
     from scipy.sparse import csr_matrix
 
-    return csr_matrix((w, (r, c)), shape=(len(cells), len(cells))), cells
+    return csr_matrix((w, (r, c)), shape=(n, n)), cells
+
+
+def _neighbour_nodes(free: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Free cells (flat, in order) and, per direction of ``_OFFSETS``, each one's neighbour node (its
+    index among the free cells; ``n`` = none)."""
+    H, W = free.shape
+    cells = np.flatnonzero(free.ravel())
+    n = len(cells)
+    node = np.full(H * W, n, dtype=np.int64)
+    node[cells] = np.arange(n)
+    x, y = np.divmod(cells, W)
+    nbrs = []
+    for dx, dy in _OFFSETS:
+        nx, ny = x + dx, y + dy
+        ok = (nx >= 0) & (nx < H) & (ny >= 0) & (ny < W)
+        nb = np.full(n, n, dtype=np.int64)
+        nb[ok] = node[nx[ok] * W + ny[ok]]
+        nbrs.append(nb)
+    return cells, nbrs
+
+
+def _popcount16() -> np.ndarray:
+    global _POPCOUNT16
+    if _POPCOUNT16 is None:
+        byte = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+        v = np.arange(1 << 16)
+        _POPCOUNT16 = byte[v & 255] + byte[v >> 8]
+    return _POPCOUNT16
+
+
+def _distance_sums(nbrs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """All-pairs BFS over ``n`` nodes at once, bit-parallel: per node, the sum of its distances to the
+    nodes it reaches and how many those are (itself excluded). int64 [n] each, exact.
+
+    Each node holds the set of sources that have reached it as a bitset (one bit per source); one BFS
+    step ORs in the neighbours' sets, so step k reaches every node within k of each source, and a
+    popcount per node tells how many sources arrived at step k.
+    """
+    words = (n + 63) // 64
+    reached = np.zeros((n + 1, words), dtype=np.uint64)  # row n: "no neighbour", stays empty
+    src = np.arange(n)
+    reached[src, src >> 6] = np.left_shift(np.uint64(1), (src & 63).astype(np.uint64))
+    pop = _popcount16()
+    total = np.zeros(n, dtype=np.int64)
+    count = np.ones(n, dtype=np.int64)
+    nxt = np.empty((n, words), dtype=np.uint64)
+    k = 0
+    while True:
+        k += 1
+        np.bitwise_or(reached[nbrs[0]], reached[nbrs[1]], out=nxt)
+        nxt |= reached[nbrs[2]]
+        nxt |= reached[nbrs[3]]
+        nxt |= reached[:n]
+        now = pop[nxt.view(np.uint16)].sum(1, dtype=np.int64)
+        new = now - count
+        if not new.any():
+            return total, count - 1
+        total += k * new
+        count = now
+        reached[:n] = nxt
 
 
 def static_costs(free: np.ndarray) -> np.ndarray:
@@ -93,59 +169,119 @@ def static_costs(free: np.ndarray) -> np.ndarray:
     :data:`EXACT_AVG_MAX_CELLS` free cells, else to an evenly spaced sample of 1024 target cells).
     An isolated cell has no average and costs 1.0 (no path ever enters it).
     """
-    from scipy.sparse.csgraph import shortest_path
-
     free = np.asarray(free, dtype=bool)
-    graph, cells = _adjacency(free)
-    n = len(cells)
     out = np.ones(free.shape)
+    cells, nbrs = _neighbour_nodes(free)
+    n = len(cells)
     if n == 0:
         return out
     if n <= EXACT_AVG_MAX_CELLS:
-        dist = shortest_path(graph, method="D", unweighted=True)  # [n, n], symmetric
+        total, count = _distance_sums(nbrs, n)
+        # the same float64 arithmetic as a sum over a distance matrix: integer sums are exact
+        avg = np.where(count > 0, total.astype(np.float64) / np.maximum(count, 1), 0.0)
     else:
+        from scipy.sparse.csgraph import shortest_path
+
+        graph, _ = _adjacency(free)
         targets = np.linspace(0, n - 1, 1024).astype(np.int64)
         dist = shortest_path(graph, method="D", unweighted=True, indices=targets)  # [k, n]
-    reach = np.isfinite(dist) & (dist > 0)
-    count = reach.sum(0)
-    avg = np.where(count > 0, np.where(reach, dist, 0.0).sum(0) / np.maximum(count, 1), 0.0)
+        reach = np.isfinite(dist) & (dist > 0)
+        cnt = reach.sum(0)
+        avg = np.where(cnt > 0, np.where(reach, dist, 0.0).sum(0) / np.maximum(cnt, 1), 0.0)
     top = avg.max()
     flat = out.reshape(-1)
     flat[cells] = np.where(avg > 0, top / np.where(avg > 0, avg, 1.0), 1.0)
     return out
 
 
+def _argmin4(
+    up: np.ndarray, down: np.ndarray, left: np.ndarray, right: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which of four same-shaped arrays is least (0-3, the first on ties, as ``np.argmin``) and its value."""
+    a = down < up
+    m01 = np.minimum(up, down)
+    b = right < left
+    m23 = np.minimum(left, right)
+    c = m23 < m01
+    return np.where(c, b + 2, a), np.where(c, m23, m01)
+
+
 class MapCosts:
-    """Per map: static entry costs and static cost-to-go fields per goal (cached)."""
+    """Per map: static entry costs and static cost-to-go fields per goal (cached, LRU by goal cell)."""
 
     def __init__(self, free: np.ndarray, costs: PlannerCosts, max_goals: int = 4096) -> None:
         self.free = np.asarray(free, dtype=bool)
         self.shape = self.free.shape
         self.enter = np.ones(self.shape) if check_costs(costs) == "unit" else static_costs(self.free)
-        self._graph, self._cells = _adjacency(self.free, self.enter)
+        self._graph: Any = None
         self._node = np.full(self.free.size, -1, dtype=np.int64)
-        self._node[self._cells] = np.arange(len(self._cells))
-        self._fields: dict[int, np.ndarray] = {}
-        self._max = max_goals
+        self._node[np.flatnonzero(self.free.ravel())] = np.arange(int(self.free.sum()))
+        self._fields: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._max = max(1, min(max_goals, FIELD_CACHE_CELLS // max(1, self.free.size)))
+        self._padded: dict[int, tuple[np.ndarray, OrderedDict[int, tuple[np.ndarray, np.ndarray]]]] = {}
 
     def to_goal(self, goals: list[int]) -> list[np.ndarray]:
         """Static cost-to-go [H, W] (inf where the goal is unreachable) for each goal cell."""
         missing = sorted({g for g in goals if g not in self._fields})
         if missing:
-            if len(self._fields) + len(missing) > self._max:
-                self._fields.clear()
             nodes = self._node[missing]
             if (nodes < 0).any():
                 bad = missing[int(np.flatnonzero(nodes < 0)[0])]
                 raise ValueError(f"goal cell {divmod(bad, self.shape[1])} is an obstacle or off the map")
             from scipy.sparse.csgraph import dijkstra
 
+            if self._graph is None:
+                self._graph, _ = _adjacency(self.free, self.enter)
+            cells = np.flatnonzero(self.free.ravel())
             dist = dijkstra(self._graph, directed=True, indices=nodes)  # [k, n]
             for g, d in zip(missing, dist):
                 f = np.full(self.free.size, np.inf)
-                f[self._cells] = d
+                f[cells] = d
                 self._fields[g] = f.reshape(self.shape)
-        return [self._fields[g] for g in goals]
+        out = []
+        for g in goals:
+            self._fields.move_to_end(g)
+            out.append(self._fields[g])
+        while len(self._fields) > self._max:
+            self._fields.popitem(last=False)
+        return out
+
+    def padded_fields(self, goals: list[int], pad: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each goal: float32 [N] static cost-to-go and int [N] static successor (the neighbour with
+        the least entry cost + cost-to-go, ties up, down, left, right; itself at the goal and where no
+        path leads on), over the map padded by ``pad`` obstacle cells and flattened (N = its size)."""
+        if pad not in self._padded:
+            enter = np.where(self.free, self.enter, np.inf).astype(DTYPE)
+            self._padded[pad] = (np.pad(enter, pad, constant_values=np.inf), OrderedDict())
+        enter_p, cache = self._padded[pad]
+        Hp, Wp = enter_p.shape
+        missing = sorted({g for g in goals if g not in cache})
+        if missing:
+            k = len(missing)
+            togo = np.full((k, Hp, Wp), np.inf, dtype=DTYPE)
+            togo[:, pad:-pad, pad:-pad] = np.stack(self.to_goal(missing))
+            # what stepping into each cell costs from a neighbour, onwards; the k maps end to end, so
+            # that flat offsets +-1 and +-Wp are the neighbours of every map cell (the pad is inf)
+            w = (enter_p + togo).reshape(-1)
+            arg, best = _argmin4(w[: -2 * Wp], w[2 * Wp :], w[Wp - 1 : -Wp - 1], w[Wp + 1 : -Wp + 1])
+            n = Hp * Wp
+            here = np.arange(k * n)
+            succ = here.copy()
+            step = np.array([dx * Wp + dy for dx, dy in _OFFSETS])
+            succ[Wp:-Wp] = np.where(np.isfinite(best), here[Wp:-Wp] + step.take(arg), here[Wp:-Wp])
+            succ = succ.reshape(k, n) - here[::n, None]
+            gx, gy = np.divmod(np.array(missing), self.shape[1])
+            g = (gx + pad) * Wp + gy + pad
+            succ[np.arange(k), g] = g
+            for i, goal in enumerate(missing):  # copies: an entry must not keep its whole batch alive
+                cache[goal] = (togo[i].reshape(-1).copy(), succ[i].copy())
+        out = []
+        for g in goals:
+            cache.move_to_end(g)
+            out.append(cache[g])
+        while len(cache) > self._max:
+            cache.popitem(last=False)
+        return np.stack([t for t, _ in out]), np.stack([s for _, s in out])
 
     def neighbours(self) -> list[list[int]]:
         """Free 4-neighbours of every cell (flat indices), for the per-agent A*."""
@@ -190,12 +326,13 @@ class Plan:
     """bool [A, 2r+1, 2r+1]: the path in each agent's drawing window (its own cell included)."""
     cells: np.ndarray
     """int64 [A, L]: the path's cells in order (flat map indices; -1 after its end), from the agent's
-    cell to the goal or to the first cell outside the planning window (that cell included)."""
+    cell to the goal or to the first cell outside the drawing window (that cell included)."""
     next_cell: np.ndarray
     """int64 [A]: the path's second cell (Follower's sub-goal); the agent's own cell if it has no path
     or stands on its goal."""
     cost: np.ndarray
-    """float64 [A]: the path's cost under the model above (inf: the goal is unreachable)."""
+    """float64 [A]: the path's cost under the model above, as of the last solve (inf: the goal is
+    unreachable, or the agent does not act)."""
 
 
 class PathPlanner:
@@ -206,6 +343,7 @@ class PathPlanner:
     see_radius:    who sees whom for the dynamic costs (Chebyshev distance; default radius)
     costs:         ``follower`` (static + dynamic), ``static`` or ``unit``
     reset_dynamic: forget an agent's dynamic counts when its goal changes (Follower's default)
+    replan_every:  solve the windows every k-th step (1: every step; see the module docstring)
     """
 
     def __init__(
@@ -216,6 +354,7 @@ class PathPlanner:
         see_radius: int | None = None,
         reset_dynamic: bool = True,
         cache: MapCostsCache | None = None,
+        replan_every: int = 1,
     ) -> None:
         self.costs = check_costs(costs)
         self.r = int(radius)
@@ -224,21 +363,26 @@ class PathPlanner:
             raise ValueError(f"radius={radius}, plan_radius={plan_radius}: need 1 <= radius <= plan_radius")
         self.see = self.r if see_radius is None else int(see_radius)
         self.reset_dynamic = reset_dynamic
+        self.replan_every = check_replan_every(replan_every)
         self.cache = cache if cache is not None else MapCostsCache()
-        self.pad = self.R + 1
+        self.pad = p = self.R + 1
         # A patch is the planning window, a ring of exit cells around it, and one more row and column
         # of separators (cost inf) so that patches can lie end to end in one flat array.
         P = 2 * self.R + 3
         self.Q = Q = P + 1
-        self._offs = np.arange(P) - (self.R + 1)
+        self._offs = np.arange(P) - p
         inner = np.zeros((Q, Q), dtype=bool)
         inner[1 : P - 1, 1 : P - 1] = True
-        self._inner = np.flatnonzero(inner)
-        self._step = np.array([dx * Q + dy for dx, dy in _OFFSETS])
-        self._centre = (self.R + 1) * Q + (self.R + 1)
         sep = np.zeros((Q, Q), dtype=bool)
         sep[P:, :] = sep[:, P:] = True
-        self._sep = np.flatnonzero(sep)
+        self._window = np.flatnonzero(~sep)  # inner cells and the exit ring
+        self._step = np.array([dx * Q + dy for dx, dy in _OFFSETS])
+        self._is_inner = inner.ravel()
+        self._centre = p * Q + p
+        # added to the gathered patches: separators cost inf; V is inf inside (the exit ring keeps S)
+        self._c_add = np.where(sep, np.inf, 0.0).astype(DTYPE).ravel()
+        self._v_add = np.where(sep | inner, np.inf, 0.0).astype(DTYPE).ravel()
+        self._dyn_on = inner.astype(DTYPE).ravel()  # counts are charged inside the window only
         self._map: MapCosts | None = None
 
     # ------------------------------------------------------------------ episode state
@@ -246,18 +390,52 @@ class PathPlanner:
         """New episode on map ``free`` (bool [H, W]); positions / goals int [A, 2]; returns the first plan."""
         self._map = m = self.cache.get(free, self.costs)
         H, W = m.shape
-        p = self.pad
+        p, Q = self.pad, self.Q
         self.W, self.Wp = W, W + 2 * p
-        P = self.Q - 1
-        off = np.zeros((self.Q, self.Q), dtype=np.int64)
-        off[:P, :P] = self._offs[:, None] * self.Wp + self._offs[None, :]
+        Wp = self.Wp
+        self._N = N = (H + 2 * p) * Wp
+        off = np.zeros((Q, Q), dtype=np.int64)  # separators: offset 0 (any cell; their costs are inf)
+        off[: Q - 1, : Q - 1] = self._offs[:, None] * Wp + self._offs[None, :]
         self._grid = off.ravel()  # patch cell -> offset from the centre in the padded map
         enter = np.where(m.free, m.enter, np.inf).astype(DTYPE)
-        self._enter_p = np.pad(enter, p, constant_values=np.inf)
+        self._enter_p = np.pad(enter, p, constant_values=np.inf).ravel()
+        # Lookup tables over the offset d = c' - c (+ N) between two cells of the padded map: a map
+        # cell within Chebyshev distance s of another has a d that no cell farther away has, as long
+        # as s <= 2p (a column offset dy and dy +- Wp cannot both be map offsets) and dy stays in the
+        # range decoded below; the drawing radius r < p always does.
+        d = np.arange(-N, N)
+        dx, dy = np.divmod(d + Wp // 2, Wp)
+        dy -= Wp // 2
+        r, s = self.r, self.see
+        win = (np.abs(dx) <= r) & (np.abs(dy) <= r)
+        win = np.where(win, (dx + r) * (2 * r + 1) + dy + r, -1)  # drawing-window cell or -1
+        plan = (np.abs(dx) <= self.R) & (np.abs(dy) <= self.R)
+        self._plan_win = np.where(plan, (dx + p) * Q + dy + p, -1)  # planning-window patch cell or -1
+        ok = s <= min(2 * p, Wp - 1 - Wp // 2)
+        self._sees = (np.abs(dx) <= s) & (np.abs(dy) <= s) if ok else None  # else pairwise
+        rows, cols = np.divmod(np.arange(N), Wp)
+        inside = (rows >= p) & (rows < H + p) & (cols >= p) & (cols < W + p)
+        mapcell = np.where(inside, (rows - p) * W + cols - p, -1)
+        # Successor tables: per agent 3N entries, layer 0 at 0, layer 1 at 2N (N..2N is never written,
+        # so never touched in memory): the entry e of cell c relative to an agent on cell a,
+        # e - a + N, falls in 0..2N for layer 0 and 2N..4N for layer 1, and one table lookup tells
+        # where either lies in the drawing window.
+        self._win = np.concatenate([win, win])
+        self._mapcell = np.concatenate([mapcell, np.full(N, -1), mapcell])
         A = len(positions)
-        self._togo = np.full((A, H + 2 * p, W + 2 * p), np.inf, dtype=DTYPE)
-        self._dyn = np.zeros((A, H + 2 * p, W + 2 * p), dtype=DTYPE) if self.costs == "follower" else None
+        index = np.int32 if 3 * A * N < 2**31 else np.int64
+        self._base = np.arange(A, dtype=index) * index(3 * N)  # agent a's table starts at a * 3N
+        self._rows = np.arange(A)[:, None] * N  # agent a's row in the [A, N] arrays, flat
+        self._togo = np.full((A, N), np.inf, dtype=DTYPE)
+        self._succ = np.zeros((A, 3, N), dtype=index)
+        follower = self.costs == "follower"
+        self._dyn = np.zeros((A, H + 2 * p, Wp), dtype=DTYPE) if follower else None
+        # the last solve: each agent's cell then and its window values; who got a new goal since
+        self._solved_cell = np.zeros(A, dtype=np.int64)
+        self._solved_value = np.full((A, self.Q * self.Q), np.inf, dtype=DTYPE)
+        self._fresh = np.ones(A, dtype=bool)
         self._goal = np.full(A, -1, dtype=np.int64)
+        self._t = 0
         return self.update(positions, goals, np.ones(A, dtype=bool))
 
     def update(self, positions: np.ndarray, goals: np.ndarray, active: np.ndarray) -> Plan:
@@ -266,101 +444,138 @@ class PathPlanner:
             raise RuntimeError("call reset() before update()")
         pos = np.asarray(positions, dtype=np.int64)
         goal_xy = np.asarray(goals, dtype=np.int64)
-        A = len(pos)
-        W, p = self.W, self.pad
+        active = np.asarray(active, dtype=bool)
+        W, p, Wp, N = self.W, self.pad, self.Wp, self._N
         goal = goal_xy[:, 0] * W + goal_xy[:, 1]
+        solve = self._dyn is not None and self._t % self.replan_every == 0
         changed = np.flatnonzero(goal != self._goal)
         if changed.size:
-            fields = self._map.to_goal(goal[changed].tolist())
-            for i, f in zip(changed.tolist(), fields):
-                self._togo[i, p:-p, p:-p] = f
+            togo, succ = self._map.padded_fields(goal[changed].tolist(), p)
+            self._togo[changed] = togo
+            self._succ[changed, 2] = static = succ + (self._base[changed] + 2 * N)[:, None]
+            if not solve:  # until the next solve, the static plan (the counts are cleared below)
+                self._succ[changed, 0] = self._layer0(static, changed)
+                self._fresh[changed] = True
             if self._dyn is not None and self.reset_dynamic:
                 self._dyn[changed] = 0.0
             self._goal[changed] = goal[changed]
-        px, py = pos[:, 0] + p, pos[:, 1] + p
+        cell = (pos[:, 0] + p) * Wp + pos[:, 1] + p
+        all_active = bool(active.all())
         if self._dyn is not None:
             # every other active agent within see_radius adds 1 to its cell in the viewer's counts
-            sees = np.abs(pos[:, None, :] - pos[None, :, :]).max(-1) <= self.see
-            sees &= active[None, :] & active[:, None]
+            if self._sees is not None:
+                sees = self._sees[cell[None, :] - cell[:, None] + N]
+            else:
+                sees = np.abs(pos[:, None, :] - pos[None, :, :]).max(-1) <= self.see
             np.fill_diagonal(sees, False)
-            i, j = np.nonzero(sees)
-            self._dyn.reshape(A, -1)[i, px[j] * self.Wp + py[j]] += 1.0  # (i, cell) pairs are unique
-        return self._solve(px, py, goal_xy + p, active)
+            if not all_active:
+                sees &= active[None, :] & active[:, None]
+            # an agent's cell counts once per viewer and step, however many stand on it
+            self._dyn.reshape(-1)[(self._rows + cell[None, :])[sees]] += 1.0
+        start = self._base + cell  # layer 0
+        if solve:
+            cost = self._solve(cell, (goal_xy[:, 0] + p) * Wp + goal_xy[:, 1] + p)
+        else:
+            cost = self._togo.reshape(-1)[self._rows[:, 0] + cell].astype(np.float64)
+            if self._dyn is not None:
+                # where the agent stands in its last solve's window (-1: outside; layer 0 is stale
+                # there, so it plans statically, from layer 1)
+                at = self._plan_win[cell - self._solved_cell + N]
+                at[self._fresh] = -1
+                solved = np.flatnonzero(at >= 0)
+                cost[solved] = self._solved_value[solved, at[solved]]
+                start[at < 0] += 2 * N
+        self._t += 1
+        return self._trace(start, cell, cost, active, all_active)
 
     # ------------------------------------------------------------------ the solve
-    def _solve(self, px: np.ndarray, py: np.ndarray, goal_p: np.ndarray, active: np.ndarray) -> Plan:
-        A = len(px)
-        R, Q, Wp = self.R, self.Q, self.Wp
-        P = Q - 1
-        inner = self._inner
-        # padded-map cell of each patch cell; separators read cell 0, a padding cell (cost inf, pad >= 2)
-        local = (px * Wp + py)[:, None] + self._grid
-        local[:, self._sep] = 0
-        ar = np.arange(A)[:, None]
-        c = self._enter_p.ravel()[local]  # [A, Q*Q] entry costs (inf: obstacle or separator)
-        V = self._togo.reshape(A, -1)[ar, local]  # the exit ring keeps the static cost-to-go as its value
+    def _solve(self, cell: np.ndarray, goal_p: np.ndarray) -> np.ndarray:
+        """Window values of every agent (Bellman-Ford), written into layer 0 of the successor tables;
+        ``cell``, ``goal_p``: flat cells of the padded map. Returns each agent's value at its cell."""
+        A = len(cell)
+        Q, N = self.Q, self._N
+        local = cell[:, None] + self._grid  # [A, Q*Q] padded-map cell of each patch cell
+        rows = self._rows + local  # the same in the [A, N] arrays, flat
+        c = self._enter_p[local]  # entry costs (inf: obstacle or separator); counts inside the window
+        c += self._c_add
+        c += self._dyn.reshape(-1)[rows] * self._dyn_on
+        V = self._togo.reshape(-1)[rows]  # the exit ring keeps the static cost-to-go as its value
+        V += self._v_add
         # the goal, when inside the planning window, ends the path
-        gx, gy = goal_p[:, 0] - px + R + 1, goal_p[:, 1] - py + R + 1
-        g_in = np.flatnonzero((np.abs(gx - R - 1) <= R) & (np.abs(gy - R - 1) <= R))
-        goal_cell = gx[g_in] * Q + gy[g_in]
-        if self._dyn is None:
-            W = c + V  # static costs only: the static cost-to-go is the answer everywhere
-        else:
-            c[:, inner] += self._dyn.reshape(A, -1)[ar, local[:, inner]]
-            V[:, inner] = np.inf
-            V[g_in, goal_cell] = 0.0
-            W = _bellman(V, c, Q)
-        # successor of every inner cell: the neighbour with the least c + V (ties: up, down, left, right);
-        # exit-ring cells, the goal and agents without a path (or not acting) stay where they are
-        W3 = W.reshape(A, Q, Q)
-        around = np.stack(  # the 4 neighbours of every inner cell, in _OFFSETS order: [4, A, P-2, P-2]
-            [
-                W3[:, : P - 2, 1 : P - 1],
-                W3[:, 2:P, 1 : P - 1],
-                W3[:, 1 : P - 1, : P - 2],
-                W3[:, 1 : P - 1, 2:P],
-            ]
+        goal_at = self._plan_win[goal_p - cell + N]
+        g_in = np.flatnonzero(goal_at >= 0)
+        goal_cell = goal_at[g_in]
+        V[g_in, goal_cell] = 0.0
+        w = _bellman(V, c, Q).reshape(-1)
+        # successor of every patch cell but the first and last rows (the patches lie end to end, so
+        # flat offsets +-1 and +-Q are the 4 neighbours): the one with the least c + V (ties: up, down,
+        # left, right); cells without a path stay where they are. Only inner cells' are used.
+        arg, best = _argmin4(w[: -2 * Q], w[2 * Q :], w[Q - 1 : -Q - 1], w[Q + 1 : -Q + 1])
+        here = np.arange(Q, A * Q * Q - Q)
+        nxt = np.empty(A * Q * Q, dtype=np.int64)
+        nxt[Q:-Q] = np.where(np.isfinite(best), here + self._step.take(arg), here)
+        nxt[g_in * (Q * Q) + goal_cell] = g_in * (Q * Q) + goal_cell  # the goal ends the path
+        # layer 0 over the window: the solve's successors inside, on to layer 1 (static) from the ring
+        flat = self._succ.reshape(-1)
+        at = self._base[:, None] + local  # layer-0 entries of the patch cells
+        ring = flat[at + 2 * N]  # on to the static successor (layer 1); stops stay in layer 0
+        ring = np.where(ring == at + 2 * N, at, ring)
+        new = np.where(
+            self._is_inner, at.reshape(-1).take(np.where(self._is_inner, nxt.reshape(A, -1), 0)), ring
         )
-        arg = around.argmin(0)  # first wins a tie
-        succ = np.broadcast_to(np.arange(Q * Q), (A, Q * Q)).copy()
-        succ[:, inner] = inner + self._step[arg.reshape(A, -1)]
-        succ[g_in, goal_cell] = goal_cell
-        cost = V[:, self._centre].copy()
-        stuck = ~np.isfinite(cost) | ~active
-        succ[stuck, self._centre] = self._centre
-        cost[~active] = np.inf
-        return self._trace(succ, cost, local)
+        win = self._window
+        flat[at[:, win]] = new[:, win]
+        self._solved_cell, self._solved_value = cell, V
+        self._fresh[:] = False
+        return V[:, self._centre].astype(np.float64)
 
-    def _trace(self, succ: np.ndarray, cost: np.ndarray, local: np.ndarray) -> Plan:
-        """Follow ``succ`` from the centre until it stops (exit ring or goal): an optimal path, since each
-        step enters the neighbour that attains the Bellman minimum."""
-        A, n = succ.shape
-        R, r, p, Q, Wp = self.R, self.r, self.pad, self.Q, self.Wp
-        flat = (succ + (np.arange(A) * n)[:, None]).ravel()
-        cur = np.arange(A) * n + self._centre
-        trail = [cur]
-        for k in range((2 * R + 1) ** 2):
-            nxt = flat[cur]
-            if k % 4 == 3 and np.array_equal(nxt, cur):  # every few steps: a check costs two steps
-                break
-            trail.append(nxt)
-            cur = nxt
-        T = np.stack(trail, 1) - (np.arange(A) * n)[:, None]  # [A, L] patch cells; repeats after the end
-        ok = np.ones(T.shape, dtype=bool)
-        ok[:, 1:] = T[:, 1:] != T[:, :-1]
-        tx, ty = np.divmod(T, Q)
-        dx, dy = tx - (R + 1), ty - (R + 1)
+    def _layer0(self, static: np.ndarray, agents: np.ndarray) -> np.ndarray:
+        """Layer 0 outside any window for these agents: on to the static successor in layer 1, except
+        where the path stops (goal, no path), which stays in layer 0 so that it repeats one entry."""
+        here = self._base[agents, None] + np.arange(self._N)
+        return np.where(static == here + 2 * self._N, here, static)
+
+    def _trace(
+        self, start: np.ndarray, cell: np.ndarray, cost: np.ndarray, active: np.ndarray, all_active: bool
+    ) -> Plan:
+        """Follow the successor tables from each agent's entry ``start`` (its cell, layer 0 or 1) until
+        every path has stopped (goal, no path) or left the drawing window: one gather per step."""
+        A = len(cell)
+        r, N = self.r, self._N
+        flat = self._succ.reshape(-1)
+        win = self._win
+        origin = N - cell - self._base  # win[e + origin]: where table entry e lies in the window
+        L = (2 * r + 1) ** 2 + 1
+        T = np.empty((L, A), dtype=self._base.dtype)  # [step, agent] table entries
+        T[0] = start
+        # a path leaves the window after r + 1 steps at the earliest, most within 3r + 3: check from then
+        n, first, every = L, min(3 * r + 3, L - 1), 4
+        gone = np.zeros(A, dtype=bool)
+        for k in range(1, L):
+            flat.take(T[k - 1], out=T[k])
+            if k >= first and (k - first) % every == 0:  # has every path left the window or stopped?
+                gone |= (win[T[k - every + 1 : k + 1] + origin] < 0).any(0)
+                if (gone | (T[k] == T[k - 1])).all():
+                    n = k + 1
+                    break
+        T = T[:n]
+        ok = np.empty(T.shape, dtype=bool)  # a real step (fixed points repeat the same entry)
+        ok[0] = True
+        np.not_equal(T[1:], T[:-1], out=ok[1:])
+        if not all_active:
+            ok[1:, ~active] = False
+        where = win[T + origin]
         # drawn: the prefix until the path first leaves the drawing window
-        inside = ok & (np.abs(dx) <= r) & (np.abs(dy) <= r)
-        drawn = np.cumprod(inside, axis=1).astype(bool)
-        d = 2 * r + 1
-        mask = np.zeros((A, d, d), dtype=bool)
-        a_idx, t_idx = np.nonzero(drawn)
-        mask[a_idx, dx[a_idx, t_idx] + r, dy[a_idx, t_idx] + r] = True
-        mx, my = np.divmod(np.take_along_axis(local, T, 1), Wp)
-        cells = np.where(ok, (mx - p) * self.W + (my - p), -1)
-        nxt_cell = np.where(cells[:, 1] >= 0, cells[:, 1], cells[:, 0]) if T.shape[1] > 1 else cells[:, 0]
-        return Plan(mask, cells, nxt_cell, cost)
+        drawn = np.logical_and.accumulate(ok & (where >= 0), axis=0)
+        d = (2 * r + 1) ** 2
+        mask = np.zeros((A, d + 1), dtype=bool)
+        mask.reshape(-1)[np.where(drawn, where, d) + np.arange(0, A * (d + 1), d + 1)] = True
+        ok[1:] &= drawn[:-1]  # the path: the drawn cells and the first cell outside the window
+        cells = np.where(ok, self._mapcell[T - self._base], -1).T
+        nxt_cell = np.where(cells[:, 1] >= 0, cells[:, 1], cells[:, 0]) if n > 1 else cells[:, 0]
+        if not all_active:
+            cost = np.where(active, cost, np.inf)
+        return Plan(mask[:, :d].reshape(A, 2 * r + 1, 2 * r + 1), cells, nxt_cell, cost)
 
 
 def _bellman(V: np.ndarray, c: np.ndarray, Q: int, compact_after: int = 8) -> np.ndarray:

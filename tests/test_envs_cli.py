@@ -81,6 +81,17 @@ def test_bench_env_prints_table(capsys, tmp_path):
     assert out_json.read_text().count('"impl"') == 6
 
 
+def test_bench_env_rows_per_replan_every(capsys):
+    args = "--seconds 0.05 --processes 1 --env bottleneck --impl srmt --impl srmt+path --replan-every 1 3"
+    assert srmt(["bench", "env", *args.split()]) == 0
+    out = capsys.readouterr().out
+    rows = [ln.split() for ln in out.splitlines() if ln.startswith("bottleneck")]
+    assert [r[1] for r in rows] == ["srmt", "srmt+path", "srmt+path/3"]
+    assert all(float(r[-1]) > 0 for r in rows)  # x srmt, measured in the same run
+
+
 def test_bench_rejects_bad_arguments():
     with pytest.raises(SystemExit):
         bench_env.main(["--processes", "0"])
+    with pytest.raises(SystemExit):
+        bench_env.main(["--replan-every", "0"])

@@ -6,12 +6,13 @@ from __future__ import annotations
 import heapq
 from collections import deque
 
+import guidance_reference as ref  # tests/guidance_reference.py: the implementation before the rewrite
 import numpy as np
 import pytest
 
 from envs import make_env
 from envs.config import EnvConfig
-from envs.guidance import AStarPlanner, PathPlanner, static_costs
+from envs.guidance import PLANNER_COSTS, AStarPlanner, PathPlanner, static_costs
 from envs.rewards import FOLLOWER_BONUS, compute_rewards
 
 MOVES = {(0, 0): 0, (-1, 0): 1, (1, 0): 2, (0, -1): 3, (0, 1): 4}
@@ -325,3 +326,192 @@ def test_path_channel_in_classic_modes_and_small_windows(on_target, radius):
         if term.all() or trunc.all():
             break
     assert rew.max() <= FOLLOWER_BONUS + 1e-7
+
+
+# ---------------------------------------------------------------- the fast planner vs the old one
+def _walk(rng, free, pos, goals, cells, goal_change=0.3):
+    """One random step of every agent (into free cells) and sometimes a new goal for one of them."""
+    H, W = free.shape
+    step = np.array(list(MOVES))[rng.integers(0, 5, len(pos))]
+    nxt = np.clip(pos + step, 0, [H - 1, W - 1])
+    pos = np.where(free[nxt[:, 0], nxt[:, 1]][:, None], nxt, pos)
+    if rng.random() < goal_change:
+        goals = goals.copy()
+        goals[rng.integers(len(goals))] = cells[rng.integers(len(cells))]
+    return pos, goals
+
+
+def _instance(seed):
+    rng = np.random.default_rng(seed)
+    H, W = rng.integers(6, 20, 2)
+    free = rng.random((H, W)) >= rng.uniform(0.1, 0.4)
+    cells = np.argwhere(free)
+    A = int(min(len(cells) // 2, rng.integers(1, 20)))
+    pick = rng.choice(len(cells), 2 * A, replace=False)
+    return rng, free, cells, cells[pick[:A]], cells[pick[A:]]
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_planner_is_the_old_planner_bit_for_bit(seed):
+    """replan_every=1 gives exactly what the implementation before the successor tables gave (kept in
+    tests/guidance_reference.py): same drawn masks, sub-goals, costs and path cells, with goal changes,
+    inactive agents and planning windows wider than the drawing window."""
+    rng, free, cells, pos, goals = _instance(seed)
+    r = int(rng.integers(1, 5))
+    R = r + int(rng.integers(0, 3)) * (seed % 2)
+    costs = PLANNER_COSTS[seed % 3]
+    new, old = PathPlanner(r, costs, plan_radius=R), ref.PathPlanner(r, costs, plan_radius=R)
+    a, b = new.reset(free, pos, goals), old.reset(free, pos, goals)
+    W = free.shape[1]
+    for t in range(25):
+        np.testing.assert_array_equal(a.mask, b.mask, err_msg=f"t={t}")
+        np.testing.assert_array_equal(a.next_cell, b.next_cell)
+        np.testing.assert_array_equal(a.cost, b.cost)
+        for i in range(len(pos)):
+            path_a, path_b = a.cells[i][a.cells[i] >= 0], b.cells[i][b.cells[i] >= 0]
+            if R == r:  # the old path ran to the planning window's exit, the new one to the drawing window's
+                np.testing.assert_array_equal(path_a, path_b)
+            else:
+                xy = [divmod(int(c), W) for c in path_a]
+                assert (
+                    path_b[: len(path_a)].tolist() == path_a.tolist()
+                    or max(max(abs(x - pos[i][0]), abs(y - pos[i][1])) for x, y in xy) == r + 1
+                )
+        pos, goals = _walk(rng, free, pos, goals, cells)
+        active = rng.random(len(pos)) < 0.9
+        a, b = new.update(pos, goals, active), old.update(pos, goals, active)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_static_costs_are_the_old_ones_bit_for_bit(seed):
+    """The bit-parallel BFS gives the scipy all-pairs result exactly (several components, isolated cells)."""
+    rng = np.random.default_rng(seed)
+    free = rng.random(tuple(rng.integers(3, 40, 2))) >= rng.uniform(0.2, 0.6)
+    np.testing.assert_array_equal(static_costs(free), ref.static_costs(free))
+
+
+@pytest.mark.parametrize("costs", ["follower", "unit"])
+@pytest.mark.parametrize("seed", range(4))
+def test_follower_lite_planner_is_unchanged(costs, seed):
+    """FollowerLite's AStarPlanner on the rewritten static costs and goal fields: the old plans exactly."""
+    rng, free, cells, pos, goals = _instance(100 + seed)
+    r = int(rng.integers(1, 6))
+    new, old = AStarPlanner(r, costs), ref.AStarPlanner(r, costs)
+    a, b = new.reset(free, pos, goals), old.reset(free, pos, goals)
+    for _ in range(15):
+        for f in ("mask", "cells", "next_cell", "cost"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+        pos, goals = _walk(rng, free, pos, goals, cells)
+        active = rng.random(len(pos)) < 0.9
+        a, b = new.update(pos, goals, active), old.update(pos, goals, active)
+
+
+# ---------------------------------------------------------------- re-planning every k steps
+def _reference_from(free, enter, dyn, start, goal, centre, R, inside=True):
+    """Slow reference for a plan read between solves: the cheapest path from ``start`` where entering v
+    costs enter[v] + dyn[v] until the path first leaves the window of radius R around ``centre`` (the
+    agent's cell at the solve), enter[v] after; ``start`` outside that window (or ``inside=False``: the
+    path has left it before) plans statically."""
+    H, W = free.shape
+
+    def within(x, y):
+        return max(abs(x - centre[0]), abs(y - centre[1])) <= R
+
+    s0 = inside and within(*start)
+    best = {(start, s0): 0.0}
+    heap = [(0.0, start, s0)]
+    while heap:
+        d, (x, y), inside = heapq.heappop(heap)
+        if (x, y) == goal:
+            return d
+        if d > best[((x, y), inside)]:
+            continue
+        for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            nx, ny = x + dx, y + dy
+            if not (0 <= nx < H and 0 <= ny < W and free[nx, ny]):
+                continue
+            still = inside and within(nx, ny)
+            nd = d + enter[nx, ny] + (dyn[nx, ny] if still else 0.0)
+            if nd < best.get(((nx, ny), still), np.inf):
+                best[((nx, ny), still)] = nd
+                heapq.heappush(heap, (nd, (nx, ny), still))
+    return np.inf
+
+
+@pytest.mark.parametrize("k", [2, 3, 9])
+@pytest.mark.parametrize("seed", range(3))
+def test_replan_every_k_solves_every_kth_step_and_follows_that_plan_between(k, seed):
+    """With replan_every=k the counts grow every step; on every k-th step the plans are those of k=1;
+    in between, each agent's path is a cheapest path from where it stands under the counts and window
+    of the last solve (static after a goal change, or once the agent strays beyond that window), a real
+    path through free cells, drawn until it leaves the agent's current window."""
+    rng, free, cells, pos, goals = _instance(200 + seed)
+    r = 2
+    fast, every = PathPlanner(r, replan_every=k), PathPlanner(r)
+    a, b = fast.reset(free, pos, goals), every.reset(free, pos, goals)
+    H, W = free.shape
+    p = fast.pad
+    enter = fast._map.enter
+    snap, centre, fresh = fast._dyn.copy(), pos.copy(), np.zeros(len(pos), dtype=bool)
+    for t in range(1, 3 * k + 2):
+        old_goals = goals
+        pos, goals = _walk(rng, free, pos, goals, cells, goal_change=0.5)
+        active = np.ones(len(pos), dtype=bool)
+        a, b = fast.update(pos, goals, active), every.update(pos, goals, active)
+        np.testing.assert_array_equal(fast._dyn, every._dyn)  # the counts never wait
+        fresh |= (goals != old_goals).any(1)
+        if t % k == 0:
+            for f in ("mask", "next_cell", "cost"):
+                np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+            snap, centre, fresh = fast._dyn.copy(), pos.copy(), np.zeros(len(pos), dtype=bool)
+            continue
+        for i in range(len(pos)):
+            static = fresh[i] or max(abs(pos[i] - centre[i])) > fast.R + 1
+            dyn = np.zeros_like(enter) if static else snap[i, p:-p, p:-p]
+            want = _reference_from(free, enter, dyn, tuple(pos[i]), tuple(goals[i]), tuple(centre[i]), fast.R)
+            if not np.isfinite(want):
+                assert not np.isfinite(a.cost[i]) and (a.cells[i, 1:] < 0).all()
+                continue
+            assert a.cost[i] == pytest.approx(want, rel=1e-5, abs=1e-3)
+            xy = [divmod(int(c), W) for c in a.cells[i] if c >= 0]
+            assert xy[0] == tuple(pos[i])
+            cost, inside = 0.0, max(abs(pos[i] - centre[i])) <= fast.R and not static
+            for (ax, ay), (bx, by) in zip(xy, xy[1:]):
+                assert abs(ax - bx) + abs(ay - by) == 1 and free[bx, by]
+                inside = inside and max(abs(bx - centre[i][0]), abs(by - centre[i][1])) <= fast.R
+                cost += enter[bx, by] + (dyn[bx, by] if inside else 0.0)
+            if xy[-1] != tuple(goals[i]):
+                assert max(abs(xy[-1][0] - pos[i][0]), abs(xy[-1][1] - pos[i][1])) == r + 1
+                cost += _reference_from(
+                    free, enter, dyn, xy[-1], tuple(goals[i]), tuple(centre[i]), fast.R, inside
+                )
+            assert cost == pytest.approx(want, rel=1e-5, abs=1e-3)
+            want_mask = np.zeros((2 * r + 1, 2 * r + 1), dtype=bool)
+            for x, y in xy:
+                if max(abs(x - pos[i][0]), abs(y - pos[i][1])) > r:
+                    break
+                want_mask[x - pos[i][0] + r, y - pos[i][1] + r] = True
+            np.testing.assert_array_equal(a.mask[i], want_mask)
+
+
+def test_replan_every_bad_values_are_one_line_errors():
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(ValueError, match="replan_every=") as e:
+            PathPlanner(3, replan_every=bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="planner_replan_every=0"):
+        EnvConfig(name="pogema", planner_replan_every=0)
+
+
+def test_env_path_channel_with_replan_every():
+    """The env passes planner_replan_every to its planner: its channel is a separate k=3 planner's."""
+    env = make_env(_lifelong(planner_path=True, obs_radius=3, planner_replan_every=3), seed=5)
+    obs, _ = env.reset()
+    ref_planner = PathPlanner(3, "follower", replan_every=3)
+    plan = ref_planner.reset(~env.obstacles, env.agents_xy(), env.targets_xy())
+    rng = np.random.default_rng(0)
+    for t in range(20):
+        assert (obs[:, 3] == plan.mask).all(), t
+        assert not (obs[:, 3].astype(bool) & obs[:, 0].astype(bool)).any()
+        obs, *_ = env.step(rng.integers(0, 5, 12))
+        plan = ref_planner.update(env.agents_xy(), env.targets_xy(), env.active)

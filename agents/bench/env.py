@@ -2,12 +2,16 @@
 
 Each measurement runs random actions for ``--seconds`` (after a short warm-up), resetting whenever an
 episode ends, so reset costs are included as in training. The baseline of every env is raw pogema in
-one process, measured in the same run; ratios are to that baseline. ``srmt+path`` is our env with the
-planner's path channel (``env.planner_path=true``, Follower's costs); its ``x srmt`` column is the
-ratio to our env without it at the same process count.
+one process, measured in the same run (a workload's one-process rows in turns of 0.25 s, so that load
+from other jobs falls on all of them alike); ratios are to that baseline. ``srmt+path`` is our env with
+the planner's path channel (``env.planner_path=true``, Follower's costs), one row per
+``--replan-every`` k (``env.planner_replan_every``; ``srmt+path`` is k = 1, Follower's per-step
+planning, ``srmt+path/k`` the others); its ``x srmt`` column is the ratio to our env without it at
+the same process count.
 
     srmt bench env                       # 1 and 2 processes, 5 s per measurement
     srmt bench env --processes 1 2 4 8 --seconds 10 --json bench-env.json
+    srmt bench env --env random-32x32-lifelong --processes 1 --replan-every 1 4 8
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import multiprocessing as mp
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -57,6 +62,8 @@ class Row:
     ratio: float = float("nan")
     ratio_srmt: float = float("nan")
     """to ``srmt`` (our env without the path channel) at the same process count"""
+    replan_every: int | None = None
+    """``env.planner_replan_every`` of a ``srmt+path`` row"""
 
 
 def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> GridConfig:
@@ -81,51 +88,83 @@ def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> Gri
     return GridConfig(size=cfg.size, density=cfg.density, max_episode_steps=cfg.max_episode_steps, **common)
 
 
-def _measure(args: tuple[str, str, float, int]) -> tuple[int, float]:
-    """One process: (agent steps, seconds) of random play for ``seconds`` after a warm-up."""
-    workload, impl, seconds, seed = args
+def _stepper(workload: str, impl: str, seed: int, replan_every: int = 1) -> Callable[[int], None]:
+    """One env of the workload with random actions: ``step(i)`` plays step i (resetting at episode ends)."""
     cfg = WORKLOADS[workload]
     rng = np.random.default_rng(seed)
-    A = cfg.num_agents
-    actions = rng.integers(0, 5, size=(4096, A))
+    actions = rng.integers(0, 5, size=(4096, cfg.num_agents))
     if impl in ("srmt", "srmt+path"):
-        env = make_env(replace(cfg, planner_path=impl == "srmt+path"), seed=seed)
+        path = impl == "srmt+path"
+        env = make_env(replace(cfg, planner_path=path, planner_replan_every=replan_every), seed=seed)
         env.reset()
 
-        def step(i: int) -> bool:
+        def step(i: int) -> None:
             *_, term, trunc, _ = env.step(actions[i % 4096])
             if term.all() or trunc.all():
                 env.reset()
-            return True
-    else:
-        episode = [seed]
-        raw = _make_pogema(_raw_grid_config(cfg, seed, rng))
-        raw.reset()
 
-        def step(i: int) -> bool:
-            nonlocal raw
-            *_, term, trunc, _ = raw.step(actions[i % 4096].tolist())
-            if all(term) or all(trunc):
-                episode[0] += 1
-                raw = _make_pogema(_raw_grid_config(cfg, episode[0], rng))
-                raw.reset()
-            return True
+        return step
+    episode = [seed]
+    raw = _make_pogema(_raw_grid_config(cfg, seed, rng))
+    raw.reset()
 
-    for i in range(50):  # warm-up: caches, first allocations
-        step(i)
+    def step_raw(i: int) -> None:
+        nonlocal raw
+        *_, term, trunc, _ = raw.step(actions[i % 4096].tolist())
+        if all(term) or all(trunc):
+            episode[0] += 1
+            raw = _make_pogema(_raw_grid_config(cfg, episode[0], rng))
+            raw.reset()
+
+    return step_raw
+
+
+def _play(step: Callable[[int], None], first: int, seconds: float) -> tuple[int, float]:
+    """Steps from ``first`` on, in blocks of 64, for at least ``seconds``: (steps, seconds)."""
     steps, start = 0, time.perf_counter()
     while True:
         for _ in range(64):
-            step(steps)
+            step(first + steps)
             steps += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return steps * A, elapsed
+            return steps, elapsed
 
 
-def measure(workload: str, impl: str, processes: int, seconds: float) -> float:
+def _measure(args: tuple[str, str, float, int, int]) -> tuple[int, float]:
+    """One process: (agent steps, seconds) of random play for ``seconds`` after a warm-up."""
+    workload, impl, seconds, seed, replan_every = args
+    step = _stepper(workload, impl, seed, replan_every)
+    for i in range(50):  # warm-up: caches, first allocations
+        step(i)
+    steps, elapsed = _play(step, 50, seconds)
+    return steps * WORKLOADS[workload].num_agents, elapsed
+
+
+def measure_interleaved(
+    jobs: list[tuple[str, str, int]], seconds: float, slice_s: float = 0.25
+) -> list[float]:
+    """Agent-steps/s of several one-process measurements (workload, impl, replan_every) played in turns
+    of ``slice_s`` until each has had ``seconds``, so that load from other jobs on a shared machine
+    falls on all of them alike and their ratios hold."""
+    steppers = [_stepper(w, impl, 1000, k) for w, impl, k in jobs]
+    for step in steppers:
+        for i in range(50):  # warm-up: caches, first allocations
+            step(i)
+    done = [50] * len(jobs)
+    spent = [0.0] * len(jobs)
+    while min(spent) < seconds:
+        for j, step in enumerate(steppers):
+            if spent[j] < seconds:
+                n, t = _play(step, done[j], min(slice_s, seconds - spent[j]))
+                done[j] += n
+                spent[j] += t
+    return [(n - 50) * WORKLOADS[w].num_agents / t for (w, _, _), n, t in zip(jobs, done, spent)]
+
+
+def measure(workload: str, impl: str, processes: int, seconds: float, replan_every: int = 1) -> float:
     """Total agent-steps/s of ``processes`` independent processes."""
-    jobs = [(workload, impl, seconds, 1000 + p) for p in range(processes)]
+    jobs = [(workload, impl, seconds, 1000 + p, replan_every) for p in range(processes)]
     if processes == 1:
         results = [_measure(jobs[0])]
     else:
@@ -136,16 +175,27 @@ def measure(workload: str, impl: str, processes: int, seconds: float) -> float:
     return sum(n / t for n, t in results)
 
 
-def run(processes: list[int], seconds: float, workloads: list[str], impls: list[str]) -> list[Row]:
+def run(
+    processes: list[int],
+    seconds: float,
+    workloads: list[str],
+    impls: list[str],
+    replan_every: tuple[int, ...] = (1,),
+) -> list[Row]:
+    """All rows; a workload's one-process rows are measured interleaved (:func:`measure_interleaved`)."""
     rows: list[Row] = []
     for w in workloads:
-        base = None
-        for impl in impls:
+        variants = [(impl, k) for impl in impls for k in (replan_every if impl == "srmt+path" else (None,))]
+        single = dict(zip(variants, measure_interleaved([(w, i, k or 1) for i, k in variants], seconds)))
+        for impl, k in variants:
+            label = impl if k in (None, 1) else f"{impl}/{k}"
             for n in processes:
-                rate = measure(w, impl, n, seconds)
-                if impl == "pogema" and n == 1:
-                    base = rate
-                rows.append(Row(w, impl, WORKLOADS[w].num_agents, n, rate))
+                rate = single[impl, k] if n == 1 else measure(w, impl, n, seconds, k or 1)
+                rows.append(Row(w, label, WORKLOADS[w].num_agents, n, rate, replan_every=k))
+        base = next(
+            (r.agent_steps_per_s for r in rows if r.env == w and r.impl == "pogema" and r.processes == 1),
+            None,
+        )
         ours = {r.processes: r.agent_steps_per_s for r in rows if r.env == w and r.impl == "srmt"}
         for r in rows:
             if r.env == w and base:
@@ -157,13 +207,13 @@ def run(processes: list[int], seconds: float, workloads: list[str], impls: list[
 
 def table(rows: list[Row]) -> str:
     head = (
-        f"{'env':<24} {'impl':<9} {'agents':>6} {'procs':>5} {'agent-steps/s':>14} {'x raw pogema 1p':>16}"
+        f"{'env':<24} {'impl':<11} {'agents':>6} {'procs':>5} {'agent-steps/s':>14} {'x raw pogema 1p':>16}"
         f" {'x srmt':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r.env:<24} {r.impl:<9} {r.agents:>6} {r.processes:>5} {r.agent_steps_per_s:>14,.0f}"
+            f"{r.env:<24} {r.impl:<11} {r.agents:>6} {r.processes:>5} {r.agent_steps_per_s:>14,.0f}"
             f" {r.ratio:>16.2f} {r.ratio_srmt:>7.2f}"
         )
     return "\n".join(lines)
@@ -193,13 +243,22 @@ def main(argv: list[str]) -> int:
         "--env", choices=sorted(WORKLOADS), action="append", help="only these workloads (repeatable)"
     )
     p.add_argument("--impl", choices=IMPLS, action="append", help="only these implementations (repeatable)")
+    p.add_argument(
+        "--replan-every",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="env.planner_replan_every values for the srmt+path rows (default 1: every step)",
+    )
     p.add_argument("--json", help="also write the rows to this JSON file")
     a = p.parse_args(argv)
     if min(a.processes) < 1 or a.seconds <= 0:
         p.error(f"--processes must be >= 1 and --seconds > 0, got {a.processes} and {a.seconds}")
+    if min(a.replan_every) < 1:
+        p.error(f"--replan-every must be >= 1, got {a.replan_every}")
     procs = sorted({1, *a.processes})
     impls = [i for i in IMPLS if i in (a.impl or IMPLS)]
-    rows = run(procs, a.seconds, a.env or list(WORKLOADS), impls)
+    rows = run(procs, a.seconds, a.env or list(WORKLOADS), impls, tuple(dict.fromkeys(a.replan_every)))
     print(f"# srmt bench env: random actions, {a.seconds:g} s per row, resets included; {machine()}")
     print(table(rows))
     if a.json:
