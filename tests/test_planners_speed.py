@@ -3,10 +3,14 @@ identical results, not merely close ones."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from agents.eval.episode import Instance, PogemaEpisodeEnv
+from agents.planners import follower_planner as FP
+from agents.planners.compiled import HAVE_NUMBA
 from agents.planners.grid import GridGraph
 from agents.planners.windowed import (
     WindowedPIBT,
@@ -14,6 +18,7 @@ from agents.planners.windowed import (
     windowed_path,
     windowed_path_fast,
 )
+from envs.guidance import AStarPlanner, static_costs
 
 
 def random_map(rng: np.random.Generator, h: int, w: int, density: float) -> str:
@@ -77,3 +82,127 @@ def test_wpibt_acts_exactly_as_the_reference(seed):
         pytest.skip("pogema cannot place the agents on this random map")
     steps = same_actions(lambda: WindowedPIBT(window), lambda: WindowedPIBTReference(window), inst, seed)
     assert steps > 0
+
+
+# ----------------------------------------------------------------------------- FollowerLite's planner
+needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba (the 'fast' extra) not installed")
+CKPT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "follower-lite"
+CKPT = CKPT / "checkpoint_000001248_20447232.pth"
+
+
+def assert_same_plan(a, b, where) -> None:
+    for name in ("mask", "cells", "next_cell"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{name} at {where}")
+    # the same floats summed in the same order; Python >= 3.12's sum() compensates, hence the tolerance
+    np.testing.assert_allclose(a.cost, b.cost, rtol=1e-12, err_msg=f"cost at {where}")
+
+
+@pytest.mark.parametrize("shape, density", [((5, 7), 0.3), ((13, 17), 0.25), ((24, 9), 0.4), ((72, 70), 0.1)])
+def test_static_costs_compiled_are_identical(shape, density):
+    """Exact all-pairs averages on small maps, the 1024-target sample beyond 4096 free cells (72x70)."""
+    free = np.random.default_rng(shape[0]).random(shape) > density
+    np.testing.assert_array_equal(FP.static_costs_compiled(free), static_costs(free))
+
+
+@pytest.mark.parametrize("seed", range(9))
+def test_compiled_astar_planner_plans_exactly_as_astar_planner(seed):
+    """Random maps, agents that jump, change goals and drop out; every cost kind (unit costs tie
+    everywhere: the tie rule must match too) with and without forgetting counts on a new goal."""
+    rng = np.random.default_rng(seed)
+    h, w = (int(x) for x in rng.integers(4, 24, 2))
+    free = rng.random((h, w)) > 0.3
+    cells = np.argwhere(free)
+    if len(cells) < 3:
+        free[:] = True
+        cells = np.argwhere(free)
+    A = int(rng.integers(1, min(len(cells), 16)))
+    costs = ("follower", "static", "unit")[seed % 3]
+    reset_dynamic = seed % 4 != 1
+    fast = FP.CompiledAStarPlanner(2 + seed % 3, costs, reset_dynamic=reset_dynamic)
+    ref = AStarPlanner(2 + seed % 3, costs, reset_dynamic=reset_dynamic)
+    pos = cells[rng.choice(len(cells), A, replace=False)]
+    goals = cells[rng.choice(len(cells), A)]
+    assert_same_plan(fast.reset(free, pos, goals), ref.reset(free, pos, goals), "reset")
+    for t in range(25):
+        pos = np.where(rng.random((A, 1)) < 0.7, cells[rng.choice(len(cells), A)], pos)
+        goals = np.where(rng.random((A, 1)) < 0.15, cells[rng.choice(len(cells), A)], goals)
+        active = rng.random(A) < 0.9
+        assert_same_plan(fast.update(pos, goals, active), ref.update(pos, goals, active), f"step {t}")
+
+
+def test_compiled_planner_with_too_small_heaps_falls_back_and_grows():
+    rng = np.random.default_rng(7)
+    free = rng.random((15, 15)) > 0.2
+    cells = np.argwhere(free)
+    pos, goals = cells[:6], cells[-6:]
+    fast, ref = FP.CompiledAStarPlanner(3), AStarPlanner(3)
+    m = fast._get_map(free)
+    m._heap = m._new_heap(2)  # too small for Dijkstra and A*: fields regrow it, one A* runs in Python
+    assert_same_plan(fast.reset(free, pos, goals), ref.reset(free, pos, goals), "reset")
+    m._heap = m._new_heap(2)
+    active = np.ones(6, dtype=bool)
+    assert_same_plan(fast.update(pos, goals[::-1], active), ref.update(pos, goals[::-1], active), "update")
+    assert len(m._heap[0]) > 2
+
+
+def test_compiled_planner_bad_inputs():
+    free = np.ones((4, 4), dtype=bool)
+    free[1, 1] = False
+    with pytest.raises(ValueError, match=r"goal cell \(1, 1\) is an obstacle"):
+        FP.CompiledAStarPlanner(2).reset(free, np.array([[0, 0]]), np.array([[1, 1]]))
+    with pytest.raises(ValueError, match="radius=0"):
+        FP.CompiledAStarPlanner(0)
+    with pytest.raises(ValueError, match="unknown planner costs"):
+        FP.CompiledAStarPlanner(2, "nope")
+    with pytest.raises(RuntimeError, match="reset"):
+        FP.CompiledAStarPlanner(2).update(np.zeros((1, 2)), np.zeros((1, 2)), np.ones(1, dtype=bool))
+
+
+def test_follower_lite_planner_choice(monkeypatch):
+    assert isinstance(FP.make_follower_planner(5, "follower", True), FP.CompiledAStarPlanner) == HAVE_NUMBA
+    monkeypatch.setattr(FP, "HAVE_NUMBA", False)
+    assert isinstance(FP.make_follower_planner(5, "follower", True), AStarPlanner)
+
+
+@needs_numba
+@pytest.mark.skipif(not CKPT.is_file(), reason="../shared/data/follower-lite not available")
+@pytest.mark.parametrize("seed", range(3))
+def test_follower_lite_acts_exactly_as_with_the_python_planner(seed):
+    from agents.planners.follower_lite import FollowerLite
+
+    rng = np.random.default_rng(200 + seed)
+    on_target = "restart" if seed < 2 else "nothing"
+    inst = Instance("t", "m", random_map(rng, 16, 16, 0.25), 12 + 8 * seed, seed, on_target, 48, "soft", 5)
+
+    def with_python_planner():
+        agent = FollowerLite.from_checkpoint(CKPT)
+        spec = agent.spec
+        agent.planner = AStarPlanner(spec.obs_radius, "follower", reset_dynamic=spec.reset_dynamic_cost)
+        return agent
+
+    fast = lambda: FollowerLite.from_checkpoint(CKPT)  # noqa: E731
+    assert isinstance(fast().planner, FP.CompiledAStarPlanner)
+    assert same_actions(fast, with_python_planner, inst, seed) == 48
+
+
+BENCH = CKPT.parents[1] / "pogema-benchmark"
+
+
+@needs_numba
+@pytest.mark.skipif(not (CKPT.is_file() and BENCH.is_dir()), reason="../shared/data not available")
+@pytest.mark.parametrize("map_set", ["01-random", "02-mazes"])
+def test_follower_lite_benchmark_episodes_unchanged(map_set):
+    """A frozen benchmark scenario of each shipped set, 32 agents, lifelong: the same actions every step."""
+    from agents.eval.benchmark import build_instances, load_map_set, resolve_map_set
+    from agents.eval_config import EvalConfig
+    from agents.planners.follower_lite import FollowerLite
+
+    ms = load_map_set(resolve_map_set(map_set, "lifelong", str(BENCH)))
+    inst = build_instances(ms, EvalConfig(num_agents=[32], max_maps=1, max_episode_steps=64))[0]
+
+    def with_python_planner():
+        agent = FollowerLite.from_checkpoint(CKPT)
+        agent.planner = AStarPlanner(agent.spec.obs_radius, "follower")
+        return agent
+
+    assert same_actions(lambda: FollowerLite.from_checkpoint(CKPT), with_python_planner, inst, 0) == 64

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from agents.planners.base import MOVES
-from agents.planners.compiled import HAVE_NUMBA, bfs_into
+from agents.planners.compiled import HAVE_NUMBA, bfs_into, warm_up
 
 UNREACHABLE = 1 << 30
 """Distance of a cell that cannot reach the goal (larger than any real distance)."""
@@ -60,6 +60,8 @@ class GridGraph:
         self._large: OrderedDict[int, array.array] = OrderedDict()  # goal -> distances, least recent first
         self._large_max = max(64, LARGE_CACHE_ENTRIES // max(H * W, 1))
         self._csgraph = None  # free-cell graph for scipy, built on the first large-map query
+        if H * W >= LARGE_MIN_CELLS:
+            warm_up()  # compile the BFS now (set-up time), not in the first step
 
     def cell(self, xy: Sequence[int]) -> int:
         return int(xy[0]) * self.width + int(xy[1])
