@@ -104,6 +104,28 @@ def test_static_costs_compiled_are_identical(shape, density):
     np.testing.assert_array_equal(FP.static_costs_compiled(free), static_costs(free))
 
 
+@pytest.mark.parametrize("costs", ["follower", "unit"])
+def test_goal_fields_are_scipys_floats(costs):
+    """Both compiled Dijkstras (heap, buckets) give MapCosts' (scipy's) cost-to-go bit for bit."""
+    from agents.planners.compiled import dijkstra_buckets, dijkstra_to
+    from envs.guidance import MapCosts
+
+    rng = np.random.default_rng(3)
+    free = rng.random((19, 23)) > 0.3
+    ref, m = MapCosts(free, costs), FP._CompiledMap(free, costs)
+    out = np.empty(free.size)
+    for goal in rng.choice(np.flatnonzero(free.ravel()), 8, replace=False).tolist():
+        want = ref.to_goal([goal])[0].ravel()
+        assert dijkstra_to(m.table, m.enter_flat, goal, out, *m._heap)
+        np.testing.assert_array_equal(out, want)
+        assert dijkstra_buckets(m.table, m.enter_flat, goal, out)
+        np.testing.assert_array_equal(out, want)
+        np.testing.assert_array_equal(m.field(goal), want)
+    low = m.enter_flat.copy()
+    low[np.flatnonzero(free.ravel())[0]] = 0.5  # an entry cost below 1: the buckets refuse
+    assert not dijkstra_buckets(m.table, low, goal, out)
+
+
 @pytest.mark.parametrize("seed", range(9))
 def test_compiled_astar_planner_plans_exactly_as_astar_planner(seed):
     """Random maps, agents that jump, change goals and drop out; every cost kind (unit costs tie
@@ -206,3 +228,37 @@ def test_follower_lite_benchmark_episodes_unchanged(map_set):
         return agent
 
     assert same_actions(lambda: FollowerLite.from_checkpoint(CKPT), with_python_planner, inst, 0) == 64
+
+
+# ----------------------------------------------------------------------------- srmt eval eval/timing-256
+def test_timing_config_loads_and_names_the_largest_instances():
+    from agents.eval.api import load_eval_config
+    from agents.eval.benchmark import build_instances, load_map_set, resolve_map_set
+
+    cfg = load_eval_config("eval/timing-256", [])
+    assert cfg.run == ["AStar", "PIBT", "WPIBT", "FollowerLite", "Random"] and cfg.workers == 1
+    assert cfg.published_runtimes == {"Follower on 04-movingai": 31.0}
+    ms = load_map_set(resolve_map_set(cfg.map_sets[0], cfg.mode, cfg.benchmark_dir))
+    insts = build_instances(ms, cfg)
+    assert [(i.num_agents, i.seed, i.max_episode_steps) for i in insts] == [(256, 0, 256), (256, 1, 256)]
+    assert {len(row) for row in insts[0].map.split("\n")} == {256} and len(insts[0].map.split("\n")) == 256
+
+
+def test_published_runtimes_are_rows_of_the_runtime_table(tmp_path):
+    from agents.eval.api import evaluate, load_eval_config
+
+    overrides = [f"out_dir={tmp_path}", "run=[Random]", "progress=false", "plots=false"]
+    cfg = load_eval_config("eval/smoke", [*overrides, "published_runtimes.Ref=12.5"])
+    out = evaluate(cfg, echo=False)
+    runtime_table = out["report"].split("runtime_ms_per_step")[1]
+    assert "| Ref (published) | 12.5" in runtime_table
+    assert "Ref (published)" not in out["report"].split("runtime_ms_per_step")[0]  # not a throughput row
+    assert "Ref (published): a published decision time" in (tmp_path / "summary.md").read_text()
+
+
+def test_published_runtimes_must_be_positive():
+    from agents.eval.api import load_eval_config
+    from configs import ConfigError
+
+    with pytest.raises(ConfigError, match=r"published_runtimes \{'X': 0.0\} must be > 0"):
+        load_eval_config("eval/smoke", ["published_runtimes.X=0"])

@@ -114,29 +114,113 @@ def _heap_pop(hf, hg, hu, size):
 @njit(cache=True)
 def dijkstra_to(table, enter, goal, out, hf, hg, hu) -> bool:
     """Cheapest cost from every cell to ``goal`` where entering cell v costs ``enter[v]`` into ``out``
-    (inf: no path); False if the heap arrays were too small (``out`` is then unusable).
+    (inf: no path). Always True (the signature keeps ``hg``, ``hu``: ``hf`` and ``hu`` serve as the
+    indexed heap's keys and cells, sized for every cell at once).
 
     ``out[v] = min over neighbours u of out[u] + enter[u]``, each sum rounded once: a float fixed point
     that every correct Dijkstra reaches whatever its order among ties (scipy's, for one), since entry
     costs are positive."""
     n = out.shape[0]
+    pos = np.full(n, -1, dtype=np.int64)  # heap index of each cell; -1 = not in the heap
     for c in range(n):
         out[c] = np.inf
     out[goal] = 0.0
-    cap = hf.shape[0]
-    size = _heap_push(hf, hg, hu, 0, 0.0, 0.0, goal)
+    size = 0
+    hf[0], hu[0], pos[goal] = 0.0, goal, 0
+    size = 1
     while size > 0:
-        d, _, u, size = _heap_pop(hf, hg, hu, size)
-        if d > out[u]:
-            continue
+        u = hu[0]
+        d = hf[0]
+        pos[u] = -2  # settled
+        size -= 1
+        if size > 0:  # move the last entry to the root and sift it down
+            lf, lu = hf[size], hu[size]
+            i = 0
+            while True:
+                c = 2 * i + 1
+                if c >= size:
+                    break
+                if c + 1 < size and hf[c + 1] < hf[c]:
+                    c += 1
+                if lf <= hf[c]:
+                    break
+                hf[i], hu[i] = hf[c], hu[c]
+                pos[hu[i]] = i
+                i = c
+            hf[i], hu[i] = lf, lu
+            pos[lu] = i
         step = d + enter[u]
         for k in range(4):
             v = table[u, k]
-            if v < n and step < out[v]:
-                if size >= cap:
-                    return False
-                out[v] = step
-                size = _heap_push(hf, hg, hu, size, step, 0.0, v)
+            if v >= n or pos[v] == -2 or not step < out[v]:
+                continue
+            out[v] = step
+            i = pos[v]
+            if i < 0:  # new entry at the bottom
+                i = size
+                size += 1
+            while i > 0:  # sift up (a decreased key only moves up)
+                p = (i - 1) >> 1
+                if hf[p] <= step:
+                    break
+                hf[i], hu[i] = hf[p], hu[p]
+                pos[hu[i]] = i
+                i = p
+            hf[i], hu[i] = step, v
+            pos[v] = i
+    return True
+
+
+@njit(cache=True)
+def dijkstra_buckets(table, enter, goal, out) -> bool:
+    """:func:`dijkstra_to` without a heap (Dial's buckets of width 1), for entry costs >= 1 (False if
+    one is below 1, or not finite, and nothing was computed).
+
+    A cell whose cost lies in [k, k+1) cannot lower another one of that bucket (that costs >= 1 more),
+    so each bucket's cells are final, in any order: the same fixed point, so the same floats."""
+    n = out.shape[0]
+    top = 1.0
+    for c in range(n):
+        out[c] = np.inf
+        if table[c, 0] < n:  # a free cell with a free neighbour: its cost may be paid
+            w = enter[c]
+            if not (w >= 1.0 and w < np.inf):
+                return False
+            if w > top:
+                top = w
+    B = int(top) + 2  # a relaxation from bucket k lands in k+1 .. k+1+int(top): a ring of B buckets
+    head = np.full(B, -1, dtype=np.int64)
+    cap = 4 * n + 1
+    nxt = np.empty(cap, dtype=np.int64)
+    cell = np.empty(cap, dtype=np.int64)
+    done = np.zeros(n, dtype=np.bool_)
+    out[goal] = 0.0
+    cell[0], nxt[0], head[0] = goal, -1, 0
+    used, pending, k = 1, 1, 0
+    while pending > 0:
+        b = k % B
+        while head[b] >= 0:
+            e = head[b]
+            head[b] = nxt[e]
+            pending -= 1
+            u = cell[e]
+            if done[u] or int(out[u]) != k:
+                continue  # settled already, or a stale entry (its cell moved to a lower bucket)
+            done[u] = True
+            step = out[u] + enter[u]
+            for j in range(4):
+                v = table[u, j]
+                if v < n and not done[v] and step < out[v]:
+                    out[v] = step
+                    if used == cap:  # entries are never reused: grow (rare: lowered labels)
+                        nxt = np.concatenate((nxt, np.empty(cap, dtype=np.int64)))
+                        cell = np.concatenate((cell, np.empty(cap, dtype=np.int64)))
+                        cap *= 2
+                    bv = int(step) % B
+                    cell[used], nxt[used], head[bv] = v, head[bv], used
+                    used += 1
+                    pending += 1
+        k += 1
     return True
 
 

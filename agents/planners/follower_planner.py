@@ -22,7 +22,14 @@ from collections import OrderedDict
 
 import numpy as np
 
-from agents.planners.compiled import HAVE_NUMBA, bfs_sums, dijkstra_to, follower_plan, warm_up
+from agents.planners.compiled import (
+    HAVE_NUMBA,
+    bfs_sums,
+    dijkstra_buckets,
+    dijkstra_to,
+    follower_plan,
+    warm_up,
+)
 from envs.config import PlannerCosts
 from envs.guidance import EXACT_AVG_MAX_CELLS, Plan, _astar, check_costs
 
@@ -102,8 +109,8 @@ class _CompiledMap:
         if not 0 <= goal < self.free.size or not self.free.ravel()[goal]:
             raise ValueError(f"goal cell {divmod(goal, self.shape[1])} is an obstacle or off the map")
         f = np.empty(self.free.size)
-        while not dijkstra_to(self.table, self.enter_flat, goal, f, *self._heap):
-            self._heap = self._new_heap(2 * len(self._heap[0]))
+        if not dijkstra_buckets(self.table, self.enter_flat, goal, f):  # an entry cost below 1
+            dijkstra_to(self.table, self.enter_flat, goal, f, *self._heap)
         self._fields[goal] = f
         while len(self._fields) > self._max_fields:
             self._fields.popitem(last=False)
