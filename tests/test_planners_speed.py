@@ -152,7 +152,7 @@ def test_compiled_astar_planner_plans_exactly_as_astar_planner(seed):
         assert_same_plan(fast.update(pos, goals, active), ref.update(pos, goals, active), f"step {t}")
 
 
-def test_compiled_planner_with_too_small_heaps_falls_back_and_grows():
+def test_compiled_planner_with_too_small_buffers_grows_them():
     rng = np.random.default_rng(7)
     free = rng.random((15, 15)) > 0.2
     cells = np.argwhere(free)
@@ -162,9 +162,30 @@ def test_compiled_planner_with_too_small_heaps_falls_back_and_grows():
     m._heap = m._new_heap(2)  # too small for Dijkstra and A*: fields regrow it, one A* runs in Python
     assert_same_plan(fast.reset(free, pos, goals), ref.reset(free, pos, goals), "reset")
     m._heap = m._new_heap(2)
+    m.flat = np.zeros(1, dtype=np.int64)  # too small for a path, too: it grows as well
     active = np.ones(6, dtype=bool)
     assert_same_plan(fast.update(pos, goals[::-1], active), ref.update(pos, goals[::-1], active), "update")
-    assert len(m._heap[0]) > 2
+    assert len(m._heap[0]) > 2 and len(m.flat) > free.size
+
+
+def test_goal_field_pool_drops_unused_goals_only():
+    """A pool smaller than the goals in use grows; goals no agent plans for are dropped first."""
+    rng = np.random.default_rng(11)
+    free = rng.random((12, 12)) > 0.2
+    cells = np.argwhere(free)
+    fast, ref = FP.CompiledAStarPlanner(3), AStarPlanner(3)
+    m = fast._get_map(free)
+    m._max_fields = 2
+    pos, goals = cells[:3], cells[-3:]
+    assert_same_plan(fast.reset(free, pos, goals), ref.reset(free, pos, goals), "reset")
+    assert len(m.pool) >= 3  # three goals in use: no eviction, the pool grew
+    active = np.ones(3, dtype=bool)
+    for t in range(6):
+        goals = goals.copy()
+        goals[t % 3] = cells[rng.integers(len(cells))]
+        assert_same_plan(fast.update(pos, goals, active), ref.update(pos, goals, active), f"step {t}")
+        in_use = {int(x) * 12 + int(y) for x, y in goals}
+        assert in_use <= set(m._slot_of) and len(set(fast._slot.tolist())) == len(in_use)
 
 
 def test_compiled_planner_bad_inputs():

@@ -318,21 +318,88 @@ def warm_up() -> None:
     field = np.empty(2)
     dijkstra_to(table, np.ones(2), 1, field, hf, hg, hu)
     work = np.zeros(2), np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)
-    follower_plan(
-        table,
-        0,
-        1,
-        np.ones(2),
-        field,
-        *work,
-        1,
-        hf,
-        hg,
-        hu,
-        np.zeros(3, dtype=np.int64),
-        2,
-        1,
-        np.zeros((3, 3), dtype=bool),
-        np.full(1, np.inf),
-    )
+    one = np.zeros(1, dtype=np.int64)
+    dijkstra_buckets(table, np.ones(2), 1, field)
+    follower_plan_all(
+        table, one, one + 1, np.ones(1, dtype=np.bool_), np.ones((1, 2)), False, field[None, :], one, *work,
+        one.copy(), hf, hg, hu, np.zeros(8, dtype=np.int64), one.copy(), one.copy(), 2, 1,
+        np.zeros((1, 3, 3), dtype=np.bool_), np.full(1, np.inf), 0,
+    )  # fmt: skip
     _WARM = True
+
+
+@njit(cache=True)
+def follower_plan_all(
+    table,
+    starts,
+    goals,
+    active,
+    cost,
+    per_agent,
+    pool,
+    slots,
+    g,
+    parent,
+    stamp,
+    mark,
+    hf,
+    hg,
+    hu,
+    flat,
+    offsets,
+    lengths,
+    W,
+    r,
+    mask,
+    out_cost,
+    first,
+):
+    """:func:`follower_plan` for agents ``first``, ``first + 1``, ... in one call.
+
+    ``cost``: [A, H*W] rows per agent if ``per_agent`` else [1, H*W] for all; agent i's goal field is
+    ``pool[slots[i]]``. Paths go to ``flat`` at ``offsets[i]`` (``lengths[i]`` cells); inactive agents
+    get their own cell. ``mark[0]`` counts searches. Returns ``(i, status)``: status 0 = all done, 1 =
+    ``flat`` may not hold agent i's path, 2 = the heap arrays were too small for agent i's search (grow
+    them, then call again from i)."""
+    A = starts.shape[0]
+    n_cells = pool.shape[1]
+    pos = 0 if first == 0 else offsets[first - 1] + lengths[first - 1]
+    for i in range(first, A):
+        if pos + n_cells + 1 > flat.shape[0]:
+            return i, 1
+        start = starts[i]
+        offsets[i] = pos
+        if not active[i]:
+            flat[pos] = start
+            lengths[i] = 1
+            pos += 1
+            continue
+        c = cost[i] if per_agent else cost[0]
+        mark[0] += 1
+        out = flat[pos:]
+        total = np.full(1, np.inf)
+        n = follower_plan(
+            table,
+            start,
+            goals[i],
+            c,
+            pool[slots[i]],
+            g,
+            parent,
+            stamp,
+            mark[0],
+            hf,
+            hg,
+            hu,
+            out,
+            W,
+            r,
+            mask[i],
+            total,
+        )
+        if n < 0:
+            return i, 2
+        out_cost[i] = total[0]
+        lengths[i] = n
+        pos += n
+    return A, 0

@@ -27,11 +27,11 @@ from agents.planners.compiled import (
     bfs_sums,
     dijkstra_buckets,
     dijkstra_to,
-    follower_plan,
+    follower_plan_all,
     warm_up,
 )
 from envs.config import PlannerCosts
-from envs.guidance import EXACT_AVG_MAX_CELLS, Plan, _astar, check_costs
+from envs.guidance import EXACT_AVG_MAX_CELLS, Plan, check_costs
 
 FIELD_CACHE_ENTRIES = 1 << 25
 """Goal-field entries (8 bytes each: 256 MiB) kept per map, least recently used goals dropped first."""
@@ -85,76 +85,102 @@ class _CompiledMap:
         self.enter = np.ones(self.shape) if costs == "unit" else static_costs_compiled(self.free, self.table)
         self.enter_flat = np.ascontiguousarray(self.enter.ravel())
         N = self.free.size
-        self._fields: OrderedDict[int, np.ndarray] = OrderedDict()
+        # goal fields: rows of one pool (the kernel reads each agent's row by index), cached per goal
+        self.pool = np.empty((0, N))
+        self._slot_of: OrderedDict[int, int] = OrderedDict()  # goal -> pool row, least recent first
+        self._spare: list[int] = []
         self._max_fields = max(64, FIELD_CACHE_ENTRIES // max(N, 1))
         # work arrays of the searches, reused (stamps mark the entries of the current search)
         self.g = np.zeros(N)
         self.parent = np.zeros(N, dtype=np.int64)
         self.stamp = np.zeros(N, dtype=np.int64)
-        self.mark = 0
-        self.path = np.zeros(N + 1, dtype=np.int64)
+        self.mark = np.zeros(1, dtype=np.int64)
+        self.flat = np.zeros(2 * N + 2, dtype=np.int64)
         self._heap = self._new_heap(4 * N + 16)
-        self._nbrs: list[list[int]] | None = None
 
     @staticmethod
     def _new_heap(capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return np.empty(capacity), np.empty(capacity), np.empty(capacity, dtype=np.int64)
 
-    def field(self, goal: int) -> np.ndarray:
-        """Static cost-to-go (float64 [H*W], inf where unreachable) of ``goal``, cached."""
-        f = self._fields.get(goal)
-        if f is not None:
-            self._fields.move_to_end(goal)
-            return f
+    def field_slot(self, goal: int, keep: set[int] = frozenset()) -> int:  # type: ignore[assignment]
+        """The pool row holding ``goal``'s static cost-to-go (float64 [H*W], inf where unreachable),
+        computed on a miss. A full pool drops its least recently used goal that is not in ``keep``
+        (the goals agents plan for now), or grows."""
+        slot = self._slot_of.get(goal)
+        if slot is not None:
+            self._slot_of.move_to_end(goal)
+            return slot
         if not 0 <= goal < self.free.size or not self.free.ravel()[goal]:
             raise ValueError(f"goal cell {divmod(goal, self.shape[1])} is an obstacle or off the map")
-        f = np.empty(self.free.size)
+        if not self._spare and len(self._slot_of) >= self._max_fields:
+            old = next((g for g in self._slot_of if g not in keep), None)
+            if old is not None:
+                self._spare.append(self._slot_of.pop(old))
+        if not self._spare:
+            self.reserve(max(8, 2 * len(self.pool)))  # doubling: amortised copies
+        slot = self._spare.pop()
+        f = self.pool[slot]
         if not dijkstra_buckets(self.table, self.enter_flat, goal, f):  # an entry cost below 1
             dijkstra_to(self.table, self.enter_flat, goal, f, *self._heap)
-        self._fields[goal] = f
-        while len(self._fields) > self._max_fields:
-            self._fields.popitem(last=False)
-        return f
+        self._slot_of[goal] = slot
+        return slot
 
-    def plan(self, start: int, goal: int, cost: np.ndarray, h: np.ndarray, r: int, mask: np.ndarray):
-        """The cheapest path start -> goal (both included), exactly ``envs.guidance._astar``'s, drawn into
-        ``mask`` as ``AStarPlanner`` draws it; returns (path, its cost or inf if it ends short of the goal)."""
-        self.mark += 1
-        total = np.full(1, np.inf)
-        W = self.shape[1]
-        heap = self._heap
-        n = follower_plan(
-            self.table,
-            start,
-            goal,
-            cost,
-            h,
-            self.g,
-            self.parent,
-            self.stamp,
-            self.mark,
-            *heap,
-            self.path,
-            W,
-            r,
-            mask,
-            total,
-        )
-        if n >= 0:
-            return self.path[:n].copy(), float(total[0])
-        # the heap arrays were too small: this one search in Python (same result), then grow them
-        self._heap = self._new_heap(2 * len(heap[0]))
-        if self._nbrs is None:
-            self._nbrs = [[v for v in row if v < self.free.size] for row in self.table.tolist()]
-        path = _astar(self._nbrs, start, goal, cost.tolist(), h.tolist())
-        x0, y0 = divmod(start, W)
-        for v in path[1:]:
-            dx, dy = v // W - x0, v % W - y0
-            if abs(dx) > r or abs(dy) > r:
+    def reserve(self, rows: int) -> None:
+        """Make the goal-field pool at least ``rows`` rows long."""
+        K = len(self.pool)
+        if rows > K:
+            grown = np.empty((rows, self.free.size))
+            grown[:K] = self.pool
+            self.pool = grown
+            self._spare += list(range(rows - 1, K - 1, -1))
+
+    def field(self, goal: int) -> np.ndarray:
+        """``goal``'s static cost-to-go (a copy of its pool row)."""
+        slot = self.field_slot(goal)  # first: it may grow (replace) the pool
+        return self.pool[slot].copy()
+
+    def plan_all(self, starts, goals, active, cost, per_agent, slots, r, mask):
+        """Every agent's path (exactly ``envs.guidance._astar``'s), drawn into ``mask`` as
+        ``AStarPlanner`` draws it; returns (int64 [A, L] paths padded with -1, their costs: inf where a
+        path ends short of the goal). ``cost``: [A, H*W] per agent if ``per_agent``, else [1, H*W]."""
+        A = len(starts)
+        offsets = np.zeros(A, dtype=np.int64)
+        lengths = np.zeros(A, dtype=np.int64)
+        out_cost = np.full(A, np.inf)
+        i = 0
+        while True:
+            i, status = follower_plan_all(
+                self.table,
+                starts,
+                goals,
+                active,
+                cost,
+                per_agent,
+                self.pool,
+                slots,
+                self.g,
+                self.parent,
+                self.stamp,
+                self.mark,
+                *self._heap,
+                self.flat,
+                offsets,
+                lengths,
+                self.shape[1],
+                r,
+                mask,
+                out_cost,
+                i,
+            )
+            if status == 0:
                 break
-            mask[r + dx, r + dy] = True
-        total_cost = sum(float(cost[v]) for v in path[1:]) if path[-1] == goal else np.inf
-        return np.array(path, dtype=np.int64), total_cost
+            if status == 1:
+                self.flat = np.concatenate((self.flat, np.zeros_like(self.flat)))
+            else:
+                self._heap = self._new_heap(2 * len(self._heap[0]))
+        cols = np.arange(int(lengths.max()))
+        take = np.minimum(offsets[:, None] + cols, len(self.flat) - 1)
+        return np.where(cols < lengths[:, None], self.flat[take], -1), out_cost
 
 
 class CompiledAStarPlanner:
@@ -198,7 +224,8 @@ class CompiledAStarPlanner:
         # per agent, every cell's cost as AStarPlanner keeps it (static, plus 1.0 per sighting)
         self._cost = np.tile(m.enter_flat, (A, 1)) if self.costs == "follower" else None
         self._goal = np.full(A, -1, dtype=np.int64)
-        self._h: list[np.ndarray] = [m.enter_flat] * A  # replaced at the first update (every goal is new)
+        self._slot = np.zeros(A, dtype=np.int64)  # each agent's goal-field row of the map's pool
+        m.reserve(min(max(2 * A, 64), m._max_fields))  # one allocation now rather than doublings later
         return self.update(positions, goals, np.ones(A, dtype=bool))
 
     def update(self, positions: np.ndarray, goals: np.ndarray, active: np.ndarray) -> Plan:
@@ -211,9 +238,10 @@ class CompiledAStarPlanner:
         cells = pos[:, 0] * W + pos[:, 1]
         goal = np.asarray(goals, dtype=np.int64) @ np.array([W, 1])
         changed = np.flatnonzero(goal != self._goal)
-        for i in changed.tolist():
-            self._h[i] = m.field(int(goal[i]))
         self._goal[changed] = goal[changed]
+        keep = set(goal.tolist())
+        for i in changed.tolist():
+            self._slot[i] = m.field_slot(int(goal[i]), keep)
         if self._cost is not None:
             if self.reset_dynamic and changed.size:
                 self._cost[changed] = m.enter_flat
@@ -228,20 +256,10 @@ class CompiledAStarPlanner:
         d = 2 * r + 1
         mask = np.zeros((A, d, d), dtype=bool)
         mask[:, r, r] = True
-        paths: list[np.ndarray] = []
-        cost = np.full(A, np.inf)
-        cell_list, goal_list, act = cells.tolist(), goal.tolist(), active.tolist()
-        for i in range(A):
-            if not act[i]:
-                paths.append(np.array([cell_list[i]], dtype=np.int64))
-                continue
-            c = m.enter_flat if self._cost is None else self._cost[i]
-            path, cost[i] = m.plan(cell_list[i], goal_list[i], c, self._h[i], r, mask[i])
-            paths.append(path)
-        L = max(len(p) for p in paths)
-        table = np.full((A, L), -1, dtype=np.int64)
-        for i, p in enumerate(paths):
-            table[i, : len(p)] = p
+        per_agent = self._cost is not None
+        cost_rows = self._cost if per_agent else m.enter_flat[None, :]
+        table, cost = m.plan_all(cells, goal, active, cost_rows, per_agent, self._slot, r, mask)
+        L = table.shape[1]
         nxt = table[:, 1] if L > 1 else table[:, 0]
         return Plan(mask, table, np.where(nxt >= 0, nxt, table[:, 0]), cost)
 
