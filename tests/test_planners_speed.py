@@ -97,6 +97,7 @@ def assert_same_plan(a, b, where) -> None:
     np.testing.assert_allclose(a.cost, b.cost, rtol=1e-12, err_msg=f"cost at {where}")
 
 
+@needs_numba  # without numba the kernels run as (very slow) Python
 @pytest.mark.parametrize("shape, density", [((5, 7), 0.3), ((13, 17), 0.25), ((24, 9), 0.4), ((72, 70), 0.1)])
 def test_static_costs_compiled_are_identical(shape, density):
     """Exact all-pairs averages on small maps, the 1024-target sample beyond 4096 free cells (72x70)."""
@@ -104,6 +105,7 @@ def test_static_costs_compiled_are_identical(shape, density):
     np.testing.assert_array_equal(FP.static_costs_compiled(free), static_costs(free))
 
 
+@needs_numba  # without numba the kernels run as (very slow) Python
 @pytest.mark.parametrize("costs", ["follower", "unit"])
 def test_goal_fields_are_scipys_floats(costs):
     """Both compiled Dijkstras (heap, buckets) give MapCosts' (scipy's) cost-to-go bit for bit."""
@@ -126,6 +128,7 @@ def test_goal_fields_are_scipys_floats(costs):
     assert not dijkstra_buckets(m.table, low, goal, out)
 
 
+@needs_numba  # without numba the kernels run as (very slow) Python
 @pytest.mark.parametrize("seed", range(9))
 def test_compiled_astar_planner_plans_exactly_as_astar_planner(seed):
     """Random maps, agents that jump, change goals and drop out; every cost kind (unit costs tie
@@ -152,6 +155,7 @@ def test_compiled_astar_planner_plans_exactly_as_astar_planner(seed):
         assert_same_plan(fast.update(pos, goals, active), ref.update(pos, goals, active), f"step {t}")
 
 
+@needs_numba  # without numba the kernels run as (very slow) Python
 def test_compiled_planner_with_too_small_buffers_grows_them():
     rng = np.random.default_rng(7)
     free = rng.random((15, 15)) > 0.2
@@ -168,6 +172,7 @@ def test_compiled_planner_with_too_small_buffers_grows_them():
     assert len(m._heap[0]) > 2 and len(m.flat) > free.size
 
 
+@needs_numba  # without numba the kernels run as (very slow) Python
 def test_goal_field_pool_drops_unused_goals_only():
     """A pool smaller than the goals in use grows; goals no agent plans for are dropped first."""
     rng = np.random.default_rng(11)
