@@ -177,6 +177,10 @@ class EvalConfig:
     """Show the benchmark's published per-episode results next to ours, on the same instances."""
     published_algorithms: list[str] = field(default_factory=list)
     """Published algorithms to show (e.g. ``[RHCR, Follower, MATS-LP]``); empty = all available."""
+    published_runtimes: dict[str, float] = field(default_factory=dict)
+    """Published decision times in ms per step, by display name, shown as rows ``NAME (published)`` of
+    every runtime table: for instances without per-episode published results (``eval/timing-256``:
+    POGEMA's Follower on 256x256 maps with 256 agents, ~31 ms); empty = none."""
     plots: bool = True
     """Write matplotlib plots (throughput, or CSR and SoC, against the number of agents)."""
     progress: bool = True
@@ -197,6 +201,9 @@ class EvalConfig:
         unknown = [name for name in self.run if name not in self.algorithms]
         if unknown:
             raise ValueError(f"run names unknown algorithm(s) {unknown}; known: {', '.join(self.algorithms)}")
+        slow = {k: v for k, v in self.published_runtimes.items() if not v > 0}
+        if slow:
+            raise ValueError(f"published_runtimes {slow} must be > 0 (ms per step)")
         bad = [n for n in self.num_agents if n < 1]
         if bad:
             raise ValueError(f"num_agents {bad} must be >= 1")

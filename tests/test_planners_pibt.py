@@ -148,20 +148,27 @@ def test_bfs_distances_match_slow_reference(seed):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_numpy_bfs_and_lazy_distances_match_the_python_bfs(seed):
-    """The large-map fast paths (numpy BFS, resumable A* from the goal) against the plain BFS."""
-    from agents.planners.grid import LazyDistances
+def test_numpy_and_scipy_bfs_match_the_python_bfs(seed):
+    """The large-map fast paths (numpy BFS, scipy's BFS behind ``distances_to``) against the plain BFS."""
+    from agents.planners import grid as G
 
     rng = np.random.default_rng(seed)
     obstacles = (rng.random((23, 31)) < 0.35).astype(np.int64)
     graph = GridGraph(obstacles)
     free = np.flatnonzero(obstacles.ravel() == 0)
-    for goal in rng.choice(free, 5, replace=False).tolist():
+    for goal in [*rng.choice(free, 5, replace=False).tolist(), int(np.flatnonzero(obstacles.ravel())[0])]:
         ref = graph.distances_from_python(goal)
         assert graph.distances_from_numpy(goal) == ref
-        lazy = LazyDistances(graph, goal, near=int(rng.choice(free)))
-        cells = rng.permutation(obstacles.size).tolist()  # any order: each query resumes the search
-        assert [lazy[c] for c in cells] == [ref[c] for c in cells]
+        assert list(graph.distances_from_scipy(goal)) == ref
+        assert list(graph.distances_from_compiled(goal)) == ref  # numba, or the same kernel as Python
+    # a large map answers distances_to from scipy, cached per goal with least recently used goals dropped
+    big = GridGraph(np.pad(obstacles, ((0, 128 - 23), (0, 128 - 31))))
+    big._large_max = 2
+    goals = [int(c) for c in rng.choice(np.flatnonzero(big.free), 3, replace=False)]
+    for g in goals:
+        assert list(big.distances_to(g, near=g)) == big.distances_from_python(g)
+    assert list(big._large) == goals[1:]
+    assert big.height * big.width >= G.LARGE_MIN_CELLS
 
 
 def test_bridges_and_dead_end_corridors():

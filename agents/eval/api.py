@@ -33,7 +33,7 @@ from agents.eval.store import (
     row_key,
     row_of,
 )
-from agents.eval.tables import add_runtime_per_step, report
+from agents.eval.tables import add_runtime_per_step, report, runtime_reference_rows
 from agents.eval.tasks import describe, env_instances, task_env, task_note
 from agents.eval.toolbox import write_toolbox_configs
 from agents.eval_config import AlgorithmConfig, EvalConfig
@@ -293,7 +293,7 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
     add_runtime_per_step(everything, {(ms.name, ms.mode): ms.env["max_episode_steps"] for ms in map_sets})
     if published:
         write_csv(everything, out / "comparison.csv")
-    text = report(everything)
+    text = report(everything + runtime_reference_rows(cfg.published_runtimes, rows))
     per_algo: dict[str, dict[str, float]] = {}
     for r in rows:  # algorithm-only throughput: agent-steps per second spent inside the algorithm
         a = per_algo.setdefault(r["algorithm"], {"agent_steps": 0.0, "runtime_s": 0.0})
@@ -321,6 +321,11 @@ def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
     pub_note = (
         " Rows marked (published) are the POGEMA benchmark's, on the same instances." if published else ""
     )
+    if cfg.published_runtimes:
+        pub_note += (
+            f" {', '.join(f'{n} (published)' for n in cfg.published_runtimes)}: a published decision time "
+            "(eval.published_runtimes), measured on other instances of this size, not on these."
+        )
     if wall != wall:  # NaN
         timing_text = (
             f"{len(rows)} episodes, re-reported from stored results (a subset of a run: no wall time)."

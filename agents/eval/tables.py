@@ -96,6 +96,25 @@ def add_runtime_per_step(rows: list[dict], episode_steps: dict[tuple[str, str], 
             m[RUNTIME] = 1000.0 * m["runtime"] / steps
 
 
+def runtime_reference_rows(runtimes: dict[str, float], rows: list[dict]) -> list[dict]:
+    """Rows carrying only :data:`RUNTIME` (``runtimes``: ms per step by name), one per instance of
+    ``rows`` (map set, mode, map, agent count), so that the runtime tables show them beside ours."""
+    keys = dict.fromkeys((r["map_set"], r["mode"], r["map_name"], r["num_agents"]) for r in rows)
+    return [
+        {
+            "algorithm": name,
+            "source": "published",
+            "map_set": map_set,
+            "mode": mode,
+            "map_name": map_name,
+            "num_agents": n,
+            "metrics": {RUNTIME: float(ms)},
+        }
+        for name, ms in runtimes.items()
+        for map_set, mode, map_name, n in keys
+    ]
+
+
 def summarize(rows: list[dict], metric: str) -> dict[tuple[str, str, str, int], Stat]:
     """(map_set, mode, label, num_agents) -> Stat of ``metric`` over the rows' episodes."""
     groups: dict[tuple[str, str, str, int], list[float]] = {}

@@ -3,7 +3,10 @@ released ``config.json``, running the released sample-factory checkpoint loaded 
 
 Per agent and step (decentralised, every agent on its own), planning is :class:`envs.guidance.AStarPlanner`:
 the static costs, the counting, the goal fields and the drawing are the code that draws the path channel
-of srmt's own envs (``EnvConfig.planner_path``), which solves the same costs vectorised in a window:
+of srmt's own envs (``EnvConfig.planner_path``), which solves the same costs vectorised in a window.
+With numba installed (the ``fast`` extra) the agent runs the same planner compiled,
+:class:`agents.planners.follower_planner.CompiledAStarPlanner`: identical plans, ~10x faster on 256x256
+maps with 256 agents (issue 11).
 
 1. **Dynamic cost**: every cell in which the agent currently *sees* another agent (its ``obs_radius``
    window) gets +1; the counts are cleared when the agent's goal changes (``reset_dynamic_cost``).
@@ -45,7 +48,8 @@ from torch import nn
 
 from agents.checkpoint_io import load_error_reason
 from agents.planners.base import WorldState
-from envs.guidance import AStarPlanner, Plan
+from agents.planners.follower_planner import make_follower_planner
+from envs.guidance import Plan
 
 _ACTIVATIONS = {"ReLU": nn.ReLU, "ELU": nn.ELU, "Mish": nn.Mish}
 
@@ -235,7 +239,7 @@ class FollowerLite:
         self.device = next(net.parameters()).device
         costs = "follower" if spec.use_dynamic_cost else "static" if spec.use_static_cost else "unit"
         # one planner for the agent's lifetime: it caches static costs and goal fields per map
-        self.planner = AStarPlanner(spec.obs_radius, costs, reset_dynamic=spec.reset_dynamic_cost)
+        self.planner = make_follower_planner(spec.obs_radius, costs, reset_dynamic=spec.reset_dynamic_cost)
         self.generator = torch.Generator(device=self.device)
         self._fresh = True
 

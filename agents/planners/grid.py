@@ -4,18 +4,22 @@ Pure Python lists on purpose: the planners touch a handful of cells per agent an
 indexing beats numpy's per-call overhead by an order of magnitude. Whole-map BFS is the exception: on
 large maps (256x256 city maps, issue 11) a level-synchronous BFS over numpy index arrays is ~3x faster
 than the Python queue, so :meth:`GridGraph.distances_from` switches to it above
-:data:`NUMPY_BFS_MIN_CELLS` cells (both give identical distances; tested).
+:data:`NUMPY_BFS_MIN_CELLS` cells, and :meth:`GridGraph.distances_to` answers from scipy's BFS (C, ~3 ms
+per goal on a 256x256 map) kept as compact ``array('i')`` tables in a memory-bounded LRU cache (all three
+give identical distances; tested).
 """
 
 from __future__ import annotations
 
+import array
 import heapq
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 
 import numpy as np
 
 from agents.planners.base import MOVES
+from agents.planners.compiled import HAVE_NUMBA, bfs_into, warm_up
 
 UNREACHABLE = 1 << 30
 """Distance of a cell that cannot reach the goal (larger than any real distance)."""
@@ -23,58 +27,11 @@ UNREACHABLE = 1 << 30
 NUMPY_BFS_MIN_CELLS = 4096
 """Grids with at least this many cells (64x64) use the numpy BFS; smaller ones the Python queue."""
 
-LAZY_MIN_CELLS = 16384
-"""Grids with at least this many cells (128x128) answer :meth:`GridGraph.distances_to` lazily."""
+LARGE_MIN_CELLS = 16384
+"""Grids with at least this many cells (128x128) answer :meth:`GridGraph.distances_to` from scipy's BFS."""
 
-
-class LazyDistances:
-    """Exact distances to ``goal``, computed only where asked: a resumable A* search from the goal
-    towards the cell ``near`` (Silver's reverse resumable A*, "Cooperative Pathfinding", AIIDE 2005).
-
-    A planner asks for the distance of the cells around one agent, which travels from ``near`` to the
-    goal: the search closes roughly the cells along that route instead of the whole map (a full BFS of
-    a 256x256 map costs ~13 ms; this ~1 ms). The Manhattan heuristic towards ``near`` is consistent, so a
-    closed cell's distance is exact, and a query for any other cell resumes the same search.
-    ``d[cell]`` reads like the list :meth:`GridGraph.distances_from` returns.
-    """
-
-    __slots__ = ("graph", "closed", "g", "heap", "near_x", "near_y")
-
-    def __init__(self, graph: GridGraph, goal: int, near: int) -> None:
-        self.graph = graph
-        self.near_x, self.near_y = divmod(near, graph.width)
-        self.closed: dict[int, int] = {}
-        self.g: dict[int, int] = {goal: 0}
-        gx, gy = divmod(goal, graph.width)
-        self.heap: list[tuple[int, int, int]] = [(abs(gx - self.near_x) + abs(gy - self.near_y), 0, goal)]
-
-    def __getitem__(self, cell: int) -> int:
-        d = self.closed.get(cell)
-        return d if d is not None else self._search(cell)
-
-    def _search(self, target: int) -> int:
-        if not self.graph.free[target]:
-            return UNREACHABLE
-        heap, g, closed = self.heap, self.g, self.closed
-        nbrs, W = self.graph.neighbors, self.graph.width
-        nx, ny = self.near_x, self.near_y
-        pop, push = heapq.heappop, heapq.heappush
-        while heap:
-            _, neg_g, u = pop(heap)
-            if u in closed:
-                continue
-            du = -neg_g
-            closed[u] = du
-            dv = du + 1
-            for v in nbrs[u]:
-                if dv < g.get(v, UNREACHABLE):
-                    g[v] = dv
-                    vx, vy = divmod(v, W)
-                    push(heap, (dv + abs(vx - nx) + abs(vy - ny), -dv, v))  # ties: deeper first
-            if u == target:
-                return du
-        closed[target] = UNREACHABLE  # the search is exhausted: target is not connected to the goal
-        return UNREACHABLE
+LARGE_CACHE_ENTRIES = 1 << 26
+"""Distance entries (4 bytes each: 256 MiB) that :meth:`GridGraph.distances_to` keeps on large maps."""
 
 
 class GridGraph:
@@ -100,7 +57,11 @@ class GridGraph:
         self._nbr_array: np.ndarray | None = None  # [H*W + 1, 4] neighbour table of the numpy BFS
         self._bridges: dict[tuple[int, int], int] | None = None
         self._dead_ends: dict[tuple[int, int], bool] = {}
-        self._lazy: dict[int, LazyDistances] = {}
+        self._large: OrderedDict[int, array.array] = OrderedDict()  # goal -> distances, least recent first
+        self._large_max = max(64, LARGE_CACHE_ENTRIES // max(H * W, 1))
+        self._csgraph = None  # free-cell graph for scipy, built on the first large-map query
+        if H * W >= LARGE_MIN_CELLS:
+            warm_up()  # compile the BFS now (set-up time), not in the first step
 
     def cell(self, xy: Sequence[int]) -> int:
         return int(xy[0]) * self.width + int(xy[1])
@@ -131,16 +92,56 @@ class GridGraph:
         return dist
 
     def distances_to(self, goal: int, near: int) -> Sequence[int]:
-        """Distances to ``goal``, read at cells around ``near`` (where the agent that asks stands):
-        the cached full BFS on small maps, a :class:`LazyDistances` on large ones (cached per goal)."""
-        if self.height * self.width < LAZY_MIN_CELLS:
+        """Distances to ``goal`` (read at cells around ``near``, where the agent that asks stands): the
+        cached full BFS on small maps; on large ones scipy's BFS as an ``array('i')``, cached per goal
+        (least recently used goals dropped first). Both index like the list of :meth:`distances_from`."""
+        if self.height * self.width < LARGE_MIN_CELLS:
             return self.distances_from(goal)
-        lazy = self._lazy.get(goal)
-        if lazy is None:
-            if len(self._lazy) >= self._max_cached:
-                self._lazy.clear()
-            lazy = self._lazy[goal] = LazyDistances(self, goal, near)
-        return lazy
+        dist = self._large.get(goal)
+        if dist is not None:
+            self._large.move_to_end(goal)
+            return dist
+        dist = self.distances_from_compiled(goal) if HAVE_NUMBA else self.distances_from_scipy(goal)
+        self._large[goal] = dist
+        while len(self._large) > self._large_max:
+            self._large.popitem(last=False)
+        return dist
+
+    def distances_from_compiled(self, source: int) -> array.array:
+        """The same BFS compiled (numba, :mod:`agents.planners.compiled`; uncached), ~20x faster than
+        scipy's on a 256x256 map."""
+        out = np.empty(self.height * self.width, dtype=np.int32)
+        bfs_into(self._neighbor_table(), source, out, UNREACHABLE)
+        return array.array("i", out.tobytes())
+
+    def distances_from_scipy(self, source: int) -> array.array:
+        """BFS distances from ``source`` by scipy (uncached), as a compact ``array('i')``."""
+        N = self.height * self.width
+        out = np.full(N, UNREACHABLE, dtype=np.int32)
+        if self.free[source]:
+            from scipy.sparse.csgraph import dijkstra
+
+            if self._csgraph is None:
+                self._csgraph = self._free_cell_graph()
+            graph, cells, node = self._csgraph
+            d = dijkstra(graph, unweighted=True, indices=int(node[source]))
+            out[cells] = np.where(np.isfinite(d), d, UNREACHABLE)
+        else:
+            out[source] = 0
+        return array.array("i", out.tobytes())
+
+    def _free_cell_graph(self):
+        """(scipy CSR adjacency over the free cells, node -> flat cell, flat cell -> node)."""
+        from scipy.sparse import csr_matrix
+
+        cells = np.flatnonzero(np.asarray(self.free))
+        node = np.full(self.height * self.width, -1, dtype=np.int64)
+        node[cells] = np.arange(len(cells))
+        nbrs = [self.neighbors[u] for u in cells.tolist()]
+        rows = np.repeat(np.arange(len(cells)), [len(nb) for nb in nbrs])
+        cols = node[np.fromiter((v for nb in nbrs for v in nb), dtype=np.int64, count=len(rows))]
+        n = len(cells)
+        return csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)), cells, node
 
     def distances_from_python(self, source: int) -> list[int]:
         """BFS with a Python queue (uncached): fastest on small maps."""
@@ -161,12 +162,7 @@ class GridGraph:
         """Level-synchronous BFS over numpy index arrays (uncached): one vectorised step per distance
         level instead of one Python iteration per cell, which wins on large maps."""
         N = self.height * self.width
-        if self._nbr_array is None:
-            table = np.full((N + 1, 4), N, dtype=np.int64)  # row N and entry N: a sentinel "no cell"
-            for c, nb in enumerate(self.neighbors):
-                table[c, : len(nb)] = nb
-            self._nbr_array = table
-        table = self._nbr_array
+        table = self._neighbor_table()
         dist = np.full(N + 1, UNREACHABLE, dtype=np.int64)
         dist[N] = -1  # the sentinel never looks unvisited
         if not self.free[source]:
@@ -185,6 +181,16 @@ class GridGraph:
             dist[nxt] = level
             frontier = nxt
         return dist[:N].tolist()
+
+    def _neighbor_table(self) -> np.ndarray:
+        """int64 [H*W + 1, 4]: the free neighbours of every cell, padded with H*W ("no cell"; its row too)."""
+        if self._nbr_array is None:
+            N = self.height * self.width
+            table = np.full((N + 1, 4), N, dtype=np.int64)
+            for c, nb in enumerate(self.neighbors):
+                table[c, : len(nb)] = nb
+            self._nbr_array = table
+        return self._nbr_array
 
     def bridge_side(self, u: int, v: int) -> int:
         """Cells on ``v``'s side of the edge u-v if that edge is a bridge (removing it disconnects the
