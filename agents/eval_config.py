@@ -28,6 +28,10 @@ BUILTIN_KINDS = (
 FOLLOWER_LITE_CHECKPOINT = "follower-lite/checkpoint_000001248_20447232.pth"
 """learn-to-follow's FollowerLite (MIT licence beside it), shipped in the package data (``configs/data/``)."""
 
+SRMT_LIFELONG_CHECKPOINT = "srmt-lifelong/srmt-lifelong.pth"
+"""Our lifelong SRMT (weights only, shipped in ``configs/data/srmt-lifelong/`` with the config and command
+that made it): the ``SRMT`` algorithm, so ``srmt eval eval/lifelong run=[SRMT]`` needs no training."""
+
 
 @dataclass
 class AlgorithmConfig:
@@ -88,6 +92,7 @@ def _default_algorithms() -> dict[str, AlgorithmConfig]:
         "PIBT": AlgorithmConfig(kind="pibt"),
         "WPIBT": AlgorithmConfig(kind="wpibt"),
         "FollowerLite": AlgorithmConfig(kind="follower_lite", checkpoint=FOLLOWER_LITE_CHECKPOINT),
+        "SRMT": AlgorithmConfig(kind="srmt", checkpoint=SRMT_LIFELONG_CHECKPOINT),
         "Random": AlgorithmConfig(kind="random"),
     }
 
