@@ -185,6 +185,15 @@ def test_training_env_vector_plays_distinct_episodes(tmp_path):
             seen[i].append(e.episode.seed)
     for seeds in seen:
         assert len(set(seeds)) == len(seeds), seeds  # no episode played twice
+    # a resumed run (cfg.srmt_resumed_at = the checkpoint's agent-steps) draws other episodes, reproducibly
+    cfg.srmt_resumed_at = 123_456
+    resumed = make_sf_env("srmt", cfg, AttrDict(env_id=0))
+    again = make_sf_env("srmt", cfg, AttrDict(env_id=0))
+    resumed.reset()
+    again.reset()
+    first = [e.episode.seed for e in resumed.envs]
+    assert first == [e.episode.seed for e in again.envs]
+    assert not set(first) & {s for seeds in seen for s in seeds} and len(set(first)) == len(first)
 
 
 # ------------------------------------------------------------------ checkpoints: atomic, leftovers, corrupt

@@ -172,9 +172,16 @@ def import_plugins(plugins: Sequence[str]) -> None:
         import_plugin(spec)
 
 
-def env_seed(base_seed: int, env_uid: int) -> int:
-    """A distinct, reproducible seed per environment instance."""
-    return (int(base_seed) * 1_000_003 + int(env_uid)) % (2**31 - 1)
+def env_seed(base_seed: int, env_uid: int, resumed_at: int = 0) -> int:
+    """A distinct, reproducible seed per environment instance.
+
+    ``resumed_at`` is the agent-step count of the checkpoint a run resumes from (0 for a fresh run): a
+    resumed run draws new episodes instead of replaying the ones its first session began with.
+    """
+    if resumed_at <= 0:
+        return (int(base_seed) * 1_000_003 + int(env_uid)) % (2**31 - 1)
+    state = np.random.SeedSequence([int(base_seed) % 2**32, int(env_uid), int(resumed_at)]).generate_state(1)
+    return int(state[0]) % (2**31 - 1)
 
 
 def make_sf_env(full_env_name: str, cfg: Any = None, env_config: Any = None, render_mode: str | None = None):
@@ -190,7 +197,8 @@ def make_sf_env(full_env_name: str, cfg: Any = None, env_config: Any = None, ren
 
     # each env is seeded once, here; its first reset() plays that seed's episode and later resets draw
     # from the stream it seeds (passing the seed to reset again as well made the first episode repeat)
-    envs = [make_env(exp.env, seed=env_seed(exp.seed, uid)) for uid in uids]
+    resumed_at = int(getattr(cfg, "srmt_resumed_at", 0) or 0)
+    envs = [make_env(exp.env, seed=env_seed(exp.seed, uid, resumed_at)) for uid in uids]
     return SFMultiEnv(
         envs,
         uids,

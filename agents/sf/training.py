@@ -294,6 +294,8 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
     del found  # the weights are loaded again by the learner; do not keep a copy in this process
     # the learner loads exactly the file announced below (agents.sf.learner.SrmtLearner)
     cfg.srmt_resume_checkpoint = str(resume_from[0]) if resume_from else ""
+    # the env seeds of a resumed run depend on where it resumes (agents.sf.env.env_seed)
+    cfg.srmt_resumed_at = resume_from[1] if resume_from else 0
     setup_process(cfg)
     register_with_sample_factory({k: v for k, v in cfg.items() if k.startswith("srmt_")})
 
