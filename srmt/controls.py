@@ -11,9 +11,10 @@ evaluation time, without retraining and without patching the model:
 ``shared`` is the model's own step (:meth:`ActorCritic.step`). The agent's own memory token, history and
 memory write are unchanged in every control; only the pool entries differ.
 
-This module re-states the SRMT step of :class:`srmt.core.TransformerCore` with an injectable pool (the
-core builds its pool inline, with no hook); ``tests/test_srmt_controls.py`` checks that ``shared``
-through this path equals ``ActorCritic.step`` exactly, so a change of the core shows up there.
+The model's own step runs with the pool replaced (``ActorCritic.step(..., pool=...)``), so every part of
+the core (history projections, state precision, masks) is the trained model's; ``tests/test_srmt_controls.py``
+checks ``own`` against an ``rmt`` core with the same weights and ``other`` with the episode as its own
+donor against the model's step.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch import Tensor
 
 from srmt.blocks import Pool
 from srmt.core import TransformerCore
-from srmt.model import ActorCritic, ActorCriticOutput, mask_logits
+from srmt.model import ActorCritic, ActorCriticOutput
 
 PoolControl = Literal["shared", "own", "other"]
 POOL_CONTROLS: tuple[str, ...] = ("shared", "own", "other")
@@ -101,29 +102,7 @@ def control_step(
         return net.step(obs, state, reset, active)
     core = net.core
     assert isinstance(core, TransformerCore)  # check_pool_control
-    net._check(obs, state, 2, reset, active, None)  # lead dims [G, A]
-    x = net.encoder(obs)  # (G, A, D)
-    state = core.reset_state(state, reset)
-    G, A, D = x.shape
-    N, K = G * A, core.history_len
-    memory, history, valid = core.unpack(state)
-    assert memory is not None  # an srmt core has memory
+    memory = core_memory(core, state, reset)  # m(t-1) after resets: what the pool is built from
     donor_memory = None if donor_state is None else core_memory(core, donor_state, donor_reset)
     entries = control_pool(core, memory, active, pool, donor_memory, donor_active)
-    # the rest is TransformerCore._step with `entries` as the pool
-    current = x[:, :, None].to(state.dtype)  # (G, A, 1, D)
-    window = torch.cat([history, current], dim=2)  # (G, A, K+1, D)
-    window_valid = torch.cat([valid, valid.new_ones(G, A, 1)], dim=2)  # (G, A, K+1)
-    segment = window + core.pos_emb
-    seg_valid = window_valid.view(N, K + 1) if K else None
-    out = core.transformer(
-        segment.view(N, K + 1, D), memory.reshape(N, 1, D), seg_valid, entries, last_only=True
-    )
-    features = out.segment.view(G, A, D)
-    assert out.memory is not None
-    new_state = core.pack(out.memory.view(G, A, D), window[:, :, 1:], window_valid[:, :, 1:])
-    if active is not None:
-        new_state = torch.where(active[..., None], new_state, state)
-    logits = mask_logits(net.policy_head(features).to(state.dtype), None)
-    value = net.value_head(features).squeeze(-1).to(state.dtype)
-    return ActorCriticOutput(logits, value, new_state)
+    return net.step(obs, state, reset, active, pool=entries)

@@ -45,12 +45,24 @@ class MemoryCore(nn.Module):
         return state if reset is None else state.masked_fill(reset[..., None], 0.0)
 
     def step(
-        self, x: Tensor, state: Tensor, reset: Tensor | None = None, active: Tensor | None = None
+        self,
+        x: Tensor,
+        state: Tensor,
+        reset: Tensor | None = None,
+        active: Tensor | None = None,
+        *,
+        pool: Pool | None = None,
     ) -> tuple[Tensor, Tensor]:
         """``x [G, A, D]``, ``state [G, A, S]``, ``reset``/``active [G, A]`` bool -> (features ``[G, A, D]``,
-        new state ``[G, A, S]``).  An inactive agent's state is carried through unchanged."""
+        new state ``[G, A, S]``).  An inactive agent's state is carried through unchanged.
+
+        ``pool`` replaces the memory pool the agents read (evaluation controls, :mod:`srmt.controls`);
+        only cores that read a pool accept it."""
         state = self.reset_state(state, reset)
-        features, new_state = self._step(x, state, active)
+        if pool is None:
+            features, new_state = self._step(x, state, active)
+        else:
+            features, new_state = self._step_with_pool(x, state, active, pool)
         if self.state_precision == "bfloat16":
             new_state = new_state.to(torch.bfloat16).to(state.dtype)
         if active is not None:
@@ -78,6 +90,11 @@ class MemoryCore(nn.Module):
 
     def _step(self, x: Tensor, state: Tensor, active: Tensor | None) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
+
+    def _step_with_pool(
+        self, x: Tensor, state: Tensor, active: Tensor | None, pool: Pool
+    ) -> tuple[Tensor, Tensor]:
+        raise ValueError(f"{type(self).__name__} reads no memory pool, so its pool cannot be replaced")
 
 
 class TransformerCore(MemoryCore):
@@ -130,6 +147,13 @@ class TransformerCore(MemoryCore):
         return state
 
     def _step(self, x: Tensor, state: Tensor, active: Tensor | None) -> tuple[Tensor, Tensor]:
+        return self._step_with_pool(x, state, active, None)
+
+    def _step_with_pool(
+        self, x: Tensor, state: Tensor, active: Tensor | None, replaced: Pool | None
+    ) -> tuple[Tensor, Tensor]:
+        if replaced is not None and self.pool is None:
+            raise ValueError("this core reads no memory pool, so its pool cannot be replaced")
         G, A, D = x.shape
         N, K = G * A, self.history_len
         memory, history, valid = self.unpack(state)  # history (G, A, K, Dh)
@@ -140,8 +164,8 @@ class TransformerCore(MemoryCore):
         segment = window + self.pos_emb
         seg_valid = window_valid.view(N, K + 1) if K else None  # all valid without history: no mask
         mem_tokens = None if memory is None else memory.reshape(N, 1, D)
-        pool = None
-        if self.pool is not None:
+        pool = replaced
+        if self.pool is not None and pool is None:
             assert memory is not None and mem_tokens is not None  # a pool is built only with memory
             if self.pool == "shared":
                 pool = Pool.shared(memory[:, :, None], active)  # entries m_j(t-1), j active in env g

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import Categorical
 
+from srmt.blocks import Pool
 from srmt.config import ModelConfig
 from srmt.core import MemoryCore, build_core
 from srmt.encoder import build_encoder
@@ -77,12 +78,16 @@ class ActorCritic(nn.Module):
         reset: Tensor | None = None,
         active: Tensor | None = None,
         action_mask: Tensor | None = None,
+        *,
+        pool: Pool | None = None,
     ) -> ActorCriticOutput:
         """``obs [G, A, *O]``, ``state [G, A, S]``, ``reset``/``active [G, A]`` bool,
-        ``action_mask [G, A, n]`` bool -> logits ``[G, A, n]``, value ``[G, A]``, new state."""
+        ``action_mask [G, A, n]`` bool -> logits ``[G, A, n]``, value ``[G, A]``, new state.
+
+        ``pool`` replaces the shared memory pool for this step (evaluation controls, :mod:`srmt.controls`)."""
         self._check(obs, state, 2, reset, active, action_mask)
         x = self.encoder(obs)  # (G, A, D)
-        features, state = self.core.step(x, state, reset, active)
+        features, state = self.core.step(x, state, reset, active, pool=pool)
         return self._heads(features, action_mask, state)
 
     def sequence(

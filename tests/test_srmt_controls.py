@@ -14,9 +14,13 @@ G, A = 3, 4
 SIZES = dict(hidden_size=8, num_heads=2, num_filters=4, num_res_blocks=1, history_len=3)
 
 
-def make(core: str = "srmt"):
+# the lifelong recipe's compact state (narrow history slots, bf16-rounded state) takes the same path
+COMPACT = dict(history_dim=4, state_precision="bfloat16")
+
+
+def make(core: str = "srmt", **extra):
     torch.manual_seed(0)
-    return build_actor_critic(ModelConfig(core=core, **SIZES), OBS, 5).double()
+    return build_actor_critic(ModelConfig(core=core, **{**SIZES, **extra}), OBS, 5).double()
 
 
 def inputs(seed: int):
@@ -37,9 +41,10 @@ def close(a, b, tol=1e-10):
     torch.testing.assert_close(a, b, rtol=0, atol=tol)
 
 
-def test_other_pool_of_the_same_episode_is_the_models_own_step():
-    """Donor = the environment itself: the re-stated step must give exactly ActorCritic.step."""
-    net = make()
+@pytest.mark.parametrize("extra", [{}, COMPACT], ids=["full", "compact"])
+def test_other_pool_of_the_same_episode_is_the_models_own_step(extra):
+    """Donor = the environment itself: the control path must give exactly ActorCritic.step."""
+    net = make(**extra)
     obs, reset, active = inputs(1)
     state = warm(net, 2)
     ref = net.step(obs, state, reset, active)
@@ -58,9 +63,10 @@ def test_other_pool_of_the_same_episode_is_the_models_own_step():
         close(a, b)
 
 
-def test_own_pool_equals_an_rmt_core_with_the_same_weights():
+@pytest.mark.parametrize("extra", [{}, COMPACT], ids=["full", "compact"])
+def test_own_pool_equals_an_rmt_core_with_the_same_weights(extra):
     """'own' is what rmt reads: an rmt model loaded with the srmt weights gives the same outputs."""
-    net, rmt = make("srmt"), make("rmt")
+    net, rmt = make("srmt", **extra), make("rmt", **extra)
     rmt.load_state_dict(net.state_dict())
     obs, reset, active = inputs(3)
     state = warm(net, 4)
