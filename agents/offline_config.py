@@ -14,14 +14,15 @@ from typing import Any, Literal
 from envs.config import EnvConfig
 from srmt.rate import RATEConfig
 
-ExpertName = Literal["pibt", "astar", "random"]
+ExpertName = Literal["pibt", "astar", "random", "tmaze"]
 
 
 @dataclass
 class RecordConfig:
     algorithm: ExpertName = "pibt"
     """Expert that plays the recorded episodes: ``pibt`` (centralised PIBT), ``astar`` (pogema's A*
-    agent) or ``random`` (uniform actions)."""
+    agent), ``random`` (uniform actions) or ``tmaze`` (the T-Maze's optimal policy: remember the cue, walk
+    right, turn to the cued side at the junction; env ``tmaze`` only)."""
     episodes: int = 200
     """Episodes to record."""
     epsilon: float = 0.2
@@ -49,6 +50,11 @@ class OfflineTrainConfig:
     bptt_segments: int = 4
     """Segments processed between optimizer updates; the memory is carried to the next chunk but
     detached, so gradients flow back through at most this many segments."""
+    memory_gradient: Literal["bptt", "detach"] = "bptt"
+    """How gradients cross segment boundaries: ``bptt`` backpropagates through the memory write path
+    across the ``bptt_segments`` segments of an update; ``detach`` detaches the memory after every
+    segment (as RATE and ELMUR train): its value is still carried, but no loss reaches an earlier
+    segment's memory write."""
     learning_rate: float = 1e-3
     """AdamW peak learning rate."""
     weight_decay: float = 0.01
@@ -90,6 +96,12 @@ class OfflineEvalConfig:
     """Checkpoint to evaluate; empty = ``{run_dir}/rate.pt``."""
     compare: bool = True
     """Also run the expert (``record.algorithm``) and a random agent on the same seeds."""
+    lengths: list[int] = field(default_factory=list)
+    """``srmt offline lengths`` / ``compare`` (T-Maze): corridor lengths to test, one at a time (each with
+    its default step limit L+1 unless ``env.max_episode_steps`` is set)."""
+    length_episodes: int = 100
+    """Episodes per tested corridor length, played in lockstep as the independent agents of one T-Maze
+    env (one batched model step per env step)."""
     threads: int = 1
     """torch CPU threads while evaluating; 0 = torch's default. One step of one env is too small to
     split, and on a busy machine extra threads stall (measured 10 ms vs 440 ms per step, 2 cores)."""
@@ -107,6 +119,9 @@ class OfflineConfig:
     """``auto`` (GPU when available), ``cpu``, ``cuda`` or ``cuda:N``."""
     progress: bool = True
     """Print progress lines."""
+    compare_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """``srmt offline compare``: training seeds per ``train.memory_gradient`` mode (``detach`` and ``bptt``,
+    the same dataset and budget); runs go to ``{run_dir}/{mode}-s{seed}``."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """Environment the expert is recorded in and the model is evaluated in."""
     record: RecordConfig = field(default_factory=RecordConfig)
@@ -124,6 +139,7 @@ class OfflineConfig:
             ("train.batch_envs", self.train.batch_envs),
             ("train.bptt_segments", self.train.bptt_segments),
             ("eval.episodes", self.eval.episodes),
+            ("eval.length_episodes", self.eval.length_episodes),
         ):
             if isinstance(v, bool) or v < 1:
                 raise ValueError(f"{key}={v!r} is invalid; it must be an integer >= 1")
@@ -135,6 +151,11 @@ class OfflineConfig:
         ):
             if v < 0:
                 raise ValueError(f"{key}={v!r} is invalid; it must be >= 0")
+        if not self.compare_seeds:
+            raise ValueError("compare_seeds is empty; give at least one seed, e.g. compare_seeds=[0,1,2]")
+        for length in self.eval.lengths:
+            if isinstance(length, bool) or length < 1:
+                raise ValueError(f"eval.lengths holds {length!r}; corridor lengths must be integers >= 1")
         if self.train.steps == 0 and self.train.train_for_seconds <= 0:
             raise ValueError("train.steps=0 and train.train_for_seconds=0: give at least one limit")
         if not 0.0 <= self.record.epsilon <= 1.0:

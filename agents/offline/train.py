@@ -57,6 +57,37 @@ def sequence_loss(
     return loss, n
 
 
+def chunk_loss(
+    model: RATEModel,
+    tensors: list[torch.Tensor],
+    segments: range,
+    K: int,
+    memory: torch.Tensor | None,
+    memory_gradient: str = "bptt",
+) -> tuple[torch.Tensor, int, int, torch.Tensor | None]:
+    """The segments ``segments`` of a batch (``tensors``: obs, actions, rtg, timesteps, valid, each
+    ``[G, A, T, ...]``) in order, the memory carried from one to the next -> (mean cross-entropy over
+    their valid steps, valid steps, correctly predicted ones, memory after the last segment).
+
+    ``memory_gradient="detach"`` detaches the memory after every segment (RATE / ELMUR): its value still
+    reaches the next segment, but a segment's loss never backpropagates into earlier segments' memory
+    writes. ``"bptt"`` keeps the graph across the segments of the chunk."""
+    losses, counts, correct = [], 0, 0
+    for s in segments:
+        obs, actions, rtg, ts, valid = (x[:, :, s * K : (s + 1) * K] for x in tensors)
+        if not valid.any():
+            continue  # every episode of the batch is over (or its agents finished)
+        out = model(obs, actions, rtg, ts, valid, memory)
+        memory = out.memory.detach() if memory_gradient == "detach" else out.memory
+        loss, n = sequence_loss(out.logits, actions, valid)
+        losses.append(loss * n)
+        counts += n
+        correct += int((out.logits[valid].argmax(-1) == actions[valid]).sum())
+    if counts == 0:
+        return torch.zeros(()), 0, 0, memory
+    return torch.stack(losses).sum() / counts, counts, correct, memory
+
+
 class Timers:
     """Seconds spent per phase (sample-factory ``timing`` style)."""
 
@@ -151,7 +182,7 @@ def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torc
         log(
             f"[offline train] {ds.num_episodes} episodes, {ds.agent_steps} agent-steps, {ds.num_agents} agents/env; "
             f"RATE {n_params:,} params, K={cfg.model.segment_len}, M={cfg.model.memory_tokens}, "
-            f"shared_memory={cfg.model.shared_memory}; device {device}"
+            f"shared_memory={cfg.model.shared_memory}, memory_gradient={t.memory_gradient}; device {device}"
         )
     updates = agent_steps = 0
     loss_avg = acc_avg = float("nan")
@@ -183,20 +214,12 @@ def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torc
             n_seg, K = batch.num_segments, batch.segment_len
             for c0 in range(0, n_seg, t.bptt_segments):
                 with timers("forward_backward"):
-                    losses, counts, correct = [], 0, 0
-                    for s in range(c0, min(c0 + t.bptt_segments, n_seg)):
-                        obs, actions, rtg, ts, valid = (x[:, :, s * K : (s + 1) * K] for x in tensors)
-                        if not valid.any():
-                            continue  # every episode of the batch is over (or its agents finished)
-                        out = model(obs, actions, rtg, ts, valid, memory)
-                        memory = out.memory
-                        loss, n = sequence_loss(out.logits, actions, valid)
-                        losses.append(loss * n)
-                        counts += n
-                        correct += int((out.logits[valid].argmax(-1) == actions[valid]).sum())
+                    segments = range(c0, min(c0 + t.bptt_segments, n_seg))
+                    loss, counts, correct, memory = chunk_loss(
+                        model, tensors, segments, K, memory, t.memory_gradient
+                    )
                     if counts == 0:
                         break  # later chunks are padding only
-                    loss = torch.stack(losses).sum() / counts
                     for g in opt.param_groups:
                         g["lr"] = t.learning_rate * lr_factor(cfg, updates, progress())
                     opt.zero_grad(set_to_none=True)
