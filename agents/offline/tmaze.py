@@ -45,14 +45,23 @@ class TMazeExpert:
         return np.where(obs[:, JUNCTION] > 0, self.cue, RIGHT).astype(np.int64)
 
 
+def check_tmaze(cfg: OfflineConfig) -> None:
+    if cfg.env.name != "tmaze":
+        raise ValueError(
+            f"srmt offline lengths/compare evaluate the T-Maze; env.name={cfg.env.name!r}, allowed: tmaze"
+        )
+    if not cfg.eval.lengths:
+        raise ValueError(
+            "eval.lengths is empty; give the corridor lengths to test, e.g. eval.lengths=[10,100,1000]"
+        )
+
+
 def length_env_config(cfg: OfflineConfig, length: int, episodes: int):
     """``env`` at one corridor length with ``episodes`` independent agents (= episodes in lockstep)."""
     from envs.tmaze import tmaze_config
 
-    env = cfg.env
-    if env.name != "tmaze":
-        raise ValueError(f"srmt offline lengths/compare evaluate the T-Maze; env.name={env.name!r}, allowed: tmaze")
-    return tmaze_config(length, num_agents=episodes, max_episode_steps=env.max_episode_steps)
+    check_tmaze(cfg)
+    return tmaze_config(length, num_agents=episodes, max_episode_steps=cfg.env.max_episode_steps)
 
 
 def evaluate_lengths(
@@ -66,8 +75,7 @@ def evaluate_lengths(
     from envs import make_env
 
     ec = cfg.eval
-    if not ec.lengths:
-        raise ValueError("eval.lengths is empty; give the corridor lengths to test, e.g. eval.lengths=[10,100,1000]")
+    check_tmaze(cfg)
     path = str(checkpoint or cfg.eval_checkpoint_path)
     compare = ec.compare if compare is None else compare
     with torch_threads(ec.threads):
@@ -128,6 +136,7 @@ def compare_memory_gradients(cfg: OfflineConfig, log=print) -> str:
     from agents.offline.record import record
     from agents.offline.train import train
 
+    check_tmaze(cfg)
     ds = load_dataset(cfg.dataset_path) if cfg.dataset_path.is_file() else record(cfg, log)[0]
     results: dict[str, dict[int, dict[int, float]]] = {m: {} for m in MEMORY_GRADIENTS}
     info: dict[str, dict[int, dict[str, float]]] = {m: {} for m in MEMORY_GRADIENTS}
@@ -142,7 +151,12 @@ def compare_memory_gradients(cfg: OfflineConfig, log=print) -> str:
             tr = train(run, log, dataset=ds)
             rows = evaluate_lengths(run, log, checkpoint=tr.checkpoint, compare=False)
             results[mode][seed] = rows["RATE"]
-            info[mode][seed] = {"loss": tr.loss, "accuracy": tr.accuracy, "seconds": tr.seconds, "updates": tr.updates}
+            info[mode][seed] = {
+                "loss": tr.loss,
+                "accuracy": tr.accuracy,
+                "seconds": tr.seconds,
+                "updates": tr.updates,
+            }
     table = compare_table(results, cfg.eval.length_episodes)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "compare.md").write_text(table + "\n")
