@@ -40,6 +40,9 @@ class RecordConfig:
 class OfflineTrainConfig:
     dataset: str = ""
     """Dataset to train on; empty = ``{run_dir}/dataset.npz`` (what ``record`` writes)."""
+    init_checkpoint: str = ""
+    """Start from this RATE checkpoint's weights (same ``model.*`` config) instead of a fresh
+    initialisation, e.g. a second stage of a curriculum on longer episodes; empty = fresh."""
     steps: int = 500
     """Optimizer updates (one per chunk of ``bptt_segments`` segments of a batch of episodes); 0 = no
     limit (``train_for_seconds`` then decides)."""
@@ -74,6 +77,26 @@ class OfflineTrainConfig:
     threads: int = 0
     """torch CPU threads for training; 0 = torch's default (one per core). On a machine shared with
     other jobs 1 can be several times faster."""
+
+
+@dataclass
+class FinetuneConfig:
+    steps: int = 0
+    """Updates of a second training stage that starts from the first stage's weights, on a dataset
+    recorded with ``env_options`` (a curriculum, e.g. longer T-Maze corridors); 0 = no second stage.
+    ``srmt offline train``, ``run`` and ``compare`` run it after the first stage; ``rate.pt`` then holds
+    the second stage's model."""
+    env_options: dict[str, Any] = field(default_factory=dict)
+    """Changes to ``env.options`` for recording the second stage's dataset (e.g.
+    ``{corridor_lengths: [1, 2, ..., 200]}``); the model is still evaluated in ``env``."""
+    episodes: int = 0
+    """Episodes recorded for the second stage; 0 = ``record.episodes``."""
+    bptt_segments: int = 0
+    """``train.bptt_segments`` of the second stage (longer episodes need more); 0 = the same."""
+    learning_rate: float = 0.0
+    """Peak learning rate of the second stage; 0 = ``train.learning_rate``."""
+    dataset: str = ""
+    """The second stage's dataset (recorded there when missing); empty = ``{run_dir}/dataset-finetune.npz``."""
 
 
 @dataclass
@@ -130,6 +153,8 @@ class OfflineConfig:
     """The RATE model (``srmt.rate.RATEConfig``)."""
     train: OfflineTrainConfig = field(default_factory=OfflineTrainConfig)
     """``srmt offline train``."""
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    """An optional second training stage (curriculum)."""
     eval: OfflineEvalConfig = field(default_factory=OfflineEvalConfig)
     """``srmt offline eval``."""
 
@@ -146,6 +171,10 @@ class OfflineConfig:
         for key, v in (
             ("train.steps", self.train.steps),
             ("train.warmup_steps", self.train.warmup_steps),
+            ("finetune.steps", self.finetune.steps),
+            ("finetune.episodes", self.finetune.episodes),
+            ("finetune.bptt_segments", self.finetune.bptt_segments),
+            ("finetune.learning_rate", self.finetune.learning_rate),
             ("train.threads", self.train.threads),
             ("eval.threads", self.eval.threads),
         ):
@@ -181,6 +210,37 @@ class OfflineConfig:
     def train_dataset_path(self) -> Path:
         """What ``train`` reads (``train.dataset`` or the recorded dataset)."""
         return Path(self.train.dataset) if self.train.dataset else self.dataset_path
+
+    @property
+    def finetune_dataset_path(self) -> Path:
+        """The second stage's dataset (``finetune.dataset`` or ``{run_dir}/dataset-finetune.npz``)."""
+        return Path(self.finetune.dataset) if self.finetune.dataset else self.run_dir / "dataset-finetune.npz"
+
+    def finetune_stage(self) -> OfflineConfig:
+        """The config of the second stage: record with ``finetune.env_options`` to its dataset, train from
+        this run's checkpoint with its steps, BPTT window and learning rate."""
+        import dataclasses
+
+        f, t = self.finetune, self.train
+        return dataclasses.replace(
+            self,
+            env=self.env.with_options(**f.env_options),
+            record=dataclasses.replace(
+                self.record,
+                dataset=str(self.finetune_dataset_path),
+                episodes=f.episodes or self.record.episodes,
+            ),
+            train=dataclasses.replace(
+                t,
+                dataset=str(self.finetune_dataset_path),
+                init_checkpoint=str(self.checkpoint_path),
+                steps=f.steps,
+                train_for_seconds=0.0,
+                bptt_segments=f.bptt_segments or t.bptt_segments,
+                learning_rate=f.learning_rate or t.learning_rate,
+            ),
+            finetune=FinetuneConfig(),
+        )
 
     @property
     def checkpoint_path(self) -> Path:

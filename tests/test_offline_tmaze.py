@@ -38,6 +38,7 @@ TINY = [
     "eval.episodes=2",
     "eval.lengths=[3,20]",
     "eval.length_episodes=16",
+    "finetune.steps=0",
     "device=cpu",
     "progress=false",
 ]
@@ -124,6 +125,7 @@ def test_memory_gradient_switch_controls_gradient_flow(mode):
 
 def test_compare_runs_both_modes_over_seeds(tmp_path, capsys):
     args = ["compare", "tmaze", f"out_dir={tmp_path}", *TINY, "train.steps=3", "compare_seeds=[0,1]"]
+    args += ["finetune.steps=2", "finetune.episodes=3", "finetune.env_options.corridor_lengths=[5]"]
     assert offline.main([*args, "eval.lengths=[2]", "eval.length_episodes=4"]) == 0
     table = (tmp_path / "tmaze" / "compare.md").read_text()
     assert "| detach | 2 |" in table and "| bptt | 2 |" in table
@@ -132,6 +134,12 @@ def test_compare_runs_both_modes_over_seeds(tmp_path, capsys):
             assert (tmp_path / "tmaze" / f"{mode}-s{seed}" / "rate.pt").is_file()
     data = json.loads((tmp_path / "tmaze" / "compare.json").read_text())
     assert set(data["success"]) == {"detach", "bptt"} and set(data["success"]["bptt"]) == {"0", "1"}
+    assert all(run["updates"] == 2 for mode in data["train"].values() for run in mode.values())  # 2nd stage
+    assert (tmp_path / "tmaze" / "compare.png").stat().st_size > 0
+    from agents.offline.data import load_dataset
+
+    stage2 = load_dataset(tmp_path / "tmaze" / "dataset-finetune.npz")  # recorded once, for all four runs
+    assert stage2.num_episodes == 3 and set(stage2.episode_lengths.tolist()) == {6}
 
 
 def test_compare_table_means_and_intervals():
@@ -178,3 +186,25 @@ def test_observation_only_world_state_counts_steps():
     assert s.num_agents == 3 and s.step == 0 and s.active.all() and s.observations is obs
     env.step(np.full(3, 4))
     assert world_state(env, obs).step == 1
+
+
+def test_init_checkpoint_starts_from_its_weights(run_dir, tmp_path, capsys):
+    from agents.offline.train import load_checkpoint
+
+    source = run_dir / "tmaze" / "rate.pt"
+    args = [
+        "train",
+        "tmaze",
+        f"out_dir={tmp_path}",
+        *TINY,
+        f"train.dataset={run_dir / 'tmaze' / 'dataset.npz'}",
+    ]
+    args += ["train.steps=1", "train.learning_rate=1e-12", "train.weight_decay=0"]
+    assert offline.main([*args, f"train.init_checkpoint={source}"]) == 0
+    a, _ = load_checkpoint(source)
+    b, _ = load_checkpoint(tmp_path / "tmaze" / "rate.pt")
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, atol=1e-6, rtol=0, msg=name)
+    assert offline.main([*args, f"train.init_checkpoint={source}", "model.hidden_size=8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "train.init_checkpoint=" in err and "another config" in err and len(err.splitlines()) == 1

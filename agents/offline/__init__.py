@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(sub: str, cfg) -> int:
     from agents.offline.evaluate import evaluate
     from agents.offline.record import record
-    from agents.offline.train import train
+    from agents.offline.train import train_stages
 
     t0 = time.perf_counter()
     log = (lambda msg: print(msg, flush=True)) if cfg.progress else (lambda msg: None)
@@ -114,17 +114,17 @@ def _run(sub: str, cfg) -> int:
         dataset, _ = record(cfg, log)
     if sub in ("train", "run"):
         same = dataset is not None and cfg.train_dataset_path == cfg.dataset_path
-        train(cfg, log, dataset=dataset if same else None)
+        train_stages(cfg, log, dataset=dataset if same else None)
     if sub in ("eval", "run"):
         report = evaluate(cfg, log)
         print()
         print(report.table)
     if sub == "lengths":
-        from agents.offline.tmaze import evaluate_lengths, lengths_table
+        from agents.offline.tmaze import evaluate_lengths
 
-        rows = evaluate_lengths(cfg, log)
+        evaluate_lengths(cfg, log)
         print()
-        print(lengths_table(rows, cfg.eval.length_episodes))
+        print((cfg.run_dir / "lengths.md").read_text().rstrip())
     if sub == "compare":
         from agents.offline.tmaze import compare_memory_gradients
 

@@ -106,11 +106,18 @@ def evaluate_lengths(
                         f"({ec.length_episodes} episodes, {seconds[label][length]:.1f} s)"
                     )
             env.close()
+        separation = memory_separation(policy.model)
     table = lengths_table(rows, ec.length_episodes)
+    table += "\n\nmemory separation |m_up - m_down| after n corridor segments: " + ", ".join(
+        f"n={n}: {d:.3g}" for n, d in separation.items()
+    )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "lengths.md").write_text(table + "\n")
     (cfg.run_dir / "lengths.json").write_text(
-        json.dumps({"checkpoint": path, "success": rows, "seconds": seconds}, indent=1)
+        json.dumps(
+            {"checkpoint": path, "success": rows, "seconds": seconds, "memory_separation": separation},
+            indent=1,
+        )
     )
     return rows
 
@@ -130,11 +137,11 @@ def lengths_table(rows: dict[str, dict[int, float]], episodes: int) -> str:
 
 def compare_memory_gradients(cfg: OfflineConfig, log=print) -> str:
     """Record once, train ``detach`` and ``bptt`` models for every seed of ``compare_seeds`` with the same
-    budget, evaluate each per length; returns (and writes to ``{run_dir}/compare.md``) the table of mean
-    success and 95% bootstrap interval over seeds."""
+    budget, evaluate each per length; returns (and writes to ``{run_dir}/compare.md``, with a plot
+    ``compare.png``) the table of mean success and 95% bootstrap interval over seeds."""
     from agents.offline.data import load_dataset
     from agents.offline.record import record
-    from agents.offline.train import train
+    from agents.offline.train import train_stages
 
     check_tmaze(cfg)
     ds = load_dataset(cfg.dataset_path) if cfg.dataset_path.is_file() else record(cfg, log)[0]
@@ -147,19 +154,29 @@ def compare_memory_gradients(cfg: OfflineConfig, log=print) -> str:
                 name=f"{cfg.name}/{mode}-s{seed}",
                 seed=seed,
                 train=dataclasses.replace(cfg.train, memory_gradient=mode),
+                # every run fine-tunes on the same second-stage dataset, recorded once
+                finetune=dataclasses.replace(cfg.finetune, dataset=str(cfg.finetune_dataset_path)),
             )
-            tr = train(run, log, dataset=ds)
+            tr = train_stages(run, log, dataset=ds)
             rows = evaluate_lengths(run, log, checkpoint=tr.checkpoint, compare=False)
             results[mode][seed] = rows["RATE"]
+            separation = json.loads((run.run_dir / "lengths.json").read_text())["memory_separation"]
             info[mode][seed] = {
+                "memory_separation": separation,
                 "loss": tr.loss,
                 "accuracy": tr.accuracy,
                 "seconds": tr.seconds,
                 "updates": tr.updates,
             }
     table = compare_table(results, cfg.eval.length_episodes)
+    table += "\n\nmemory separation |m_up - m_down| after 1000 corridor segments, per seed: " + "; ".join(
+        f"{mode} " + ", ".join(f"{info[mode][s]['memory_separation']['1000']:.3g}" for s in cfg.compare_seeds)
+        for mode in MEMORY_GRADIENTS
+    )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "compare.md").write_text(table + "\n")
+    trained = cfg.env.opts.corridor_lengths
+    plot_compare(results, cfg.run_dir / "compare.png", f"trained on L in {min(trained)}..{max(trained)}")
     (cfg.run_dir / "compare.json").write_text(json.dumps({"success": results, "train": info}, indent=1))
     return table
 
@@ -190,3 +207,61 @@ def compare_table(results: dict[str, dict[int, dict[int, float]]], episodes: int
         for s in seeds[mode]:
             lines.append(f"- {mode}, seed {s}: " + ", ".join(f"L={L} {per_seed[s][L]:.3f}" for L in lengths))
     return "\n".join(lines)
+
+
+def memory_separation(model, segments: tuple[int, ...] = (1, 10, 100, 1000)) -> dict[int, float]:
+    """How far apart the memories of a cue-up and a cue-down episode are after n corridor segments:
+    ``{n: |m_up - m_down|}`` (Frobenius norm over the M memory tokens), by the segment forward of the
+    expert's trajectory (cue segment, then segments of ``right`` steps with nothing to see). Zero means
+    the cue is forgotten; a constant means the memory settled on one fixed point per cue."""
+    import torch
+
+    p = model.head.weight
+    K = model.cfg.segment_len
+    obs = torch.zeros(1, 2, K, 3, 1, 1, dtype=p.dtype, device=p.device)
+    actions = torch.full((1, 2, K), RIGHT, device=p.device)
+    rtg = torch.ones(1, 2, K, dtype=p.dtype, device=p.device)
+    ts = torch.zeros(1, 2, K, dtype=torch.long, device=p.device)
+    valid = torch.ones(1, 2, K, dtype=torch.bool, device=p.device)
+    first = obs.clone()
+    first[0, 0, 0, CUE_UP] = 1
+    first[0, 1, 0, CUE_DOWN] = 1
+    out: dict[int, float] = {}
+    with torch.no_grad():
+        memory = model(first, actions, rtg, ts, valid).memory
+        for n in range(1, max(segments) + 1):
+            if n in segments:
+                out[n] = float((memory[0, 0] - memory[0, 1]).norm())
+            memory = model(obs, actions, rtg, ts, valid, memory).memory
+    return out
+
+
+def plot_compare(results: dict[str, dict[int, dict[int, float]]], path: str | Path, note: str = "") -> Path:
+    """Success vs corridor length (log axis), one line per seed and the mean per memory-gradient mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for (mode, per_seed), color in zip(results.items(), ("tab:red", "tab:blue")):
+        seeds = sorted(per_seed)
+        lengths = [int(L) for L in per_seed[seeds[0]]]
+        runs = np.array([[per_seed[s][L] for L in per_seed[seeds[0]]] for s in seeds])
+        for row in runs:
+            ax.plot(lengths, row, color=color, alpha=0.3, lw=1)
+        ax.plot(
+            lengths, runs.mean(0), color=color, lw=2, marker="o", label=f"{mode} (mean of {len(seeds)} seeds)"
+        )
+    ax.axhline(0.5, color="gray", ls=":", lw=1, label="no memory (1/2)")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("corridor length L" + (f" ({note})" if note else ""))
+    ax.set_ylabel("success rate")
+    ax.set_title("T-Maze: memory gradient detached vs BPTT")
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -162,6 +162,24 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+def train_stages(cfg: OfflineConfig, log=print, dataset: OfflineDataset | None = None) -> TrainResult:
+    """:func:`train`, then the ``finetune`` stage when ``finetune.steps`` > 0 (its dataset recorded first
+    when missing); returns the last stage's result."""
+    result = train(cfg, log, dataset=dataset)
+    if cfg.finetune.steps == 0:
+        return result
+    stage = cfg.finetune_stage()
+    if stage.dataset_path.is_file():
+        ds2 = load_dataset(stage.dataset_path)
+    else:
+        from agents.offline.record import record
+
+        ds2, _ = record(stage, log)
+    if cfg.progress:
+        log(f"[offline train] finetune stage: {stage.train.steps} updates from {stage.train.init_checkpoint}")
+    return train(stage, log, dataset=ds2)
+
+
 def train(cfg: OfflineConfig, log=print, dataset: OfflineDataset | None = None) -> TrainResult:
     """Train a RATE model on the recorded dataset and write ``{run_dir}/rate.pt``."""
     with torch_threads(cfg.train.threads):
@@ -173,6 +191,8 @@ def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torc
     ds = dataset if dataset is not None else load_dataset(cfg.train_dataset_path)
     torch.manual_seed(cfg.seed)
     model = RATEModel(cfg.model, ds.obs_shape, ds.num_actions).to(device)
+    if t.init_checkpoint:
+        init_from(model, t.init_checkpoint)
     opt = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.learning_rate)
     sampler = SegmentSampler(ds, t.batch_envs, cfg.model.segment_len, seed=cfg.seed)
     writer = _writer(cfg)
@@ -272,6 +292,18 @@ def _train(cfg: OfflineConfig, log, dataset: OfflineDataset | None, device: torc
             f"checkpoint {path}"
         )
     return TrainResult(path, updates, agent_steps, seconds, rate, loss_avg, acc_avg, dict(timers.total))
+
+
+def init_from(model: RATEModel, path: str | Path) -> None:
+    """Copy the weights of the checkpoint ``path`` into ``model`` (``train.init_checkpoint``); a checkpoint
+    of another model config or observation / action space is a one-line ValueError."""
+    source, ckpt = load_checkpoint(path)
+    if (source.cfg, source.obs_shape, source.num_actions) != (model.cfg, model.obs_shape, model.num_actions):
+        raise ValueError(
+            f"train.init_checkpoint={str(path)!r} holds a model of another config, observation shape or "
+            f"action count than this run's (model.*: {source.cfg} vs {model.cfg})"
+        )
+    model.load_state_dict(source.state_dict())
 
 
 def save_checkpoint(
