@@ -1,5 +1,5 @@
 """T-Maze: the passive memory task of RATE (arXiv 2306.09459) and of "Unraveling the complexity of memory
-in RL agents" (arXiv 2412.06531), after the passive T-Maze of Ni et al. (arXiv 2307.03864).
+in RL agents", after the passive T-Maze of Ni et al. ("When do transformers shine in RL?").
 
 A corridor of L cells ends in a junction with an arm up and an arm down::
 

@@ -175,7 +175,9 @@ def compare_memory_gradients(cfg: OfflineConfig, log=print) -> str:
     )
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "compare.md").write_text(table + "\n")
-    trained = cfg.env.opts.corridor_lengths
+    trained = list(cfg.env.opts.corridor_lengths)
+    if cfg.finetune.steps:
+        trained += cfg.finetune_stage().env.opts.corridor_lengths
     plot_compare(results, cfg.run_dir / "compare.png", f"trained on L in {min(trained)}..{max(trained)}")
     (cfg.run_dir / "compare.json").write_text(json.dumps({"success": results, "train": info}, indent=1))
     return table
