@@ -14,14 +14,15 @@ from typing import Any, Literal
 from envs.config import EnvConfig
 from srmt.rate import RATEConfig
 
-ExpertName = Literal["pibt", "astar", "random"]
+ExpertName = Literal["pibt", "astar", "random", "tmaze"]
 
 
 @dataclass
 class RecordConfig:
     algorithm: ExpertName = "pibt"
     """Expert that plays the recorded episodes: ``pibt`` (centralised PIBT), ``astar`` (pogema's A*
-    agent) or ``random`` (uniform actions)."""
+    agent), ``random`` (uniform actions) or ``tmaze`` (the T-Maze's optimal policy: remember the cue, walk
+    right, turn to the cued side at the junction; env ``tmaze`` only)."""
     episodes: int = 200
     """Episodes to record."""
     epsilon: float = 0.2
@@ -57,6 +58,9 @@ class OfflineTrainConfig:
     verify: Literal["size", "sha256"] = "size"
     """How shards are checked against their manifests when opened: file sizes (and ``.npy`` headers), or
     also the sha256 of every file (reads the whole dataset once)."""
+    init_checkpoint: str = ""
+    """Start from this RATE checkpoint's weights (same ``model.*`` config) instead of a fresh
+    initialisation, e.g. a second stage of a curriculum on longer episodes; empty = fresh."""
     steps: int = 500
     """Optimizer updates (one per chunk of ``bptt_segments`` segments of a batch of episodes); 0 = no
     limit (``train_for_seconds`` then decides)."""
@@ -67,6 +71,11 @@ class OfflineTrainConfig:
     bptt_segments: int = 4
     """Segments processed between optimizer updates; the memory is carried to the next chunk but
     detached, so gradients flow back through at most this many segments."""
+    memory_gradient: Literal["bptt", "detach"] = "bptt"
+    """How gradients cross segment boundaries: ``bptt`` backpropagates through the memory write path
+    across the ``bptt_segments`` segments of an update; ``detach`` detaches the memory after every
+    segment (as RATE and ELMUR train): its value is still carried, but no loss reaches an earlier
+    segment's memory write."""
     learning_rate: float = 1e-3
     """AdamW peak learning rate."""
     weight_decay: float = 0.01
@@ -89,6 +98,26 @@ class OfflineTrainConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    steps: int = 0
+    """Updates of a second training stage that starts from the first stage's weights, on a dataset
+    recorded with ``env_options`` (a curriculum, e.g. longer T-Maze corridors); 0 = no second stage.
+    ``srmt offline train``, ``run`` and ``compare`` run it after the first stage; ``rate.pt`` then holds
+    the second stage's model."""
+    env_options: dict[str, Any] = field(default_factory=dict)
+    """Changes to ``env.options`` for recording the second stage's dataset (e.g.
+    ``{corridor_lengths: [1, 2, ..., 200]}``); the model is still evaluated in ``env``."""
+    episodes: int = 0
+    """Episodes recorded for the second stage; 0 = ``record.episodes``."""
+    bptt_segments: int = 0
+    """``train.bptt_segments`` of the second stage (longer episodes need more); 0 = the same."""
+    learning_rate: float = 0.0
+    """Peak learning rate of the second stage; 0 = ``train.learning_rate``."""
+    dataset: str = ""
+    """The second stage's dataset (recorded there when missing); empty = ``{run_dir}/dataset-finetune``."""
+
+
+@dataclass
 class OfflineEvalConfig:
     episodes: int = 20
     """Episodes per algorithm (the same seeds for the RATE model, the expert and the random agent)."""
@@ -108,6 +137,12 @@ class OfflineEvalConfig:
     """Checkpoint to evaluate; empty = ``{run_dir}/rate.pt``."""
     compare: bool = True
     """Also run the expert (``record.algorithm``) and a random agent on the same seeds."""
+    lengths: list[int] = field(default_factory=list)
+    """``srmt offline lengths`` / ``compare`` (T-Maze): corridor lengths to test, one at a time (each with
+    its default step limit L+1 unless ``env.max_episode_steps`` is set)."""
+    length_episodes: int = 100
+    """Episodes per tested corridor length, played in lockstep as the independent agents of one T-Maze
+    env (one batched model step per env step)."""
     threads: int = 1
     """torch CPU threads while evaluating; 0 = torch's default. One step of one env is too small to
     split, and on a busy machine extra threads stall (measured 10 ms vs 440 ms per step, 2 cores)."""
@@ -125,6 +160,9 @@ class OfflineConfig:
     """``auto`` (GPU when available), ``cpu``, ``cuda`` or ``cuda:N``."""
     progress: bool = True
     """Print progress lines."""
+    compare_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    """``srmt offline compare``: training seeds per ``train.memory_gradient`` mode (``detach`` and ``bptt``,
+    the same dataset and budget); runs go to ``{run_dir}/{mode}-s{seed}``."""
     env: EnvConfig = field(default_factory=EnvConfig)
     """Environment the expert is recorded in and the model is evaluated in."""
     record: RecordConfig = field(default_factory=RecordConfig)
@@ -133,6 +171,8 @@ class OfflineConfig:
     """The RATE model (``srmt.rate.RATEConfig``)."""
     train: OfflineTrainConfig = field(default_factory=OfflineTrainConfig)
     """``srmt offline train``."""
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    """An optional second training stage (curriculum)."""
     eval: OfflineEvalConfig = field(default_factory=OfflineEvalConfig)
     """``srmt offline eval``."""
 
@@ -144,12 +184,17 @@ class OfflineConfig:
             ("train.batch_envs", self.train.batch_envs),
             ("train.bptt_segments", self.train.bptt_segments),
             ("eval.episodes", self.eval.episodes),
+            ("eval.length_episodes", self.eval.length_episodes),
         ):
             if isinstance(v, bool) or v < 1:
                 raise ValueError(f"{key}={v!r} is invalid; it must be an integer >= 1")
         for key, v in (
             ("train.steps", self.train.steps),
             ("train.warmup_steps", self.train.warmup_steps),
+            ("finetune.steps", self.finetune.steps),
+            ("finetune.episodes", self.finetune.episodes),
+            ("finetune.bptt_segments", self.finetune.bptt_segments),
+            ("finetune.learning_rate", self.finetune.learning_rate),
             ("train.threads", self.train.threads),
             ("train.prefetch", self.train.prefetch),
             ("record.seed", self.record.seed),
@@ -157,6 +202,11 @@ class OfflineConfig:
         ):
             if v < 0:
                 raise ValueError(f"{key}={v!r} is invalid; it must be >= 0")
+        if not self.compare_seeds:
+            raise ValueError("compare_seeds is empty; give at least one seed, e.g. compare_seeds=[0,1,2]")
+        for length in self.eval.lengths:
+            if isinstance(length, bool) or length < 1:
+                raise ValueError(f"eval.lengths holds {length!r}; corridor lengths must be integers >= 1")
         if self.train.steps == 0 and self.train.train_for_seconds <= 0:
             raise ValueError("train.steps=0 and train.train_for_seconds=0: give at least one limit")
         if not 0.0 <= self.record.epsilon <= 1.0:
@@ -182,6 +232,37 @@ class OfflineConfig:
     def train_dataset_path(self) -> Path:
         """What ``train`` reads (``train.dataset`` or the recorded dataset)."""
         return Path(self.train.dataset) if self.train.dataset else self.dataset_path
+
+    @property
+    def finetune_dataset_path(self) -> Path:
+        """The second stage's dataset (``finetune.dataset`` or ``{run_dir}/dataset-finetune``)."""
+        return Path(self.finetune.dataset) if self.finetune.dataset else self.run_dir / "dataset-finetune"
+
+    def finetune_stage(self) -> OfflineConfig:
+        """The config of the second stage: record with ``finetune.env_options`` to its dataset, train from
+        this run's checkpoint with its steps, BPTT window and learning rate."""
+        import dataclasses
+
+        f, t = self.finetune, self.train
+        return dataclasses.replace(
+            self,
+            env=self.env.with_options(**f.env_options),
+            record=dataclasses.replace(
+                self.record,
+                dataset=str(self.finetune_dataset_path),
+                episodes=f.episodes or self.record.episodes,
+            ),
+            train=dataclasses.replace(
+                t,
+                dataset=str(self.finetune_dataset_path),
+                init_checkpoint=str(self.checkpoint_path),
+                steps=f.steps,
+                train_for_seconds=0.0,
+                bptt_segments=f.bptt_segments or t.bptt_segments,
+                learning_rate=f.learning_rate or t.learning_rate,
+            ),
+            finetune=FinetuneConfig(),
+        )
 
     @property
     def checkpoint_path(self) -> Path:

@@ -8,7 +8,8 @@
     obs, rew, term, trunc, infos = env.step(actions)
 
 Registered envs: ``bottleneck`` (the SRMT paper's corridor task), ``cue`` / ``cue_partner`` (the Cue
-Bottleneck memory tasks, with the Bottleneck's options), ``pogema`` (any POGEMA grid),
+Bottleneck memory tasks, with the Bottleneck's options), ``tmaze`` (the passive T-Maze memory task of
+RATE), ``pogema`` (any POGEMA grid),
 ``pettingzoo`` (any PettingZoo Parallel env) and ``gym_multiagent`` (a gymnasium-style multi-agent env);
 add more with :func:`register_env` (docs/extending.md).
 """
@@ -45,6 +46,10 @@ from envs.cue import build_cue, build_cue_partner  # noqa: E402  (needs the regi
 register_env("cue", build_cue, BottleneckOptions, grid=True, replace=True)
 register_env("cue_partner", build_cue_partner, BottleneckOptions, grid=True, replace=True)
 
+from envs.tmaze import TMazeOptions, build_tmaze  # noqa: E402
+
+register_env("tmaze", build_tmaze, TMazeOptions, replace=True)
+
 __all__ = [
     "BottleneckOptions",
     "EnvConfig",
@@ -54,6 +59,7 @@ __all__ = [
     "PettingZooEnv",
     "PettingZooOptions",
     "PluginError",
+    "TMazeOptions",
     "GridEnv",
     "MultiAgentEnv",
     "bottleneck_config",

@@ -4,7 +4,7 @@ Which fields an env reads:
 
 - every env: ``name num_agents max_episode_steps plugin`` and its own ``options``: a dict checked
   against the dataclass the env registered (``register_env(name, builder, options_type)``) and
-  available typed as ``cfg.opts`` (``bottleneck``, ``cue``, ``cue_partner``: ``split``, ``corridor_lengths``; ``pettingzoo``:
+  available typed as ``cfg.opts`` (``bottleneck``, ``cue``, ``cue_partner``: ``split``, ``corridor_lengths``; ``tmaze``: ``corridor_lengths``; ``pettingzoo``:
   ``id`` and the env's keyword arguments; ...).
 - POGEMA grid envs (registered with ``grid=True``: ``pogema``, ``bottleneck``, ``cue``, ``cue_partner``) also read the grid
   keys ``on_target collision_system obs_radius reward`` and (``pogema``) the map source: ``map`` (a map
@@ -46,7 +46,8 @@ BOTTLENECK_FAMILY = ("bottleneck", "cue", "cue_partner")
 class EnvConfig:
     name: str = "bottleneck"
     """Registered environment (``envs.registered_envs()``): ``bottleneck`` (the SRMT paper's corridor
-    task), ``cue`` / ``cue_partner`` (the Cue Bottleneck memory tasks, with the Bottleneck's options), ``pogema`` (any POGEMA grid: map string, map set or generated maps), ``pettingzoo`` (any
+    task), ``cue`` / ``cue_partner`` (the Cue Bottleneck memory tasks, with the Bottleneck's options), ``tmaze`` (the passive T-Maze memory task of
+    RATE, ``envs.tmaze``), ``pogema`` (any POGEMA grid: map string, map set or generated maps), ``pettingzoo`` (any
     PettingZoo Parallel env), ``gym_multiagent`` (a gymnasium-style multi-agent env) or a plugin's env."""
     options: dict[str, Any] = field(default_factory=dict)
     """The env's own settings, checked against the options it registered (``srmt envs`` lists them),
@@ -58,7 +59,7 @@ class EnvConfig:
     or checkpoint rebuilds its env without extra flags."""
     num_agents: Optional[int] = None
     """Agents per environment instance; None = the env's default (``pogema``, ``bottleneck``, ``cue``: 2;
-    adapters: the wrapped env's agent count, which a value here must match)."""
+    ``tmaze``: 1, its agents are independent episodes; adapters: the wrapped env's agent count, which a value here must match)."""
     on_target: OnTarget = "finish"
     """What reaching the goal does: ``finish`` (agent leaves the grid, its episode ends), ``nothing``
     (classic MAPF: agent stays, episode ends when all stand on their goals) or ``restart`` (lifelong:
@@ -72,7 +73,7 @@ class EnvConfig:
     task default (bottleneck, cue, cue_partner: 2, as in the SRMT paper; pogema: 5, pogema's default)."""
     max_episode_steps: Optional[int] = None
     """Step limit of an episode; None = the task default (bottleneck: 512 in ``train``, 2L+100 in
-    ``test``; pogema: 256)."""
+    ``test``; tmaze: L+1, the shortest path; pogema: 256)."""
     reward: RewardName = "sparse"
     """Reward function; the SRMT paper's five give +1 on reaching the goal: ``sparse`` (0 otherwise), ``dense``
     (-0.01 per step off goal), ``moving_negative`` (-0.005 waiting, -0.01 moving), ``directional``

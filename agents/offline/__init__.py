@@ -4,6 +4,8 @@
     srmt offline train  [CONFIG] [key=value ...]   dataset -> RATE model {run_dir}/rate.pt
     srmt offline eval   [CONFIG] [key=value ...]   RATE vs expert vs random -> {run_dir}/eval.md
     srmt offline run    [CONFIG] [key=value ...]   all three (the default quick job)
+    srmt offline lengths [CONFIG] [key=value ...]  T-Maze: success per corridor length (eval.lengths)
+    srmt offline compare [CONFIG] [key=value ...]  T-Maze: memory gradients detached vs BPTT, over seeds
 
 CONFIG is a YAML path or a name under ``configs/offline/`` (default ``bottleneck``); keys are those of
 :class:`agents.offline_config.OfflineConfig` (``docs/offline.md``). The model is :mod:`srmt.rate`.
@@ -15,16 +17,20 @@ import sys
 import time
 from pathlib import Path
 
-SUBCOMMANDS = ("record", "train", "eval", "run")
+SUBCOMMANDS = ("record", "train", "eval", "run", "lengths", "compare")
 DEFAULT_CONFIG = "bottleneck"
 
-USAGE = """usage: srmt offline {record,train,eval,run} [CONFIG] [key=value ...]
+USAGE = """usage: srmt offline {record,train,eval,run,lengths,compare} [CONFIG] [key=value ...]
 
   record  play the expert (record.algorithm, epsilon-greedy) and save trajectories to {run_dir}/dataset/
           (sharded; record.workers processes; a killed recording resumes when run again)
   train   train the RATE model on the dataset, write {run_dir}/rate.pt (+ TensorBoard in {run_dir}/tb)
   eval    RATE model vs the expert vs a random agent on the same seeds -> markdown table {run_dir}/eval.md
   run     record + train + eval (the default quick job: `srmt offline run`, < 3 min on 2 CPU cores)
+  lengths T-Maze: the checkpoint, the expert and a random agent per corridor length (eval.lengths),
+          batched step mode with the memory carried -> {run_dir}/lengths.md
+  compare T-Maze: train.memory_gradient=detach vs bptt, seeds compare_seeds, same dataset and budget,
+          each tested per length -> {run_dir}/compare.md (mean and bootstrap CI over seeds)
 
 CONFIG: a YAML path or a name under configs/offline/ (default: bottleneck). Overrides are dotted,
 e.g. train.steps=200 model.shared_memory=false eval.episodes=10."""
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(sub: str, cfg) -> int:
     from agents.offline.evaluate import evaluate
     from agents.offline.record import record
-    from agents.offline.train import train
+    from agents.offline.train import train_stages
 
     t0 = time.perf_counter()
     log = (lambda msg: print(msg, flush=True)) if cfg.progress else (lambda msg: None)
@@ -109,11 +115,24 @@ def _run(sub: str, cfg) -> int:
         dataset, _ = record(cfg, log)
     if sub in ("train", "run"):
         same = dataset is not None and cfg.train_dataset_path == cfg.dataset_path
-        train(cfg, log, dataset=dataset if same else None)
+        train_stages(cfg, log, dataset=dataset if same else None)
     if sub in ("eval", "run"):
         report = evaluate(cfg, log)
         print()
         print(report.table)
+    if sub == "lengths":
+        from agents.offline.tmaze import evaluate_lengths
+
+        evaluate_lengths(cfg, log)
+        print()
+        print((cfg.run_dir / "lengths.md").read_text().rstrip())
+    if sub == "compare":
+        from agents.offline.tmaze import compare_memory_gradients
+
+        table = compare_memory_gradients(cfg, log)
+        print()
+        print(table)
+        print(f"\n[offline compare] total {time.perf_counter() - t0:.0f} s; run folder {cfg.run_dir}")
     if sub == "run":
         print(f"\n[offline run] total {time.perf_counter() - t0:.0f} s; run folder {cfg.run_dir}")
     return 0

@@ -32,8 +32,25 @@ class Transition:
     """bool [A] the agent acted in this step."""
 
 
-def world_state(env, obs: np.ndarray) -> WorldState:
-    """The :class:`WorldState` of a :class:`envs.GridEnv` (pogema's bordered coordinates)."""
+def world_state(env, obs: np.ndarray, step: int = 0) -> WorldState:
+    """The :class:`WorldState` of a :class:`envs.GridEnv` (pogema's bordered coordinates); for any other
+    env an observation-only state (no map: empty obstacles, zero positions and goals), enough for the
+    policies that act on observations (the RATE policy, the T-Maze expert). ``step`` is the episode step
+    for envs that do not count it themselves."""
+    from envs.grid_env import GridEnv
+
+    if not isinstance(env, GridEnv):
+        A = int(env.num_agents)
+        return WorldState(
+            obstacles=np.zeros((0, 0), dtype=np.int64),
+            positions=np.zeros((A, 2), dtype=np.int64),
+            goals=np.zeros((A, 2), dtype=np.int64),
+            active=np.asarray(env.active, dtype=bool),
+            obs_radius=0,
+            on_target="finish",
+            step=int(getattr(env, "elapsed_steps", step)),
+            observations=obs,
+        )
     r = int(env.grid_config.obs_radius)
     return WorldState(
         obstacles=np.asarray(env.pogema.get_obstacles(), dtype=np.int64),
@@ -48,7 +65,7 @@ def world_state(env, obs: np.ndarray) -> WorldState:
 
 
 def build_expert(name: str) -> Algorithm:
-    """``pibt``, ``astar`` or ``random`` as an :class:`Algorithm`."""
+    """``pibt``, ``astar``, ``random`` or ``tmaze`` (the T-Maze's optimal policy) as an :class:`Algorithm`."""
     if name == "pibt":
         from agents.planners.pibt import PIBT
 
@@ -61,7 +78,11 @@ def build_expert(name: str) -> Algorithm:
         from agents.planners.random_agent import RandomAgent
 
         return RandomAgent()
-    raise ValueError(f"unknown expert {name!r}; allowed: pibt, astar, random")
+    if name == "tmaze":
+        from agents.offline.tmaze import TMazeExpert
+
+        return TMazeExpert()
+    raise ValueError(f"unknown expert {name!r}; allowed: pibt, astar, random, tmaze")
 
 
 def play_episode(
@@ -80,7 +101,8 @@ def play_episode(
     policy subtracts them from its return-to-go).
     """
     obs, _ = env.reset(seed=seed)
-    state = world_state(env, obs)
+    t = 0
+    state = world_state(env, obs, t)
     algorithm.reset(state, seed)
     observe = getattr(algorithm, "observe", None)
     n_actions = int(env.action_space.n)
@@ -98,9 +120,10 @@ def play_episode(
         if observe is not None:
             observe(np.asarray(rewards, dtype=np.float32))
         obs = next_obs
+        t += 1
         if np.all(terminated) or np.all(truncated):
             return {k: float(v) for k, v in infos[0]["metrics"].items()}
-        state = world_state(env, obs)
+        state = world_state(env, obs, t)
 
 
 def make_eval_env(env_cfg: EnvConfig, seed: int = 0):

@@ -61,6 +61,37 @@ def sequence_loss(
     return loss, n
 
 
+def chunk_loss(
+    model: RATEModel,
+    tensors: list[torch.Tensor],
+    segments: range,
+    K: int,
+    memory: torch.Tensor | None,
+    memory_gradient: str = "bptt",
+) -> tuple[torch.Tensor, int, int, torch.Tensor | None]:
+    """The segments ``segments`` of a batch (``tensors``: obs, actions, rtg, timesteps, valid, each
+    ``[G, A, T, ...]``) in order, the memory carried from one to the next -> (mean cross-entropy over
+    their valid steps, valid steps, correctly predicted ones, memory after the last segment).
+
+    ``memory_gradient="detach"`` detaches the memory after every segment (RATE / ELMUR): its value still
+    reaches the next segment, but a segment's loss never backpropagates into earlier segments' memory
+    writes. ``"bptt"`` keeps the graph across the segments of the chunk."""
+    losses, counts, correct = [], 0, 0
+    for s in segments:
+        obs, actions, rtg, ts, valid = (x[:, :, s * K : (s + 1) * K] for x in tensors)
+        if not valid.any():
+            continue  # every episode of the batch is over (or its agents finished)
+        out = model(obs, actions, rtg, ts, valid, memory)
+        memory = out.memory.detach() if memory_gradient == "detach" else out.memory
+        loss, n = sequence_loss(out.logits, actions, valid)
+        losses.append(loss * n)
+        counts += n
+        correct += int((out.logits[valid].argmax(-1) == actions[valid]).sum())
+    if counts == 0:
+        return torch.zeros(()), 0, 0, memory
+    return torch.stack(losses).sum() / counts, counts, correct, memory
+
+
 class Timers:
     """Seconds spent per phase (sample-factory ``timing`` style)."""
 
@@ -135,6 +166,23 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
+def train_stages(
+    cfg: OfflineConfig, log=print, dataset: ShardedDataset | OfflineDataset | None = None
+) -> TrainResult:
+    """:func:`train`, then the ``finetune`` stage when ``finetune.steps`` > 0 (its dataset recorded first
+    when missing); returns the last stage's result."""
+    result = train(cfg, log, dataset=dataset)
+    if cfg.finetune.steps == 0:
+        return result
+    stage = cfg.finetune_stage()
+    from agents.offline.record import record
+
+    ds2, _ = record(stage, log)  # records what is missing; a complete dataset is only opened
+    if cfg.progress:
+        log(f"[offline train] finetune stage: {stage.train.steps} updates from {stage.train.init_checkpoint}")
+    return train(stage, log, dataset=ds2)
+
+
 def train(
     cfg: OfflineConfig, log=print, dataset: ShardedDataset | OfflineDataset | None = None
 ) -> TrainResult:
@@ -155,6 +203,8 @@ def _train(
         ds = dataset
     torch.manual_seed(cfg.seed)
     model = RATEModel(cfg.model, ds.obs_shape, ds.num_actions).to(device)
+    if t.init_checkpoint:
+        init_from(model, t.init_checkpoint)
     opt = torch.optim.AdamW(param_groups(model, t.weight_decay), lr=t.learning_rate)
     sampler = SegmentSampler(
         ds,
@@ -172,7 +222,7 @@ def _train(
             f"[offline train] {ds.num_episodes} episodes in {len(ds.shards)} shard(s), {ds.agent_steps} agent-steps, "
             f"{ds.num_agents} agents/env, sampling {t.sampling}; "
             f"RATE {n_params:,} params, K={cfg.model.segment_len}, M={cfg.model.memory_tokens}, "
-            f"shared_memory={cfg.model.shared_memory}; device {device}"
+            f"shared_memory={cfg.model.shared_memory}, memory_gradient={t.memory_gradient}; device {device}"
         )
     updates = agent_steps = 0
     loss_avg = acc_avg = float("nan")
@@ -201,20 +251,12 @@ def _train(
             n_seg, K = batch.num_segments, batch.segment_len
             for c0 in range(0, n_seg, t.bptt_segments):
                 with timers("forward_backward"):
-                    losses, counts, correct = [], 0, 0
-                    for s in range(c0, min(c0 + t.bptt_segments, n_seg)):
-                        obs, actions, rtg, ts, valid = (x[:, :, s * K : (s + 1) * K] for x in tensors)
-                        if not valid.any():
-                            continue  # every episode of the batch is over (or its agents finished)
-                        out = model(obs, actions, rtg, ts, valid, memory)
-                        memory = out.memory
-                        loss, n = sequence_loss(out.logits, actions, valid)
-                        losses.append(loss * n)
-                        counts += n
-                        correct += int((out.logits[valid].argmax(-1) == actions[valid]).sum())
+                    segments = range(c0, min(c0 + t.bptt_segments, n_seg))
+                    loss, counts, correct, memory = chunk_loss(
+                        model, tensors, segments, K, memory, t.memory_gradient
+                    )
                     if counts == 0:
                         break  # later chunks are padding only
-                    loss = torch.stack(losses).sum() / counts
                     for g in opt.param_groups:
                         g["lr"] = t.learning_rate * lr_factor(cfg, updates, progress())
                     opt.zero_grad(set_to_none=True)
@@ -266,6 +308,18 @@ def _train(
             f"checkpoint {path}"
         )
     return TrainResult(path, updates, agent_steps, seconds, rate, loss_avg, acc_avg, dict(timers.total))
+
+
+def init_from(model: RATEModel, path: str | Path) -> None:
+    """Copy the weights of the checkpoint ``path`` into ``model`` (``train.init_checkpoint``); a checkpoint
+    of another model config or observation / action space is a one-line ValueError."""
+    source, ckpt = load_checkpoint(path)
+    if (source.cfg, source.obs_shape, source.num_actions) != (model.cfg, model.obs_shape, model.num_actions):
+        raise ValueError(
+            f"train.init_checkpoint={str(path)!r} holds a model of another config, observation shape or "
+            f"action count than this run's (model.*: {source.cfg} vs {model.cfg})"
+        )
+    model.load_state_dict(source.state_dict())
 
 
 def save_checkpoint(
