@@ -10,7 +10,8 @@
 Registered envs: ``bottleneck`` (the SRMT paper's corridor task), ``cue`` / ``cue_partner`` (the Cue
 Bottleneck memory tasks, with the Bottleneck's options), ``pogema`` (any POGEMA grid),
 ``pettingzoo`` (any PettingZoo Parallel env) and ``gym_multiagent`` (a gymnasium-style multi-agent env);
-add more with :func:`register_env` (docs/extending.md).
+add more with :func:`register_env` (docs/extending.md). ``make_vector_env(cfg, seeds)`` steps many
+envs of one config as one (:mod:`envs.vector`; batched for ``bottleneck``).
 """
 
 from envs.adapters import (
@@ -45,6 +46,11 @@ from envs.cue import build_cue, build_cue_partner  # noqa: E402  (needs the regi
 register_env("cue", build_cue, BottleneckOptions, grid=True, replace=True)
 register_env("cue_partner", build_cue_partner, BottleneckOptions, grid=True, replace=True)
 
+from envs.bottleneck_vec import build_bottleneck_vector  # noqa: E402
+from envs.vector import LoopVectorEnv, VectorEnv, make_vector_env, register_vector_env  # noqa: E402
+
+register_vector_env("bottleneck", build_bottleneck_vector)
+
 __all__ = [
     "BottleneckOptions",
     "EnvConfig",
@@ -55,12 +61,16 @@ __all__ = [
     "PettingZooOptions",
     "PluginError",
     "GridEnv",
+    "LoopVectorEnv",
     "MultiAgentEnv",
+    "VectorEnv",
     "bottleneck_config",
     "env_spec",
     "import_plugin",
     "make_env",
+    "make_vector_env",
     "register_env",
+    "register_vector_env",
     "registered_envs",
     "test_corridor_lengths",
     "train_corridor_lengths",
