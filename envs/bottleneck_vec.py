@@ -116,6 +116,7 @@ class BottleneckVector:
         self._last_arrival = np.full(N, -1, dtype=np.int64)
         self._prev_on_goal = np.zeros(N, dtype=bool)
         self._length = np.zeros(k, dtype=np.int64)  # corridor length of each env's episode (0: none yet)
+        self._episode_seed = np.full(k, -1, dtype=np.int64)
         self._dist: np.ndarray | None = None
         self._dist_cache: dict[tuple[int, int], np.ndarray] = {}
         if needs_distances(cfg.reward):
@@ -133,6 +134,11 @@ class BottleneckVector:
     def corridor_lengths(self) -> np.ndarray:
         """int [k] corridor length of each env's current episode."""
         return self._length.copy()
+
+    @property
+    def episode_seeds(self) -> np.ndarray:
+        """int [k] each env's current episode seed (``GridEnv.episode.seed`` of the same env)."""
+        return self._episode_seed.copy()
 
     @property
     def elapsed_steps(self) -> np.ndarray:
@@ -221,8 +227,9 @@ class BottleneckVector:
         self._pending[e] = None
         if seed is not None:
             rng = self._rngs[e] = np.random.default_rng(seed)
-        else:
-            rng.integers(_SEED_SPACE)  # the episode seed: pogema's, unused with fixed starts and goals
+        else:  # GridEnv's episode seed (pogema's; it changes nothing with fixed starts and goals)
+            seed = int(rng.integers(_SEED_SPACE))
+        self._episode_seed[e] = seed
         lengths = self._lengths
         length = lengths[int(rng.integers(len(lengths)))] if len(lengths) > 1 else lengths[0]
         starts, goals = sample_task(length, A, rng)

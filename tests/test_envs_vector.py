@@ -83,6 +83,7 @@ def test_batched_bottleneck_equals_independent_envs(case):
             np.testing.assert_array_equal(obs[i * A : (i + 1) * A], o, err_msg=f"step {t} env {i}")
             np.testing.assert_array_equal(vec.active[i], env.active, err_msg=f"step {t} env {i}")
         np.testing.assert_array_equal(vec.elapsed_steps, [e.elapsed_steps for e in refs])
+        np.testing.assert_array_equal(vec.episode_seeds, [e.episode.seed for e in refs])
         np.testing.assert_array_equal(
             vec.corridor_lengths, [e.episode.labels["corridor_length"] for e in refs]
         )
