@@ -33,7 +33,7 @@ import numpy as np
 
 from envs import metrics as M
 from envs.base import check_seed
-from envs.bottleneck import ROOM_ROWS, WIDTH, bottleneck_map, checked_config, sample_task, step_limit
+from envs.bottleneck import ROOM_CELLS, ROOM_ROWS, WIDTH, bottleneck_map, checked_config, step_limit
 from envs.collisions import CollisionResolver
 from envs.config import EnvConfig
 from envs.grid_env import _SEED_SPACE, MOVES
@@ -91,6 +91,11 @@ class BottleneckVector:
             slab = np.ones((Hp, Wp), dtype=bool)
             slab[: 2 * ROOM_ROWS + length + 2 * r] = bordered_map(bottleneck_map(length), r)
             self._slabs[length] = slab.ravel()
+        self._slab_lengths = np.array(sorted(self._slabs), dtype=np.int64)
+        self._slab_table = np.stack([self._slabs[int(L)] for L in self._slab_lengths])  # [n_lengths, HW]
+        self._slab_limits = np.array(
+            [step_limit(int(L), self._split) for L in self._slab_lengths], dtype=np.int64
+        )
         self._obst = np.ones(k * HW, dtype=bool)
         # obstacle and agent channels side by side, in the observation dtype, for one gather
         self._chan = np.zeros(2 * k * HW, dtype=self.obs_dtype)
@@ -155,8 +160,7 @@ class BottleneckVector:
 
     # ----------------------------------------------------------------- vector API
     def reset(self) -> np.ndarray:
-        for e in range(self.num_envs):
-            self._reset_env(e)
+        self._reset_envs(list(range(self.num_envs)))
         self._started = True
         return self._observe()
 
@@ -211,52 +215,74 @@ class BottleneckVector:
         ended = out_of_time | terminated.all(axis=1)
         metrics: list[dict | None] = [None] * k
         if np.count_nonzero(ended):
-            for e in np.flatnonzero(ended).tolist():
+            done = np.flatnonzero(ended).tolist()
+            for e in done:
                 metrics[e] = self._metrics(e)
-                self._reset_env(e)
+            self._reset_envs(done)
         return self._observe(), rewards.reshape(k, A), terminated, truncated, ended, metrics
 
     def close(self) -> None:
         """Nothing to release."""
 
     # ----------------------------------------------------------------- internals
-    def _reset_env(self, e: int) -> None:
-        """Env ``e``'s next episode, drawn as GridEnv.reset() + build_bottleneck's new_episode draw it."""
-        A, r, Wp = self.num_agents, self._r, self._Wp
-        rng, seed = self._rngs[e], self._pending[e]
-        self._pending[e] = None
-        if seed is not None:
-            rng = self._rngs[e] = np.random.default_rng(seed)
-        else:  # GridEnv's episode seed (pogema's; it changes nothing with fixed starts and goals)
-            seed = int(rng.integers(_SEED_SPACE))
-        self._episode_seed[e] = seed
-        lengths = self._lengths
-        length = lengths[int(rng.integers(len(lengths)))] if len(lengths) > 1 else lengths[0]
-        starts, goals = sample_task(length, A, rng)
-        s = slice(e * self._HW, (e + 1) * self._HW)
-        if self._length[e] != length:
-            self._obst[s] = self._slabs[length]
-            self._obst_o[s] = self._slabs[length]
-            self._length[e] = length
-        self._occ[s] = 0
-        ag = slice(e * A, (e + 1) * A)
-        pos = np.asarray(starts, dtype=np.int64) + r
-        goal = np.asarray(goals, dtype=np.int64) + r
-        base = e * self._HW
+    def _reset_envs(self, envs: list[int]) -> None:
+        """The next episode of each env in ``envs``, drawn from the env's generator as GridEnv.reset()
+        and build_bottleneck's ``new_episode`` draw it: the episode seed, the corridor length, then
+        :func:`envs.bottleneck.sample_task`'s four permutations (same calls, same order). Only the
+        draws are per env; the writes into the state arrays are one vector operation each."""
+        A, r, Wp, HW, k = self.num_agents, self._r, self._Wp, self._HW, self.num_envs
+        lengths, n_len = self._lengths, len(self._lengths)
+        down, up = A - A // 2, A // 2
+        picks = np.empty((len(envs), 4, ROOM_CELLS), dtype=np.int64)
+        length_of = np.empty(len(envs), dtype=np.int64)
+        for j, e in enumerate(envs):
+            rng, seed = self._rngs[e], self._pending[e]
+            self._pending[e] = None
+            if seed is not None:
+                rng = self._rngs[e] = np.random.default_rng(seed)
+            else:  # GridEnv's episode seed (pogema's; it changes nothing with fixed starts and goals)
+                seed = int(rng.integers(_SEED_SPACE))
+            self._episode_seed[e] = seed
+            length_of[j] = lengths[int(rng.integers(n_len))] if n_len > 1 else lengths[0]
+            for q in range(4):  # starts down, starts up, goals down, goals up
+                picks[j, q] = rng.permutation(ROOM_CELLS)
+        E = np.asarray(envs, dtype=np.int64)
+        # room cell i is (i // 9, i % 9) of the top room, or of the bottom room (rows L+2, L+3)
+        bottom = (ROOM_ROWS + length_of)[:, None]  # first row of the bottom room, map coordinates
+        room_x, room_y = picks // WIDTH, picks % WIDTH
+        x = np.empty((len(envs), A), dtype=np.int64)
+        y = np.empty_like(x)
+        gx, gy = np.empty_like(x), np.empty_like(x)
+        x[:, 0::2], y[:, 0::2] = room_x[:, 0, :down], room_y[:, 0, :down]
+        x[:, 1::2], y[:, 1::2] = bottom + room_x[:, 1, :up], room_y[:, 1, :up]
+        gx[:, 0::2], gy[:, 0::2] = bottom + room_x[:, 2, :down], room_y[:, 2, :down]
+        gx[:, 1::2], gy[:, 1::2] = room_x[:, 3, :up], room_y[:, 3, :up]
+        pos = np.stack([x, y], axis=-1).reshape(-1, 2) + r
+        goal = np.stack([gx, gy], axis=-1).reshape(-1, 2) + r
+
+        slab_ids = np.searchsorted(self._slab_lengths, length_of)
+        changed = self._length[E] != length_of
+        if np.count_nonzero(changed):
+            self._obst.reshape(k, HW)[E[changed]] = self._slab_table[slab_ids[changed]]
+            self._obst_o.reshape(k, HW)[E[changed]] = self._slab_table[slab_ids[changed]]
+        self._length[E] = length_of
+        self._occ.reshape(k, HW)[E] = 0
+        ag = (E[:, None] * A + np.arange(A)).reshape(-1)
+        base = self._base[ag]
         self._pos[ag] = pos
         self._goal[ag] = goal
         self._cur[ag] = base + pos[:, 0] * Wp + pos[:, 1]
         self._goal_flat[ag] = base + goal[:, 0] * Wp + goal[:, 1]
         self._occ[self._cur[ag]] = 1
         self._active[ag] = True
-        self._t[e] = 0
-        self._limit[e] = self.cfg.max_episode_steps or step_limit(length, self._split)
+        self._t[E] = 0
+        self._limit[E] = self.cfg.max_episode_steps or self._slab_limits[slab_ids]
         self._arrival[ag] = -1
         self._last_arrival[ag] = -1
         self._prev_on_goal[ag] = False
         if self._dist is not None:
-            for i, g in zip(range(e * A, (e + 1) * A), goal.tolist()):
-                self._dist[i] = self._distances(length, g[0], g[1])
+            for i, length, (g0, g1) in zip(ag.tolist(), np.repeat(length_of, A).tolist(), goal.tolist()):
+                self._dist[i] = self._distances(length, g0, g1)
 
     def _distances(self, length: int, gx: int, gy: int) -> np.ndarray:
         """int32 [HW]: BFS distances to bordered cell (gx, gy) over the corridor's bordered map (the

@@ -35,6 +35,7 @@ CASES = [
         on_target="nothing",
         collision_system="soft",
         max_episode_steps=40,
+        num_agents=3,
         options={"corridor_lengths": [4, 6]},
     ),
     dict(reward="moving_negative", obs_radius=3, options={"split": "test", "corridor_lengths": [3, 40]}),
