@@ -42,6 +42,16 @@ WORKLOADS: dict[str, EnvConfig] = {
     "bottleneck": EnvConfig(
         name="bottleneck", num_agents=2, obs_radius=2, on_target="finish", collision_system="block_both"
     ),
+    # episodes as short as a trained policy's (both agents through a train corridor in ~20-40 steps), so
+    # that resets weigh in as they do in training
+    "bottleneck-short": EnvConfig(
+        name="bottleneck",
+        num_agents=2,
+        obs_radius=2,
+        on_target="finish",
+        collision_system="block_both",
+        max_episode_steps=32,
+    ),
     "random-32x32-lifelong": EnvConfig(
         name="pogema",
         num_agents=64,
@@ -59,6 +69,9 @@ VECTOR_IMPLS = ("loop", "vector")
 turn (``envs.vector.LoopVectorEnv``), ``vector`` through ``envs.make_vector_env`` (batched where the env
 has a batched implementation: Bottleneck; elsewhere the same loop)."""
 DEFAULT_ENVS = 128
+DEFAULT_IMPLS = ("pogema", "srmt", "srmt+path")
+DEFAULT_WORKLOADS = ("bottleneck", "random-32x32-lifelong")
+"""What a plain ``srmt bench env`` measures; the others are asked for with ``--impl`` / ``--env``."""
 
 
 @dataclass
@@ -95,7 +108,7 @@ def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> Gri
             map=bottleneck_map(length).astype(int).tolist(),
             agents_xy=starts,
             targets_xy=goals,
-            max_episode_steps=512,
+            max_episode_steps=cfg.max_episode_steps or 512,
             **common,
         )
     return GridConfig(size=cfg.size, density=cfg.density, max_episode_steps=cfg.max_episode_steps, **common)
@@ -283,9 +296,17 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
     p.add_argument(
-        "--env", choices=sorted(WORKLOADS), action="append", help="only these workloads (repeatable)"
+        "--env",
+        choices=sorted(WORKLOADS),
+        action="append",
+        help=f"only these workloads (repeatable; default {' '.join(DEFAULT_WORKLOADS)})",
     )
-    p.add_argument("--impl", choices=IMPLS, action="append", help="only these implementations (repeatable)")
+    p.add_argument(
+        "--impl",
+        choices=IMPLS,
+        action="append",
+        help=f"only these implementations (repeatable; default {' '.join(DEFAULT_IMPLS)})",
+    )
     p.add_argument(
         "--replan-every",
         type=int,
@@ -308,9 +329,14 @@ def main(argv: list[str]) -> int:
     if min(a.replan_every) < 1:
         p.error(f"--replan-every must be >= 1, got {a.replan_every}")
     procs = sorted({1, *a.processes})
-    impls = [i for i in IMPLS if i in (a.impl or IMPLS)]
+    impls = [i for i in IMPLS if i in (a.impl or DEFAULT_IMPLS)]
     rows = run(
-        procs, a.seconds, a.env or list(WORKLOADS), impls, tuple(dict.fromkeys(a.replan_every)), a.envs
+        procs,
+        a.seconds,
+        a.env or list(DEFAULT_WORKLOADS),
+        impls,
+        tuple(dict.fromkeys(a.replan_every)),
+        a.envs,
     )
     print(f"# srmt bench env: random actions, {a.seconds:g} s per row, resets included; {machine()}")
     print(table(rows))
