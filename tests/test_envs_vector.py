@@ -191,3 +191,36 @@ def test_bad_input_is_a_one_line_error():
         SFMultiEnv(vec, [0, 1], seeds=[0, 1])
     with pytest.raises(ValueError, match="got 1 env_uids for 2 environments"):
         SFMultiEnv(vec, [0])
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_training_env_factory_follows_train_batched_envs(tmp_path, batched):
+    from sample_factory.utils.attr_dict import AttrDict
+
+    from agents.config import load_experiment
+    from agents.sf.env import make_sf_env
+    from agents.sf.sf_config import make_sf_config
+
+    exp = load_experiment(
+        {
+            "name": "vec",
+            "env": {"name": "bottleneck", "max_episode_steps": 8},
+            "train": {"train_dir": str(tmp_path), "envs_per_worker": 4, "batched_envs": batched},
+        }
+    )
+    cfg = make_sf_config(exp, agents_per_env=2, state_size=4)
+    env = make_sf_env("srmt", cfg, AttrDict(env_id=0))
+    assert isinstance(env.vec, BottleneckVector if batched else LoopVectorEnv)
+    obs, _ = env.reset()
+    assert obs["obs"].dtype == np.uint8 and obs["obs"].shape[0] == env.num_agents
+
+
+def test_bench_train_raw_worker_steps_the_vector_env():
+    import queue
+
+    from agents.bench.train import _raw_worker
+
+    out: queue.Queue = queue.Queue()
+    _raw_worker({"name": "bottleneck", "num_agents": 2}, 16, 0.05, 0, out)
+    steps, elapsed = out.get_nowait()
+    assert steps > 0 and steps % 32 == 0 and elapsed >= 0.05

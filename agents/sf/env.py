@@ -198,7 +198,8 @@ def make_sf_env(full_env_name: str, cfg: Any = None, env_config: Any = None, ren
     from envs.vector import make_vector_env
 
     obs_dtype = np.uint8 if exp.train.uint8_observations else np.float32
-    vec = make_vector_env(exp.env, [env_seed(exp.seed, uid) for uid in uids], obs_dtype)
+    seeds = [env_seed(exp.seed, uid) for uid in uids]
+    vec = make_vector_env(exp.env, seeds, obs_dtype, batched=exp.train.batched_envs)
     return SFMultiEnv(
         vec,
         uids,
