@@ -57,9 +57,13 @@ class BottleneckVector:
     ``make_env(cfg, seed=seeds[i])``."""
 
     binary_observations = True
+    width = WIDTH
+    """map width (the corridor tasks differ in their rooms, not in their rows)"""
+    draw_size = 4 * ROOM_CELLS
+    """integers drawn per reset by :meth:`_draw`"""
 
     def __init__(self, cfg: EnvConfig, seeds: Sequence[int | None], obs_dtype: object = np.float32) -> None:
-        cfg, lengths = checked_config(cfg)
+        cfg, lengths = self._check_config(cfg)
         if cfg.planner_path or needs_planner(cfg.reward):
             raise ValueError(
                 "BottleneckVector does not support the planner (env.planner_path, reward 'follower'); "
@@ -83,13 +87,13 @@ class BottleneckVector:
         self.action_space = gymnasium.spaces.Discrete(len(MOVES))
 
         N = self._N = k * A
-        self._Wp = Wp = WIDTH + 2 * r
+        self._Wp = Wp = self.width + 2 * r
         self._Hp = Hp = 2 * ROOM_ROWS + max(self._lengths) + 2 * r
         self._HW = HW = Hp * Wp
         self._slabs: dict[int, np.ndarray] = {}  # L -> bool [HW], the bordered map padded with walls
         for length in set(self._lengths):
             slab = np.ones((Hp, Wp), dtype=bool)
-            slab[: 2 * ROOM_ROWS + length + 2 * r] = bordered_map(bottleneck_map(length), r)
+            slab[: 2 * ROOM_ROWS + length + 2 * r] = bordered_map(self._map(length), r)
             self._slabs[length] = slab.ravel()
         self._slab_lengths = np.array(sorted(self._slabs), dtype=np.int64)
         self._slab_table = np.stack([self._slabs[int(L)] for L in self._slab_lengths])  # [n_lengths, HW]
@@ -176,9 +180,8 @@ class BottleneckVector:
         moved = self._resolver(cur, tgt, None if all_acting else acting, self._obst)
         if np.count_nonzero(moved):
             new = np.where(moved, tgt, cur)
-            self._occ[cur[moved]] = (
-                0  # all old cells first: in 'soft' one agent may enter a cell another leaves
-            )
+            # all old cells first: in 'soft' one agent may enter a cell another leaves
+            self._occ[cur[moved]] = 0
             self._occ[tgt[moved]] = 1
             self._pos[moved] += MOVES[a[moved]]
         else:
@@ -213,6 +216,7 @@ class BottleneckVector:
         out_of_time = self._t >= self._limit
         truncated = np.repeat(out_of_time[:, None], A, axis=1)
         ended = out_of_time | terminated.all(axis=1)
+        terminated, ended = self._after_step(terminated, ended)
         metrics: list[dict | None] = [None] * k
         if np.count_nonzero(ended):
             done = np.flatnonzero(ended)
@@ -232,8 +236,7 @@ class BottleneckVector:
         draws are per env; the writes into the state arrays are one vector operation each."""
         A, r, Wp, HW, k = self.num_agents, self._r, self._Wp, self._HW, self.num_envs
         lengths, n_len = self._lengths, len(self._lengths)
-        down, up = A - A // 2, A // 2
-        picks = np.empty((len(envs), 4, ROOM_CELLS), dtype=np.int64)
+        picks = np.empty((len(envs), self.draw_size), dtype=np.int64)
         length_of = np.empty(len(envs), dtype=np.int64)
         for j, e in enumerate(envs):
             rng, seed = self._rngs[e], self._pending[e]
@@ -244,19 +247,9 @@ class BottleneckVector:
                 seed = int(rng.integers(_SEED_SPACE))
             self._episode_seed[e] = seed
             length_of[j] = lengths[int(rng.integers(n_len))] if n_len > 1 else lengths[0]
-            for q in range(4):  # starts down, starts up, goals down, goals up
-                picks[j, q] = rng.permutation(ROOM_CELLS)
+            picks[j] = self._draw(rng)
         E = np.asarray(envs, dtype=np.int64)
-        # room cell i is (i // 9, i % 9) of the top room, or of the bottom room (rows L+2, L+3)
-        bottom = (ROOM_ROWS + length_of)[:, None]  # first row of the bottom room, map coordinates
-        room_x, room_y = picks // WIDTH, picks % WIDTH
-        x = np.empty((len(envs), A), dtype=np.int64)
-        y = np.empty_like(x)
-        gx, gy = np.empty_like(x), np.empty_like(x)
-        x[:, 0::2], y[:, 0::2] = room_x[:, 0, :down], room_y[:, 0, :down]
-        x[:, 1::2], y[:, 1::2] = bottom + room_x[:, 1, :up], room_y[:, 1, :up]
-        gx[:, 0::2], gy[:, 0::2] = bottom + room_x[:, 2, :down], room_y[:, 2, :down]
-        gx[:, 1::2], gy[:, 1::2] = room_x[:, 3, :up], room_y[:, 3, :up]
+        x, y, gx, gy = self._place(E, picks, length_of)
         pos = np.stack([x, y], axis=-1).reshape(-1, 2) + r
         goal = np.stack([gx, gy], axis=-1).reshape(-1, 2) + r
 
@@ -284,6 +277,50 @@ class BottleneckVector:
             for i, length, (g0, g1) in zip(ag.tolist(), np.repeat(length_of, A).tolist(), goal.tolist()):
                 self._dist[i] = self._distances(length, g0, g1)
 
+    # ----------------------------------------------------------------- the task (hooks of the Cue tasks)
+    def _check_config(self, cfg: EnvConfig) -> tuple[EnvConfig, list[int]]:
+        return checked_config(cfg)
+
+    def _map(self, length: int) -> np.ndarray:
+        return bottleneck_map(length)
+
+    def _draw(self, rng: np.random.Generator) -> np.ndarray:
+        """:func:`envs.bottleneck.sample_task`'s draws: four permutations of the room cells (starts
+        down, starts up, goals down, goals up), same calls in the same order."""
+        return np.concatenate([rng.permutation(ROOM_CELLS) for _ in range(4)])
+
+    def _place(
+        self, envs: np.ndarray, picks: np.ndarray, length_of: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Starts and goals (x, y, gx, gy, each int [n, A], map coordinates) from the draws, as
+        sample_task places them: even agents top -> bottom, odd agents bottom -> top."""
+        A = self.num_agents
+        down, up = A - A // 2, A // 2
+        # room cell i is (i // 9, i % 9) of the top room, or of the bottom room (rows L+2, L+3)
+        bottom = (ROOM_ROWS + length_of)[:, None]  # first row of the bottom room
+        p = picks.reshape(len(envs), 4, ROOM_CELLS)
+        room_x, room_y = p // WIDTH, p % WIDTH
+        x = np.empty((len(envs), A), dtype=np.int64)
+        y, gx, gy = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        x[:, 0::2], y[:, 0::2] = room_x[:, 0, :down], room_y[:, 0, :down]
+        x[:, 1::2], y[:, 1::2] = bottom + room_x[:, 1, :up], room_y[:, 1, :up]
+        gx[:, 0::2], gy[:, 0::2] = bottom + room_x[:, 2, :down], room_y[:, 2, :down]
+        gx[:, 1::2], gy[:, 1::2] = room_x[:, 3, :up], room_y[:, 3, :up]
+        return x, y, gx, gy
+
+    def _after_step(self, terminated: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Task rules after the moves, before ended envs reset (none for the Bottleneck)."""
+        return terminated, ended
+
+    def _goal_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column [k*A] of each agent's goal marker in its window: the goal's cell, or its
+        projection onto the window border when out of view."""
+        r = self._r
+        diff = self._pos - self._goal
+        np.clip(diff, -r, r, out=diff)
+        return r - diff[:, 0], r - diff[:, 1]
+
+    # ----------------------------------------------------------------- internals
     def _distances(self, length: int, gx: int, gy: int) -> np.ndarray:
         """int32 [HW]: BFS distances to bordered cell (gx, gy) over the corridor's bordered map (the
         values GridEnv's DistanceCache gives), padded with -1 to the slab."""
@@ -299,13 +336,11 @@ class BottleneckVector:
 
     def _observe(self) -> np.ndarray:
         """obs [k*A, 3, d, d]: obstacles, agents, own goal (pogema's default observation)."""
-        N, d, r = self._N, self._d, self._r
+        N, d = self._N, self._d
         obs = np.zeros((N, 3 * d * d), dtype=self.obs_dtype)
         obs[:, : 2 * d * d] = self._chan[self._cur[:, None] + self._window]
-        # Goal channel: the goal's cell, or its projection onto the window border when out of view.
-        diff = self._pos - self._goal
-        np.clip(diff, -r, r, out=diff)
-        obs.reshape(-1)[self._goal_rows + (r - diff[:, 0]) * d + (r - diff[:, 1])] = 1
+        row, col = self._goal_cells()
+        obs.reshape(-1)[self._goal_rows + row * d + col] = 1
         return obs.reshape(N, 3, d, d)
 
     def _metrics(self, envs: np.ndarray) -> list[dict[str, float]]:
