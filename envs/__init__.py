@@ -47,9 +47,12 @@ register_env("cue", build_cue, BottleneckOptions, grid=True, replace=True)
 register_env("cue_partner", build_cue_partner, BottleneckOptions, grid=True, replace=True)
 
 from envs.bottleneck_vec import build_bottleneck_vector  # noqa: E402
+from envs.cue_vec import build_cue_partner_vector, build_cue_vector  # noqa: E402
 from envs.vector import LoopVectorEnv, VectorEnv, make_vector_env, register_vector_env  # noqa: E402
 
 register_vector_env("bottleneck", build_bottleneck_vector)
+register_vector_env("cue", build_cue_vector)
+register_vector_env("cue_partner", build_cue_partner_vector)
 
 __all__ = [
     "BottleneckOptions",

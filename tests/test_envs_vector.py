@@ -10,15 +10,16 @@ from agents.sf.env import SFMultiEnv
 from envs import LoopVectorEnv, make_env, make_vector_env
 from envs.bottleneck_vec import BottleneckVector
 from envs.config import EnvConfig
+from envs.cue_vec import CueVector
 
 
-def _policy(rng, pos, goal, active, lengths, p_random):
+def _policy(rng, pos, goal, active, lengths, p_random, corridor=4):
     """Mostly towards the goal through the corridor (column 4), up-going agents waiting until their
     partner is through, sometimes random: many finishes, some collisions, some agents that never make it."""
     x, y = pos[..., 0], pos[..., 1]
     gx, gy = goal[..., 0], goal[..., 1]
     same_room = np.abs(x - gx) <= 1
-    col = np.where(same_room, gy, 4)
+    col = np.where(same_room, gy, corridor)
     act = np.where(y < col, 4, np.where(y > col, 3, np.where(x < gx, 2, np.where(x > gx, 1, 0))))
     partner_through = ~active[:, 0::2] | (x[:, 0::2] >= lengths[:, None] + 2)
     act[:, 1::2] = np.where(partner_through[:, : act[:, 1::2].shape[1]], act[:, 1::2], 0)
@@ -27,6 +28,8 @@ def _policy(rng, pos, goal, active, lengths, p_random):
 
 
 CASES = [
+    dict(name="cue", max_episode_steps=40, options={"corridor_lengths": [3, 4]}),
+    dict(name="cue_partner", reward="directional", num_agents=3, obs_radius=3, max_episode_steps=60),
     dict(reward="sparse", max_episode_steps=48),
     dict(reward="directional_negative", options={"corridor_lengths": [3, 5, 8]}),
     dict(reward="directional", collision_system="priority", max_episode_steps=60, num_agents=4),
@@ -46,10 +49,10 @@ CASES = [
 def test_batched_bottleneck_equals_independent_envs(case):
     case = dict(case)
     options = {"split": "train", **case.pop("options", {})}
-    cfg = EnvConfig(name="bottleneck", options=options, **case)
+    cfg = EnvConfig(**{"name": "bottleneck", **case, "options": options})
     k, seeds = 6, [11, 12, 13, 14, 15, 2**40]
     vec = make_vector_env(cfg, seeds)
-    assert isinstance(vec, BottleneckVector)
+    assert isinstance(vec, CueVector if cfg.name.startswith("cue") else BottleneckVector)
     refs = [make_env(cfg, seed=s) for s in seeds]
     A = refs[0].num_agents
     obs = vec.reset()
@@ -57,13 +60,16 @@ def test_batched_bottleneck_equals_independent_envs(case):
     np.testing.assert_array_equal(obs, ref_obs)
     assert obs.dtype == np.float32 and obs.shape == (k * A, *refs[0].observation_space.shape)
     rng = np.random.default_rng(0)
-    ended_total, csr_ones, truncs = 0, 0, 0
+    ended_total, csr_ones, truncs, traps = 0, 0, 0, 0
     for t in range(700):
         pos, goal = vec.agents_xy(), vec.targets_xy()
         np.testing.assert_array_equal(pos, np.stack([e.agents_xy() for e in refs]))
         np.testing.assert_array_equal(goal, np.stack([e.targets_xy() for e in refs]))
         p_random = 0.1 if t % 200 < 150 else 1.0
-        actions = _policy(rng, pos, goal, vec.active, vec.corridor_lengths, p_random)
+        if isinstance(vec, CueVector):  # agents of odd envs head for their trap (the other end cell)
+            goal = goal.copy()
+            goal[1::2, :, 1] = vec.width - 1 - goal[1::2, :, 1]
+        actions = _policy(rng, pos, goal, vec.active, vec.corridor_lengths, p_random, vec.width // 2)
         obs, rew, term, trunc, ended, metrics = vec.step(actions)
         assert rew.dtype == np.float32 and rew.shape == (k, A)
         for i, env in enumerate(refs):
@@ -78,11 +84,15 @@ def test_batched_bottleneck_equals_independent_envs(case):
                 ended_total += 1
                 csr_ones += metrics[i]["CSR"] == 1.0
                 truncs += bool(tr.all())
+                traps += metrics[i].get("trapped", 0.0) > 0
                 o, _ = env.reset()
             else:
                 assert metrics[i] is None
             np.testing.assert_array_equal(obs[i * A : (i + 1) * A], o, err_msg=f"step {t} env {i}")
             np.testing.assert_array_equal(vec.active[i], env.active, err_msg=f"step {t} env {i}")
+            if isinstance(vec, CueVector):
+                np.testing.assert_array_equal(vec.sides[i], env.sides, err_msg=f"step {t} env {i}")
+                np.testing.assert_array_equal(vec.trapped[i], env.trapped, err_msg=f"step {t} env {i}")
         np.testing.assert_array_equal(vec.elapsed_steps, [e.elapsed_steps for e in refs])
         np.testing.assert_array_equal(vec.episode_seeds, [e.episode.seed for e in refs])
         np.testing.assert_array_equal(
@@ -92,6 +102,7 @@ def test_batched_bottleneck_equals_independent_envs(case):
     short_limit = (
         cfg.max_episode_steps is not None or options["split"] == "test"
     )  # 512-step episodes don't time out here
+    assert traps >= 1 or not isinstance(vec, CueVector), traps
     assert ended_total >= 3 * k and csr_ones >= 1 and (truncs >= 1 or not short_limit), (
         ended_total,
         csr_ones,
@@ -124,7 +135,7 @@ def test_make_vector_env_falls_back_to_the_loop():
         EnvConfig(name="bottleneck", reward="follower"),
         EnvConfig(name="bottleneck", planner_path=True),
         EnvConfig(name="pogema", num_agents=4, size=8, max_episode_steps=16),
-        EnvConfig(name="cue"),
+        EnvConfig(name="cue", planner_path=True),
     ):
         vec = make_vector_env(cfg, [0, 1])
         assert isinstance(vec, LoopVectorEnv), cfg.name
