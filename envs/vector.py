@@ -17,7 +17,8 @@ A :class:`VectorEnv` steps all ``k`` at once. The contract (agents of env ``i`` 
 Two implementations, chosen by :func:`make_vector_env`:
 
 - a **batched** one registered for an env name (:func:`register_vector_env`; the Bottleneck's:
-  :class:`envs.bottleneck_vec.BottleneckVector`) that keeps the state of all ``k`` envs in arrays;
+  :class:`envs.bottleneck_vec.BottleneckVector`, the Cue tasks': :class:`envs.cue_vec.CueVector`)
+  that keeps the state of all ``k`` envs in arrays;
 - :class:`LoopVectorEnv`, the fallback for every other env (and every config the batched one does not
   support): ``k`` :class:`envs.base.MultiAgentEnv` instances stepped in turn. It is also the reference
   the batched ones are tested against (``tests/test_envs_vector.py``).
