@@ -11,7 +11,8 @@ Registered envs: ``bottleneck`` (the SRMT paper's corridor task), ``cue`` / ``cu
 Bottleneck memory tasks, with the Bottleneck's options), ``tmaze`` (the passive T-Maze memory task of
 RATE), ``pogema`` (any POGEMA grid),
 ``pettingzoo`` (any PettingZoo Parallel env) and ``gym_multiagent`` (a gymnasium-style multi-agent env);
-add more with :func:`register_env` (docs/extending.md).
+add more with :func:`register_env` (docs/extending.md). ``make_vector_env(cfg, seeds)`` steps many
+envs of one config as one (:mod:`envs.vector`; batched for ``bottleneck``).
 """
 
 from envs.adapters import (
@@ -50,6 +51,14 @@ from envs.tmaze import TMazeOptions, build_tmaze  # noqa: E402
 
 register_env("tmaze", build_tmaze, TMazeOptions, replace=True)
 
+from envs.bottleneck_vec import build_bottleneck_vector  # noqa: E402
+from envs.cue_vec import build_cue_partner_vector, build_cue_vector  # noqa: E402
+from envs.vector import LoopVectorEnv, VectorEnv, make_vector_env, register_vector_env  # noqa: E402
+
+register_vector_env("bottleneck", build_bottleneck_vector)
+register_vector_env("cue", build_cue_vector)
+register_vector_env("cue_partner", build_cue_partner_vector)
+
 __all__ = [
     "BottleneckOptions",
     "EnvConfig",
@@ -61,12 +70,16 @@ __all__ = [
     "PluginError",
     "TMazeOptions",
     "GridEnv",
+    "LoopVectorEnv",
     "MultiAgentEnv",
+    "VectorEnv",
     "bottleneck_config",
     "env_spec",
     "import_plugin",
     "make_env",
+    "make_vector_env",
     "register_env",
+    "register_vector_env",
     "registered_envs",
     "test_corridor_lengths",
     "train_corridor_lengths",

@@ -145,7 +145,9 @@ def with_length(cfg: EnvConfig, length: int, split: str = "test") -> EnvConfig:
     return dataclasses.replace(cfg, options=options, max_episode_steps=None)
 
 
-def build_bottleneck(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
+def checked_config(cfg: EnvConfig) -> tuple[EnvConfig, list[int]]:
+    """``cfg`` with the task's defaults filled in and its corridor lengths, or a one-line ValueError
+    (shared by :func:`build_bottleneck` and the batched :class:`envs.bottleneck_vec.BottleneckVector`)."""
     if (
         cfg.map is not None
         or cfg.maps_file is not None
@@ -164,6 +166,12 @@ def build_bottleneck(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
     for length in lengths:
         _check_length(length)
     sample_task(lengths[0], cfg.num_agents, np.random.default_rng(0))  # capacity check, before any reset
+    return cfg, lengths
+
+
+def build_bottleneck(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
+    cfg, lengths = checked_config(cfg)
+    opts: BottleneckOptions = cfg.opts
     maps = {L: bottleneck_map(L).astype(int).tolist() for L in set(lengths)}
 
     def new_episode(ep_seed: int, rng: np.random.Generator) -> Episode:

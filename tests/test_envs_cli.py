@@ -87,7 +87,15 @@ def test_bench_env_rows_per_replan_every(capsys):
     out = capsys.readouterr().out
     rows = [ln.split() for ln in out.splitlines() if ln.startswith("bottleneck")]
     assert [r[1] for r in rows] == ["srmt", "srmt+path", "srmt+path/3"]
-    assert all(float(r[-1]) > 0 for r in rows)  # x srmt, measured in the same run
+    assert all(float(r[6]) > 0 for r in rows)  # x srmt, measured in the same run
+
+
+def test_bench_env_vector_rows_with_ratio_to_the_loop(capsys):
+    args = "--seconds 0.05 --processes 1 --env bottleneck-short --impl loop --impl vector --envs 8"
+    assert srmt(["bench", "env", *args.split()]) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith("bottleneck-short")]
+    assert [r[1] for r in rows] == ["loop/8", "vector/8"]
+    assert float(rows[1][7]) > 0 and rows[0][7] == "nan"  # x loop, measured in the same run
 
 
 def test_bench_rejects_bad_arguments():
@@ -95,3 +103,5 @@ def test_bench_rejects_bad_arguments():
         bench_env.main(["--processes", "0"])
     with pytest.raises(SystemExit):
         bench_env.main(["--replan-every", "0"])
+    with pytest.raises(SystemExit):
+        bench_env.main(["--envs", "0"])

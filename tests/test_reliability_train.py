@@ -177,12 +177,13 @@ def test_training_env_vector_plays_distinct_episodes(tmp_path):
     cfg = make_sf_config(exp, agents_per_env=2, state_size=4)
     vec = make_sf_env("srmt", cfg, AttrDict(env_id=0))
     vec.reset()
-    seen = [[e.episode.seed] for e in vec.envs]
+    assert vec.envs is None  # the Bottleneck's batched vector env
+    seen = [[s] for s in vec.vec.episode_seeds.tolist()]
     for _ in range(3):
         for _ in range(4):
             vec.step(np.zeros(vec.num_agents, dtype=np.int64))
-        for i, e in enumerate(vec.envs):
-            seen[i].append(e.episode.seed)
+        for i, s in enumerate(vec.vec.episode_seeds.tolist()):
+            seen[i].append(s)
     for seeds in seen:
         assert len(set(seeds)) == len(seeds), seeds  # no episode played twice
     # a resumed run (cfg.srmt_resumed_at = the checkpoint's agent-steps) draws other episodes, reproducibly
@@ -191,8 +192,8 @@ def test_training_env_vector_plays_distinct_episodes(tmp_path):
     again = make_sf_env("srmt", cfg, AttrDict(env_id=0))
     resumed.reset()
     again.reset()
-    first = [e.episode.seed for e in resumed.envs]
-    assert first == [e.episode.seed for e in again.envs]
+    first = resumed.vec.episode_seeds.tolist()
+    assert first == again.vec.episode_seeds.tolist()
     assert not set(first) & {s for seeds in seen for s in seeds} and len(set(first)) == len(first)
 
 

@@ -12,6 +12,10 @@ the same process count.
     srmt bench env                       # 1 and 2 processes, 5 s per measurement
     srmt bench env --processes 1 2 4 8 --seconds 10 --json bench-env.json
     srmt bench env --env random-32x32-lifelong --processes 1 --replan-every 1 4 8
+    srmt bench env --env bottleneck --processes 1 --impl loop --impl vector --envs 128
+
+``loop/K`` and ``vector/K`` rows step K envs per process as one worker split of the trainer does
+(per-env loop vs the batched vector env); ``x loop`` is the ratio of the vector row to the loop row.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import numpy as np
 from pogema import GridConfig
 from pogema.envs import _make_pogema
 
-from envs import make_env
+from envs import LoopVectorEnv, make_env, make_vector_env
 from envs.bottleneck import TRAIN_CORRIDOR_LENGTHS, bottleneck_map, sample_task
 from envs.config import EnvConfig
 
@@ -37,6 +41,16 @@ from envs.config import EnvConfig
 WORKLOADS: dict[str, EnvConfig] = {
     "bottleneck": EnvConfig(
         name="bottleneck", num_agents=2, obs_radius=2, on_target="finish", collision_system="block_both"
+    ),
+    # episodes as short as a trained policy's (both agents through a train corridor in ~20-40 steps), so
+    # that resets weigh in as they do in training
+    "bottleneck-short": EnvConfig(
+        name="bottleneck",
+        num_agents=2,
+        obs_radius=2,
+        on_target="finish",
+        collision_system="block_both",
+        max_episode_steps=32,
     ),
     "random-32x32-lifelong": EnvConfig(
         name="pogema",
@@ -49,7 +63,15 @@ WORKLOADS: dict[str, EnvConfig] = {
         max_episode_steps=256,
     ),
 }
-IMPLS = ("pogema", "srmt", "srmt+path")
+IMPLS = ("pogema", "srmt", "srmt+path", "loop", "vector")
+VECTOR_IMPLS = ("loop", "vector")
+"""One process stepping ``--envs`` envs of the workload as one worker split does: ``loop`` steps them in
+turn (``envs.vector.LoopVectorEnv``), ``vector`` through ``envs.make_vector_env`` (batched where the env
+has a batched implementation: Bottleneck; elsewhere the same loop)."""
+DEFAULT_ENVS = 128
+DEFAULT_IMPLS = ("pogema", "srmt", "srmt+path")
+DEFAULT_WORKLOADS = ("bottleneck", "random-32x32-lifelong")
+"""What a plain ``srmt bench env`` measures; the others are asked for with ``--impl`` / ``--env``."""
 
 
 @dataclass
@@ -64,6 +86,10 @@ class Row:
     """to ``srmt`` (our env without the path channel) at the same process count"""
     replan_every: int | None = None
     """``env.planner_replan_every`` of a ``srmt+path`` row"""
+    envs: int = 1
+    """envs stepped per process (``loop`` / ``vector`` rows: ``--envs``)"""
+    ratio_loop: float = float("nan")
+    """``vector`` rows: to the ``loop`` row (same envs, same process count)"""
 
 
 def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> GridConfig:
@@ -82,16 +108,32 @@ def _raw_grid_config(cfg: EnvConfig, seed: int, rng: np.random.Generator) -> Gri
             map=bottleneck_map(length).astype(int).tolist(),
             agents_xy=starts,
             targets_xy=goals,
-            max_episode_steps=512,
+            max_episode_steps=cfg.max_episode_steps or 512,
             **common,
         )
     return GridConfig(size=cfg.size, density=cfg.density, max_episode_steps=cfg.max_episode_steps, **common)
 
 
-def _stepper(workload: str, impl: str, seed: int, replan_every: int = 1) -> Callable[[int], None]:
-    """One env of the workload with random actions: ``step(i)`` plays step i (resetting at episode ends)."""
+def _stepper(
+    workload: str, impl: str, seed: int, replan_every: int = 1, envs: int = 1
+) -> Callable[[int], None]:
+    """One env of the workload with random actions: ``step(i)`` plays step i (resetting at episode ends);
+    ``loop`` / ``vector``: ``envs`` envs stepped as one (auto-reset inside)."""
     cfg = WORKLOADS[workload]
     rng = np.random.default_rng(seed)
+    if impl in VECTOR_IMPLS:
+        seeds = [seed * envs + i for i in range(envs)]
+        if impl == "loop":
+            vec = LoopVectorEnv([make_env(cfg, seed=s) for s in seeds])
+        else:
+            vec = make_vector_env(cfg, seeds)
+        vec.reset()
+        vec_actions = rng.integers(0, 5, size=(256, envs * cfg.num_agents))
+
+        def step_vec(i: int) -> None:
+            vec.step(vec_actions[i % 256])
+
+        return step_vec
     actions = rng.integers(0, 5, size=(4096, cfg.num_agents))
     if impl in ("srmt", "srmt+path"):
         path = impl == "srmt+path"
@@ -131,23 +173,27 @@ def _play(step: Callable[[int], None], first: int, seconds: float) -> tuple[int,
             return steps, elapsed
 
 
-def _measure(args: tuple[str, str, float, int, int]) -> tuple[int, float]:
+def _agents_per_step(workload: str, impl: str, envs: int) -> int:
+    return WORKLOADS[workload].num_agents * (envs if impl in VECTOR_IMPLS else 1)
+
+
+def _measure(args: tuple[str, str, float, int, int, int]) -> tuple[int, float]:
     """One process: (agent steps, seconds) of random play for ``seconds`` after a warm-up."""
-    workload, impl, seconds, seed, replan_every = args
-    step = _stepper(workload, impl, seed, replan_every)
+    workload, impl, seconds, seed, replan_every, envs = args
+    step = _stepper(workload, impl, seed, replan_every, envs)
     for i in range(50):  # warm-up: caches, first allocations
         step(i)
     steps, elapsed = _play(step, 50, seconds)
-    return steps * WORKLOADS[workload].num_agents, elapsed
+    return steps * _agents_per_step(workload, impl, envs), elapsed
 
 
 def measure_interleaved(
-    jobs: list[tuple[str, str, int]], seconds: float, slice_s: float = 0.25
+    jobs: list[tuple[str, str, int]], seconds: float, slice_s: float = 0.25, envs: int = DEFAULT_ENVS
 ) -> list[float]:
     """Agent-steps/s of several one-process measurements (workload, impl, replan_every) played in turns
     of ``slice_s`` until each has had ``seconds``, so that load from other jobs on a shared machine
     falls on all of them alike and their ratios hold."""
-    steppers = [_stepper(w, impl, 1000, k) for w, impl, k in jobs]
+    steppers = [_stepper(w, impl, 1000, k, envs) for w, impl, k in jobs]
     for step in steppers:
         for i in range(50):  # warm-up: caches, first allocations
             step(i)
@@ -159,12 +205,14 @@ def measure_interleaved(
                 n, t = _play(step, done[j], min(slice_s, seconds - spent[j]))
                 done[j] += n
                 spent[j] += t
-    return [(n - 50) * WORKLOADS[w].num_agents / t for (w, _, _), n, t in zip(jobs, done, spent)]
+    return [(n - 50) * _agents_per_step(w, impl, envs) / t for (w, impl, _), n, t in zip(jobs, done, spent)]
 
 
-def measure(workload: str, impl: str, processes: int, seconds: float, replan_every: int = 1) -> float:
+def measure(
+    workload: str, impl: str, processes: int, seconds: float, replan_every: int = 1, envs: int = DEFAULT_ENVS
+) -> float:
     """Total agent-steps/s of ``processes`` independent processes."""
-    jobs = [(workload, impl, seconds, 1000 + p, replan_every) for p in range(processes)]
+    jobs = [(workload, impl, seconds, 1000 + p, replan_every, envs) for p in range(processes)]
     if processes == 1:
         results = [_measure(jobs[0])]
     else:
@@ -181,40 +229,48 @@ def run(
     workloads: list[str],
     impls: list[str],
     replan_every: tuple[int, ...] = (1,),
+    envs: int = DEFAULT_ENVS,
 ) -> list[Row]:
     """All rows; a workload's one-process rows are measured interleaved (:func:`measure_interleaved`)."""
     rows: list[Row] = []
     for w in workloads:
         variants = [(impl, k) for impl in impls for k in (replan_every if impl == "srmt+path" else (None,))]
-        single = dict(zip(variants, measure_interleaved([(w, i, k or 1) for i, k in variants], seconds)))
+        single = dict(
+            zip(variants, measure_interleaved([(w, i, k or 1) for i, k in variants], seconds, envs=envs))
+        )
         for impl, k in variants:
             label = impl if k in (None, 1) else f"{impl}/{k}"
             for n in processes:
-                rate = single[impl, k] if n == 1 else measure(w, impl, n, seconds, k or 1)
-                rows.append(Row(w, label, WORKLOADS[w].num_agents, n, rate, replan_every=k))
+                rate = single[impl, k] if n == 1 else measure(w, impl, n, seconds, k or 1, envs)
+                per = envs if impl in VECTOR_IMPLS else 1
+                label = f"{impl}/{envs}" if impl in VECTOR_IMPLS else label
+                rows.append(Row(w, label, WORKLOADS[w].num_agents, n, rate, replan_every=k, envs=per))
         base = next(
             (r.agent_steps_per_s for r in rows if r.env == w and r.impl == "pogema" and r.processes == 1),
             None,
         )
         ours = {r.processes: r.agent_steps_per_s for r in rows if r.env == w and r.impl == "srmt"}
+        loops = {r.processes: r.agent_steps_per_s for r in rows if r.env == w and r.impl.startswith("loop/")}
         for r in rows:
             if r.env == w and base:
                 r.ratio = r.agent_steps_per_s / base
             if r.env == w and r.processes in ours:
                 r.ratio_srmt = r.agent_steps_per_s / ours[r.processes]
+            if r.env == w and r.impl.startswith("vector/") and r.processes in loops:
+                r.ratio_loop = r.agent_steps_per_s / loops[r.processes]
     return rows
 
 
 def table(rows: list[Row]) -> str:
     head = (
         f"{'env':<24} {'impl':<11} {'agents':>6} {'procs':>5} {'agent-steps/s':>14} {'x raw pogema 1p':>16}"
-        f" {'x srmt':>7}"
+        f" {'x srmt':>7} {'x loop':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r.env:<24} {r.impl:<11} {r.agents:>6} {r.processes:>5} {r.agent_steps_per_s:>14,.0f}"
-            f" {r.ratio:>16.2f} {r.ratio_srmt:>7.2f}"
+            f" {r.ratio:>16.2f} {r.ratio_srmt:>7.2f} {r.ratio_loop:>7.2f}"
         )
     return "\n".join(lines)
 
@@ -240,9 +296,17 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--seconds", type=float, default=5.0, help="seconds per measurement (default 5)")
     p.add_argument(
-        "--env", choices=sorted(WORKLOADS), action="append", help="only these workloads (repeatable)"
+        "--env",
+        choices=sorted(WORKLOADS),
+        action="append",
+        help=f"only these workloads (repeatable; default {' '.join(DEFAULT_WORKLOADS)})",
     )
-    p.add_argument("--impl", choices=IMPLS, action="append", help="only these implementations (repeatable)")
+    p.add_argument(
+        "--impl",
+        choices=IMPLS,
+        action="append",
+        help=f"only these implementations (repeatable; default {' '.join(DEFAULT_IMPLS)})",
+    )
     p.add_argument(
         "--replan-every",
         type=int,
@@ -250,15 +314,30 @@ def main(argv: list[str]) -> int:
         default=[1],
         help="env.planner_replan_every values for the srmt+path rows (default 1: every step)",
     )
+    p.add_argument(
+        "--envs",
+        type=int,
+        default=DEFAULT_ENVS,
+        help=f"envs per process of the loop / vector rows, as one worker split (default {DEFAULT_ENVS})",
+    )
     p.add_argument("--json", help="also write the rows to this JSON file")
     a = p.parse_args(argv)
     if min(a.processes) < 1 or a.seconds <= 0:
         p.error(f"--processes must be >= 1 and --seconds > 0, got {a.processes} and {a.seconds}")
+    if a.envs < 1:
+        p.error(f"--envs must be >= 1, got {a.envs}")
     if min(a.replan_every) < 1:
         p.error(f"--replan-every must be >= 1, got {a.replan_every}")
     procs = sorted({1, *a.processes})
-    impls = [i for i in IMPLS if i in (a.impl or IMPLS)]
-    rows = run(procs, a.seconds, a.env or list(WORKLOADS), impls, tuple(dict.fromkeys(a.replan_every)))
+    impls = [i for i in IMPLS if i in (a.impl or DEFAULT_IMPLS)]
+    rows = run(
+        procs,
+        a.seconds,
+        a.env or list(DEFAULT_WORKLOADS),
+        impls,
+        tuple(dict.fromkeys(a.replan_every)),
+        a.envs,
+    )
     print(f"# srmt bench env: random actions, {a.seconds:g} s per row, resets included; {machine()}")
     print(table(rows))
     if a.json:

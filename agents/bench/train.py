@@ -9,6 +9,8 @@ all measured in one run and printed as ratios to the raw env.
 
 With ``--experiment`` the runs start from that experiment (its env, model and training settings; the
 bench sets only the measuring keys) and the raw env is the experiment's env with its worker layout.
+The raw env steps each process's envs as the rollout workers do (``envs.make_vector_env``: batched for
+the Bottleneck); ``--run 'loop:train.batched_envs=false'`` trains with the envs stepped in turn.
 
 A ``--run LABEL[:KEY=VALUE;KEY=VALUE...]`` measures one variant: dotted experiment overrides on top of the
 bench's settings (``model.core=gru``, ``train.batch_size=65536``,
@@ -88,22 +90,21 @@ def _env_dict(args) -> dict:
 def _raw_worker(env_dict: dict, num_envs: int, seconds: float, seed: int, out) -> None:
     import numpy as np
 
-    from envs import make_env
+    from envs import make_vector_env
     from envs.config import EnvConfig
 
+    # the worker's envs as the trainer steps them: one batched step where the env has a batched
+    # implementation (Bottleneck), else in turn (envs.vector.make_vector_env)
     cfg = EnvConfig(**env_dict)
-    envs = [make_env(cfg, seed=seed * 1000 + i) for i in range(num_envs)]
-    for e in envs:
-        e.reset()
+    vec = make_vector_env(cfg, [seed * 1000 + i for i in range(num_envs)], np.uint8)
+    vec.reset()
     rng = np.random.default_rng(seed)
-    A = envs[0].num_agents
+    n = vec.num_envs * vec.num_agents
+    actions = rng.integers(0, 5, size=(64, n))
     steps, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds:
-        for e in envs:
-            _, _, term, trunc, _ = e.step(rng.integers(0, 5, A))
-            if np.all(term | trunc):
-                e.reset()
-            steps += A
+        vec.step(actions[(steps // n) % 64])
+        steps += n
     out.put((steps, elapsed))
 
 

@@ -1,7 +1,8 @@
 """srmt environments as sample-factory batched multi-agent envs.
 
-Each sample-factory env is a vector of ``k`` srmt :class:`envs.MultiAgentEnv` instances (one worker split)
-stepped in turn, so sample-factory sees ``k * A`` agents with each environment's agents contiguous and in
+Each sample-factory env is a vector of ``k`` srmt :class:`envs.MultiAgentEnv` instances (one worker split,
+an :class:`envs.vector.VectorEnv`: batched in one numpy step for the Bottleneck, stepped in turn for
+other envs), so sample-factory sees ``k * A`` agents with each environment's agents contiguous and in
 order (the layout ``agents.sf.layout`` relies on). We vectorise ourselves instead of letting
 sample-factory do it because its ``SequentialVectorizeWrapper`` concatenates infos as lists, and only a
 *dict* of per-agent tensors reaches the logs in batched mode: pogema's episode metrics (CSR, ISR, SoC,
@@ -33,30 +34,48 @@ ID_SPACE = gym.spaces.Box(np.iinfo(np.int32).min, np.iinfo(np.int32).max, shape=
 
 
 class SFMultiEnv(gym.Env):
-    """``k`` multi-agent environments presented to sample-factory as one env with ``k * A`` agents."""
+    """``k`` multi-agent environments presented to sample-factory as one env with ``k * A`` agents.
+
+    ``envs`` is either a list of single envs (stepped in turn through :class:`envs.vector.LoopVectorEnv`;
+    ``seeds`` go to their first resets) or one :class:`envs.vector.VectorEnv` (e.g. the batched
+    Bottleneck from :func:`envs.vector.make_vector_env`, seeded when it was built).
+    """
 
     is_multiagent = True
 
     def __init__(
         self,
-        envs: Sequence[Any],
+        envs: Sequence[Any] | Any,
         env_uids: Sequence[int],
         seeds: Sequence[int | None] | None = None,
         debug_ids: bool = False,
         uint8_observations: bool = True,
     ) -> None:
-        if not envs:
-            raise ValueError("SFMultiEnv needs at least one environment")
-        self.envs = list(envs)
-        self.agents_per_env = int(self.envs[0].num_agents)
-        if any(int(e.num_agents) != self.agents_per_env for e in self.envs):
-            raise ValueError("all environments of one sample-factory env must have the same number of agents")
-        self.num_agents = self.agents_per_env * len(self.envs)
+        from envs.vector import LoopVectorEnv
+
+        if isinstance(envs, (list, tuple)):
+            if not envs:
+                raise ValueError("SFMultiEnv needs at least one environment")
+            self.vec = LoopVectorEnv(envs, seeds)
+        else:
+            if seeds is not None:
+                raise ValueError(
+                    "SFMultiEnv: a VectorEnv is seeded when it is built; pass seeds=None with it"
+                )
+            self.vec = envs
+        vec = self.vec
+        k, A = int(vec.num_envs), int(vec.num_agents)
+        if len(env_uids) != k:
+            raise ValueError(f"SFMultiEnv: got {len(env_uids)} env_uids for {k} environments")
+        self.envs = getattr(vec, "envs", None)  # the single envs of the loop fallback, else None
+        self.num_envs = k
+        self.agents_per_env = A
+        self.num_agents = A * k
         self.debug_ids = debug_ids
-        obs_space = self.envs[0].observation_space
+        obs_space = vec.observation_space
         # 0/1 observations travel as uint8 through sample-factory's buffers, 4x fewer bytes to stack and
         # copy to the device; the model converts them to float32 there (SFActorCritic.type_for_input_tensor)
-        binary = all(getattr(e, "binary_observations", False) for e in self.envs)
+        binary = bool(getattr(vec, "binary_observations", False))
         self.obs_dtype = np.uint8 if uint8_observations and binary else np.float32
         if self.obs_dtype == np.uint8:
             obs_space = gym.spaces.Box(0, 1, shape=obs_space.shape, dtype=np.uint8)
@@ -64,54 +83,45 @@ class SFMultiEnv(gym.Env):
         if debug_ids:
             spaces.update(env_id=ID_SPACE, agent_id=ID_SPACE, step=ID_SPACE)
         self.observation_space = gym.spaces.Dict(spaces)
-        self.action_space = self.envs[0].action_space
+        self.action_space = vec.action_space
 
-        k, A = len(self.envs), self.agents_per_env
         self._env_uids = np.repeat(np.asarray(env_uids, dtype=np.int32), A)
         self._agent_ids = np.tile(np.arange(A, dtype=np.int32), k)
         self._steps = np.zeros(k, dtype=np.int32)  # env steps since creation (not reset per episode)
         self._active = np.ones((k, A), dtype=bool)
         self._first = np.ones((k, A), dtype=bool)
-        self._obs: list[np.ndarray] = [np.empty(0)] * k
-        # seeds go to each env's first reset only; later resets continue the env's own random stream
-        self._seeds: list[int | None] = list(seeds) if seeds is not None else [None] * k
+        self._obs = np.empty(0)
 
     # ------------------------------------------------------------------ gymnasium API (batched)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        for i, env in enumerate(self.envs):
-            self._obs[i], _ = env.reset(seed=self._seeds[i])
-            self._seeds[i] = None
-            self._active[i] = env.active
+        self._obs = self.vec.reset()
+        self._active = self.vec.active
         self._first[:] = True
         return self._observations(), [{} for _ in range(self.num_agents)]
 
     def step(self, actions):
-        k, A = len(self.envs), self.agents_per_env
+        k, A = self.num_envs, self.agents_per_env
         actions = np.asarray(actions).reshape(k, A)
-        rewards = np.zeros((k, A), dtype=np.float32)
+        was_active = self._active
+        self._obs, rew, term, trunc, ended, metrics = self.vec.step(actions)
+        # an agent that had already finished earns nothing (its rows are masked out anyway)
+        rewards = np.where(was_active, rew, 0.0).astype(np.float32)
+        self._steps += 1
         terminated = np.zeros((k, A), dtype=bool)
         truncated = np.zeros((k, A), dtype=bool)
-        finished_metrics: dict[str, np.ndarray] = {}
-        self._first[:] = False
-        for i, env in enumerate(self.envs):
-            was_active = self._active[i].copy()
-            obs, rew, term, trunc, infos = env.step(actions[i])
-            # an agent that had already finished earns nothing (its rows are masked out anyway)
-            rewards[i] = np.where(was_active, rew, 0.0)
-            self._steps[i] += 1
-            if np.all(np.asarray(term) | np.asarray(trunc)):
-                # the whole environment's episode ends: every agent is done at the same step
-                truncated[i] = np.asarray(trunc, dtype=bool)
-                terminated[i] = ~truncated[i]
-                self._record_metrics(finished_metrics, i, infos)
-                obs, _ = env.reset()
-                self._first[i] = True
-            self._obs[i] = obs
-            self._active[i] = env.active
+        # sample-factory's done is per env: every agent is done at the step its env's episode ends
+        truncated[ended] = trunc[ended]
+        terminated[ended] = ~truncated[ended]
+        self._first = np.repeat(ended[:, None], A, axis=1)
+        self._active = self.vec.active
         infos_out: dict[str, Any] = {}
-        if finished_metrics:
-            infos_out["episode"] = {key: torch.from_numpy(v) for key, v in finished_metrics.items()}
+        if np.count_nonzero(ended):
+            finished_metrics: dict[str, np.ndarray] = {}
+            for i in np.flatnonzero(ended).tolist():
+                self._record_metrics(finished_metrics, i, metrics[i] or {})
+            if finished_metrics:
+                infos_out["episode"] = {key: torch.from_numpy(v) for key, v in finished_metrics.items()}
         return (
             self._observations(),
             rewards.reshape(-1),
@@ -121,15 +131,11 @@ class SFMultiEnv(gym.Env):
         )
 
     def close(self) -> None:
-        for env in self.envs:
-            close = getattr(env, "close", None)
-            if close is not None:
-                close()
+        self.vec.close()
 
     # ------------------------------------------------------------------ helpers
 
-    def _record_metrics(self, out: dict[str, np.ndarray], i: int, infos: Sequence[dict]) -> None:
-        metrics = infos[0].get("metrics", {}) if infos else {}
+    def _record_metrics(self, out: dict[str, np.ndarray], i: int, metrics: dict) -> None:
         A = self.agents_per_env
         for key, value in metrics.items():
             if key not in out:
@@ -139,7 +145,7 @@ class SFMultiEnv(gym.Env):
             out[key][i * A : (i + 1) * A] = float(value)
 
     def _observations(self) -> dict[str, np.ndarray]:
-        stacked = np.concatenate(self._obs, axis=0)
+        stacked = self._obs
         if self.debug_ids and self.obs_dtype == np.uint8 and not np.isin(stacked, (0, 1)).all():
             raise ValueError("an env declares binary_observations but produced a value other than 0 or 1")
         obs = dict(
@@ -193,14 +199,17 @@ def make_sf_env(full_env_name: str, cfg: Any = None, env_config: Any = None, ren
     k = int(cfg.srmt_envs_per_split)
     sf_env_id = int(env_config.env_id) if env_config is not None else 0
     uids = [sf_env_id * k + i for i in range(k)]
-    from envs import make_env
-
     # each env is seeded once, here; its first reset() plays that seed's episode and later resets draw
-    # from the stream it seeds (passing the seed to reset again as well made the first episode repeat)
+    # from the stream it seeds (passing the seed to reset again as well made the first episode repeat).
+    # Envs with a batched implementation (Bottleneck) are stepped all at once, others in turn.
+    from envs.vector import make_vector_env
+
+    obs_dtype = np.uint8 if exp.train.uint8_observations else np.float32
     resumed_at = int(getattr(cfg, "srmt_resumed_at", 0) or 0)
-    envs = [make_env(exp.env, seed=env_seed(exp.seed, uid, resumed_at)) for uid in uids]
+    seeds = [env_seed(exp.seed, uid, resumed_at) for uid in uids]
+    vec = make_vector_env(exp.env, seeds, obs_dtype, batched=exp.train.batched_envs)
     return SFMultiEnv(
-        envs,
+        vec,
         uids,
         debug_ids=bool(cfg.srmt_debug_layout),
         uint8_observations=exp.train.uint8_observations,
