@@ -153,6 +153,15 @@ def test_a_run_may_resume_under_another_wall_clock_limit_but_not_another_trainin
     a = "seed: 0\ndevice: auto\ntrain:\n  train_for_seconds: 300\n  restart: resume\n  learning_rate: 0.001\n"
     assert config_digest(a) == config_digest(a.replace("300", "60").replace("auto", "cuda"))
     assert config_digest(a) != config_digest(a.replace("0.001", "0.002"))
+    # keys that srmt gained after a run was trained count with their defaults; eval keys never count
+    full = configs.to_dict(load_experiment("bottleneck-srmt-paper"))
+    older = json.loads(json.dumps(full))
+    del older["train"]["batched_envs"], older["env"]["planner_replan_every"], older["eval"]
+    assert config_digest(yaml.safe_dump(full)) == config_digest(yaml.safe_dump(older))
+    full["train"]["batched_envs"] = False  # the same episodes, stepped one env after another
+    assert config_digest(yaml.safe_dump(full)) == config_digest(yaml.safe_dump(older))
+    full["env"]["planner_replan_every"] = 4
+    assert config_digest(yaml.safe_dump(full)) != config_digest(yaml.safe_dump(older))
 
 
 @pytest.mark.parametrize(

@@ -54,18 +54,24 @@ OPERATIONAL_KEYS = (
     "sf_log_level",
     "wandb",
     "wandb_project",
+    "batched_envs",  # the same episodes, stepped in one batch or one env after another
 )
 """``train`` keys that do not change what a run trains (with ``budget=steps``): a run may be resumed with
 other values of them, e.g. another wall-clock limit per invocation."""
 
 
 def config_digest(config_yaml: str) -> str:
-    """A digest of a resolved config without ``device`` and :data:`OPERATIONAL_KEYS`: what decides what is
-    trained."""
+    """A digest of a resolved config without ``device``, ``eval`` and :data:`OPERATIONAL_KEYS`: what decides
+    what is trained. The config is read through the current schema first, so a key added to srmt after a
+    run was trained counts with its default (a run folder of an earlier version is still the same run)."""
     import yaml
 
-    data = yaml.safe_load(config_yaml)
+    import configs
+    from agents.config import load_experiment
+
+    data = configs.to_dict(load_experiment(yaml.safe_load(config_yaml)))
     data.pop("device", None)
+    data.pop("eval", None)
     for key in OPERATIONAL_KEYS:
         data.get("train", {}).pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
