@@ -134,6 +134,11 @@ class TrainConfig:
     autocast: Literal["off", "bf16"] = "off"
     """bf16 autocast of the model body (encoder and core) in the inference worker and the learner when
     they run on CUDA (ignored on CPU); heads, losses and the recurrent state stay float32."""
+    compile: Literal["off", "default", "max-autotune-no-cudagraphs"] = "off"
+    """``torch.compile`` mode of the learner's BPTT step (the loop of the memory core's step over a
+    chunk; inference stays eager): ``off``, ``default`` or ``max-autotune-no-cudagraphs``.  Compiling
+    costs start-up time (tens of seconds) in the learner process; docs/bench-train.md has the measured
+    effect."""
     host_outputs: bool = True
     """Inference on CUDA: hand sample-factory all policy outputs in host memory after one device->host
     copy, instead of letting it copy each output of each request separately (fewer synchronising copies

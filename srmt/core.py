@@ -33,6 +33,32 @@ class MemoryCore(nn.Module):
     """``bfloat16``: every new state is rounded to bfloat16 values (kept in the state's dtype), so that
     a transport that stores it in 16 bits (the sample-factory adapter) loses nothing."""
 
+    compile_mode: str | None = None
+    """``torch.compile`` mode of the step that :meth:`sequence` loops over; None = eager (see
+    :meth:`compile_sequence`)."""
+
+    def compile_sequence(self, mode: str = "default") -> None:
+        """Run :meth:`sequence`'s per-step body through ``torch.compile`` (fused kernels for the learner's
+        BPTT loop).  A minibatch has one fixed shape, so one graph serves every step of every chunk;
+        :meth:`step` itself (the inference path, whose batch size varies) stays eager.  The compiled
+        callable is made on first use and never copied (a deep copy of the core compiles its own)."""
+        self.compile_mode = mode
+        self.__dict__.pop("_compiled_step", None)
+
+    def _loop_step(self) -> Callable[..., tuple[Tensor, Tensor]]:
+        if self.compile_mode is None:
+            return self.step
+        compiled = self.__dict__.get("_compiled_step")
+        if compiled is None:
+            compiled = torch.compile(self.step, mode=self.compile_mode, dynamic=False)
+            self.__dict__["_compiled_step"] = compiled
+        return compiled
+
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())
+        state.pop("_compiled_step", None)  # bound to this instance; a copy compiles its own
+        return state
+
     def initial_state(
         self, G: int, A: int, *, device: torch.device | None = None, dtype: torch.dtype | None = None
     ) -> Tensor:
@@ -78,8 +104,9 @@ class MemoryCore(nn.Module):
         step, recomputed from the current parameters (BPTT over the chunk).
         """
         features = []
+        step = self._loop_step()
         for t in range(x.shape[2]):
-            f, state = self.step(
+            f, state = step(
                 x[:, :, t],
                 state,
                 None if reset is None else reset[:, :, t],

@@ -325,3 +325,40 @@ def test_bad_inputs_are_one_line_errors(bad, match):
     with pytest.raises(ValueError, match=match) as e:
         model.step(**args)
     assert "\n" not in str(e.value)
+
+
+def test_compiled_sequence_step_matches_eager_and_is_not_shared_by_copies():
+    """``compile_sequence`` (train.compile): torch.compile of the BPTT step gives the eager sequence's
+    outputs, final state and gradients; ``step`` stays eager; a deep copy compiles its own step (a
+    compiled callable bound to the original would silently run the original's parameters)."""
+    import copy
+
+    eager, compiled = make("srmt"), make("srmt")
+    compiled.core.compile_sequence()
+    obs, reset, active, mask = rand_inputs()
+    state = warm_state(eager)
+    outs = [m.sequence(obs, state, reset, active, mask) for m in (eager, compiled)]
+    for a, b in zip(outs[0], outs[1]):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    for o in outs:
+        (o.logits.masked_fill(~mask, 0).sum() + o.value.sum() + o.state.sum()).backward()
+    for (name, p), q in zip(eager.named_parameters(), compiled.parameters()):
+        if p.grad is not None:
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-8, atol=1e-9, msg=name)
+    assert "_compiled_step" in compiled.core.__dict__
+    twin = copy.deepcopy(compiled)
+    assert twin.core.compile_mode == "default" and "_compiled_step" not in twin.core.__dict__
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.add_(0.1)
+        moved = twin.sequence(obs, state, reset, active, mask)
+        assert not torch.allclose(moved.logits, outs[1].logits.detach())
+        torch.testing.assert_close(moved.logits, make_shifted_eager(obs, state, reset, active, mask))
+
+
+def make_shifted_eager(obs, state, reset, active, mask):
+    m = make("srmt")
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.1)
+        return m.sequence(obs, state, reset, active, mask).logits

@@ -29,6 +29,7 @@ TINY = [
     "train.policy_workers=1",
     "train.envs_per_worker=2",
     "train.double_buffer=false",
+    "train.compile=off",  # the recipe compiles the learner step; seconds of compile time here
     "train.rollout=8",
     "train.batch_size=128",
     "train.train_for_seconds=0",

@@ -16,7 +16,7 @@ from agents.sf.model import pack_state, transport_size, unpack_state
 SMALL = {"hidden_size": 8, "num_heads": 2, "num_filters": 4, "num_res_blocks": 0, "history_len": 3}
 
 
-def _exp(tmp_path, name, **model):
+def _exp(tmp_path, name, train_keys=None, **model):
     return load_experiment(
         {
             "name": name,
@@ -35,6 +35,7 @@ def _exp(tmp_path, name, **model):
                 "debug_layout": True,
                 "save_every_sec": 3600,
                 "log_interval_s": 60,
+                **(train_keys or {}),
             },
         }
     )
@@ -62,6 +63,24 @@ def test_first_synchronous_minibatch_has_ratio_one(tmp_path, monkeypatch, model)
     seen = _record_ratio(monkeypatch)
     result = train(_exp(tmp_path, "ratio", **model), verbose=False)
     assert result.status == "success", result.error
+    assert len(seen) == 1 and seen[0] <= RATIO_TOL
+
+
+def test_a_compiled_learner_step_keeps_the_ratio_one(tmp_path, monkeypatch):
+    """``train.compile``: the learner's BPTT step through torch.compile, inference eager; the fused
+    kernels must reproduce the inference worker's log-probabilities (float32 state)."""
+    seen = _record_ratio(monkeypatch)
+    compiled: list[dict] = []
+    real_compile = torch.compile
+
+    def counting(fn, **kw):
+        compiled.append(kw)
+        return real_compile(fn, **kw)
+
+    monkeypatch.setattr(torch, "compile", counting)
+    result = train(_exp(tmp_path, "compiled", {"compile": "default"}), verbose=False)
+    assert result.status == "success", result.error
+    assert compiled == [{"mode": "default", "dynamic": False}]  # the learner's step, once
     assert len(seen) == 1 and seen[0] <= RATIO_TOL
 
 

@@ -80,6 +80,8 @@ class SFActorCritic(SFActorCriticBase):
         # bf16 autocast of the model body on CUDA (train.autocast); heads and losses stay float32
         self.autocast = exp.train.autocast == "bf16"
         self.host_outputs = exp.train.host_outputs
+        if exp.train.compile != "off":  # only the learner calls ``sequence``
+            self.net.core.compile_sequence(exp.train.compile)
         self.num_agents = int(cfg.srmt_agents_per_env)
         self.rollout = int(cfg.rollout)
         self.bptt = int(cfg.recurrence)

@@ -117,6 +117,9 @@ RESUMABLE_KEYS = frozenset(
             "uint8_observations",
             "learner_threads",
             "stall_timeout_s",
+            "compile",
+            "host_outputs",
+            "batched_envs",
         )
     }
 )

@@ -55,6 +55,8 @@ OPERATIONAL_KEYS = (
     "wandb",
     "wandb_project",
     "batched_envs",  # the same episodes, stepped in one batch or one env after another
+    "compile",  # the same model, its learner step compiled or not
+    "host_outputs",
 )
 """``train`` keys that do not change what a run trains (with ``budget=steps``): a run may be resumed with
 other values of them, e.g. another wall-clock limit per invocation."""
