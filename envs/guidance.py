@@ -55,8 +55,9 @@ from typing import Any
 
 import numpy as np
 
-# scipy is imported only where goal fields are searched (and for the sampled static costs of maps over
-# EXACT_AVG_MAX_CELLS free cells), so that importing envs does not load it
+# scipy is imported only on the numpy path (no numba) where goal fields are searched and for the
+# sampled static costs of maps over EXACT_AVG_MAX_CELLS free cells: with numba it is never loaded
+from envs import compiled as _k
 from envs.config import PlannerCosts
 
 PLANNER_COSTS = typing.get_args(PlannerCosts)
@@ -162,15 +163,54 @@ def _distance_sums(nbrs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarr
         reached[:n] = nxt
 
 
-def static_costs(free: np.ndarray) -> np.ndarray:
+def neighbour_table(free: np.ndarray) -> np.ndarray:
+    """int64 [H*W, 4]: the free 4-neighbours of every free cell (``_OFFSETS`` order, compacted to the
+    left), padded with H*W: the graph of the compiled BFS and Dijkstra kernels (:mod:`envs.compiled`)."""
+    H, W = free.shape
+    N = H * W
+    table = np.full((N, 4), N, dtype=np.int64)
+    x, y = np.divmod(np.arange(N), W)
+    flat = free.ravel()
+    for k, (dx, dy) in enumerate(_OFFSETS):
+        nx, ny = x + dx, y + dy
+        ok = flat & (nx >= 0) & (nx < H) & (ny >= 0) & (ny < W)
+        ok[ok] = flat[nx[ok] * W + ny[ok]]
+        table[ok, k] = (nx * W + ny)[ok]
+    # the free neighbours first and nothing else (AStarPlanner's lists): compact each row to the left
+    order = np.argsort(table == N, axis=1, kind="stable")
+    return np.take_along_axis(table, order, axis=1)
+
+
+def static_costs(
+    free: np.ndarray, compiled: bool | None = None, table: np.ndarray | None = None
+) -> np.ndarray:
     """float64 [H, W] static cost of entering each cell: ``max_avg / avg(v)`` on free cells, 1.0 elsewhere.
 
     ``avg(v)``: mean BFS distance from v to every other cell of its component (exact up to
     :data:`EXACT_AVG_MAX_CELLS` free cells, else to an evenly spaced sample of 1024 target cells).
     An isolated cell has no average and costs 1.0 (no path ever enters it).
+
+    ``compiled`` (default: whether numba is installed): one compiled BFS per source (``table``: the
+    map's :func:`neighbour_table`, built if None); else a bit-parallel BFS in numpy (scipy's BFS
+    beyond :data:`EXACT_AVG_MAX_CELLS`). Integer sums either way, so the same floats.
     """
     free = np.asarray(free, dtype=bool)
     out = np.ones(free.shape)
+    if _k.HAVE_NUMBA if compiled is None else compiled:
+        cells = np.flatnonzero(free.ravel())
+        n = len(cells)
+        if n == 0:
+            return out
+        table = neighbour_table(free) if table is None else table
+        sources = cells if n <= EXACT_AVG_MAX_CELLS else cells[np.linspace(0, n - 1, 1024).astype(np.int64)]
+        sums = np.zeros(free.size, dtype=np.int64)
+        counts = np.zeros(free.size, dtype=np.int64)
+        _k.bfs_sums(table, sources, sums, counts)
+        s, c = sums[cells].astype(np.float64), counts[cells]
+        avg = np.where(c > 0, s / np.maximum(c, 1), 0.0)
+        top = avg.max()
+        out.reshape(-1)[cells] = np.where(avg > 0, top / np.where(avg > 0, avg, 1.0), 1.0)
+        return out
     cells, nbrs = _neighbour_nodes(free)
     n = len(cells)
     if n == 0:
@@ -209,10 +249,15 @@ def _argmin4(
 class MapCosts:
     """Per map: static entry costs and static cost-to-go fields per goal (cached, LRU by goal cell)."""
 
-    def __init__(self, free: np.ndarray, costs: PlannerCosts, max_goals: int = 4096) -> None:
+    def __init__(
+        self, free: np.ndarray, costs: PlannerCosts, max_goals: int = 4096, compiled: bool | None = None
+    ) -> None:
         self.free = np.asarray(free, dtype=bool)
         self.shape = self.free.shape
-        self.enter = np.ones(self.shape) if check_costs(costs) == "unit" else static_costs(self.free)
+        self.compiled = _k.HAVE_NUMBA if compiled is None else bool(compiled)
+        self._table = neighbour_table(self.free) if self.compiled else None
+        unit = check_costs(costs) == "unit"
+        self.enter = np.ones(self.shape) if unit else static_costs(self.free, self.compiled, self._table)
         self._graph: Any = None
         self._node = np.full(self.free.size, -1, dtype=np.int64)
         self._node[np.flatnonzero(self.free.ravel())] = np.arange(int(self.free.sum()))
@@ -228,16 +273,25 @@ class MapCosts:
             if (nodes < 0).any():
                 bad = missing[int(np.flatnonzero(nodes < 0)[0])]
                 raise ValueError(f"goal cell {divmod(bad, self.shape[1])} is an obstacle or off the map")
-            from scipy.sparse.csgraph import dijkstra
+            if self.compiled:  # the same fixed point as scipy's Dijkstra, so the same floats
+                enter = np.ascontiguousarray(self.enter.ravel())
+                for g in missing:
+                    f = np.empty(self.free.size)
+                    if not _k.dijkstra_buckets(self._table, enter, g, f):  # an entry cost below 1
+                        heap = np.empty(4 * f.size + 16), np.empty(1), np.empty(4 * f.size + 16, np.int64)
+                        _k.dijkstra_to(self._table, enter, g, f, *heap)
+                    self._fields[g] = f.reshape(self.shape)
+            else:
+                from scipy.sparse.csgraph import dijkstra
 
-            if self._graph is None:
-                self._graph, _ = _adjacency(self.free, self.enter)
-            cells = np.flatnonzero(self.free.ravel())
-            dist = dijkstra(self._graph, directed=True, indices=nodes)  # [k, n]
-            for g, d in zip(missing, dist):
-                f = np.full(self.free.size, np.inf)
-                f[cells] = d
-                self._fields[g] = f.reshape(self.shape)
+                if self._graph is None:
+                    self._graph, _ = _adjacency(self.free, self.enter)
+                cells = np.flatnonzero(self.free.ravel())
+                dist = dijkstra(self._graph, directed=True, indices=nodes)  # [k, n]
+                for g, d in zip(missing, dist):
+                    f = np.full(self.free.size, np.inf)
+                    f[cells] = d
+                    self._fields[g] = f.reshape(self.shape)
         out = []
         for g in goals:
             self._fields.move_to_end(g)
@@ -256,7 +310,17 @@ class MapCosts:
         enter_p, cache = self._padded[pad]
         Hp, Wp = enter_p.shape
         missing = sorted({g for g in goals if g not in cache})
-        if missing:
+        if missing and self.compiled:
+            gx, gy = np.divmod(np.array(missing), self.shape[1])
+            enter_flat = enter_p.reshape(-1)
+            for goal, field, gp in zip(missing, self.to_goal(missing), ((gx + pad) * Wp + gy + pad).tolist()):
+                togo = np.full((Hp, Wp), np.inf, dtype=DTYPE)
+                togo[pad:-pad, pad:-pad] = field
+                togo = togo.reshape(-1)
+                succ = np.empty(Hp * Wp, dtype=np.int64)
+                _k.padded_successors(enter_flat, togo, Wp, gp, succ)
+                cache[goal] = (togo, succ)
+        elif missing:
             k = len(missing)
             togo = np.full((k, Hp, Wp), np.inf, dtype=DTYPE)
             togo[:, pad:-pad, pad:-pad] = np.stack(self.to_goal(missing))
@@ -302,16 +366,18 @@ class MapCosts:
 class MapCostsCache:
     """:class:`MapCosts` per (map, cost kind), least recently used maps dropped first."""
 
-    def __init__(self, max_maps: int = 32) -> None:
+    def __init__(self, max_maps: int = 32, compiled: bool | None = None) -> None:
         self._maps: OrderedDict[bytes, MapCosts] = OrderedDict()
         self._max = max_maps
+        self.compiled = compiled
+        """passed to every :class:`MapCosts` (None: compiled where numba is installed)"""
 
     def get(self, free: np.ndarray, costs: PlannerCosts) -> MapCosts:
         free = np.asarray(free, dtype=bool)
         key = costs.encode() + np.asarray(free.shape, np.int64).tobytes() + np.packbits(free).tobytes()
         m = self._maps.pop(key, None)
         if m is None:
-            m = MapCosts(free, costs)
+            m = MapCosts(free, costs, compiled=self.compiled)
         self._maps[key] = m
         while len(self._maps) > self._max:
             self._maps.popitem(last=False)
@@ -344,6 +410,8 @@ class PathPlanner:
     costs:         ``follower`` (static + dynamic), ``static`` or ``unit``
     reset_dynamic: forget an agent's dynamic counts when its goal changes (Follower's default)
     replan_every:  solve the windows every k-th step (1: every step; see the module docstring)
+    compiled:      run the counting, window solve, read-out and goal fields as numba kernels
+                   (:mod:`envs.compiled`; identical plans); default: whether numba is installed
     """
 
     def __init__(
@@ -355,8 +423,14 @@ class PathPlanner:
         reset_dynamic: bool = True,
         cache: MapCostsCache | None = None,
         replan_every: int = 1,
+        compiled: bool | None = None,
     ) -> None:
         self.costs = check_costs(costs)
+        if compiled and not _k.HAVE_NUMBA:
+            raise ValueError(
+                "compiled=True needs numba (pip install 'srmt[fast]'); use compiled=None or False"
+            )
+        self.compiled = _k.HAVE_NUMBA if compiled is None else bool(compiled)
         self.r = int(radius)
         self.R = self.r if plan_radius is None else int(plan_radius)
         if self.r < 1 or self.R < self.r:
@@ -364,7 +438,7 @@ class PathPlanner:
         self.see = self.r if see_radius is None else int(see_radius)
         self.reset_dynamic = reset_dynamic
         self.replan_every = check_replan_every(replan_every)
-        self.cache = cache if cache is not None else MapCostsCache()
+        self.cache = cache if cache is not None else MapCostsCache(compiled=self.compiled)
         self.pad = p = self.R + 1
         # A patch is the planning window, a ring of exit cells around it, and one more row and column
         # of separators (cost inf) so that patches can lie end to end in one flat array.
@@ -436,6 +510,10 @@ class PathPlanner:
         self._fresh = np.ones(A, dtype=bool)
         self._goal = np.full(A, -1, dtype=np.int64)
         self._t = 0
+        if self.compiled:
+            self._stamp = np.empty(N, dtype=np.int64)  # work array of the counting kernel
+            self._win_flat = np.ascontiguousarray(self._win, dtype=np.int64)
+            self._cost = np.empty(A)
         return self.update(positions, goals, np.ones(A, dtype=bool))
 
     def update(self, positions: np.ndarray, goals: np.ndarray, active: np.ndarray) -> Plan:
@@ -463,15 +541,20 @@ class PathPlanner:
         all_active = bool(active.all())
         if self._dyn is not None:
             # every other active agent within see_radius adds 1 to its cell in the viewer's counts
-            if self._sees is not None:
+            if self.compiled:
+                _k.count_sightings(
+                    self._dyn.reshape(-1), N, pos, cell, active, all_active, self.see, self._stamp
+                )
+            elif self._sees is not None:
                 sees = self._sees[cell[None, :] - cell[:, None] + N]
             else:
                 sees = np.abs(pos[:, None, :] - pos[None, :, :]).max(-1) <= self.see
-            np.fill_diagonal(sees, False)
-            if not all_active:
-                sees &= active[None, :] & active[:, None]
-            # an agent's cell counts once per viewer and step, however many stand on it
-            self._dyn.reshape(-1)[(self._rows + cell[None, :])[sees]] += 1.0
+            if not self.compiled:
+                np.fill_diagonal(sees, False)
+                if not all_active:
+                    sees &= active[None, :] & active[:, None]
+                # an agent's cell counts once per viewer and step, however many stand on it
+                self._dyn.reshape(-1)[(self._rows + cell[None, :])[sees]] += 1.0
         start = self._base + cell  # layer 0
         if solve:
             cost = self._solve(cell, (goal_xy[:, 0] + p) * Wp + goal_xy[:, 1] + p)
@@ -494,6 +577,17 @@ class PathPlanner:
         ``cell``, ``goal_p``: flat cells of the padded map. Returns each agent's value at its cell."""
         A = len(cell)
         Q, N = self.Q, self._N
+        if self.compiled:
+            V = self._solved_value
+            _k.window_solve(
+                cell, goal_p, self._grid, self._enter_p, self._c_add, self._v_add, self._dyn_on,
+                self._dyn.reshape(-1), self._togo.reshape(-1), self._plan_win, N, Q, DTYPE(TOLERANCE),
+                8, self._is_inner, self._window, self._centre, self._base, self._succ.reshape(-1), V,
+                self._cost,
+            )  # fmt: skip
+            self._solved_cell = cell
+            self._fresh[:] = False
+            return self._cost.copy()
         local = cell[:, None] + self._grid  # [A, Q*Q] padded-map cell of each patch cell
         rows = self._rows + local  # the same in the [A, N] arrays, flat
         c = self._enter_p[local]  # entry costs (inf: obstacle or separator); counts inside the window
@@ -543,6 +637,18 @@ class PathPlanner:
         A = len(cell)
         r, N = self.r, self._N
         flat = self._succ.reshape(-1)
+        if self.compiled:
+            d = (2 * r + 1) ** 2
+            mask = np.zeros((A, d), dtype=bool)
+            cells = _k.trace_paths(
+                start, cell, self._base, flat, self._win_flat, self._mapcell, N, r, active, all_active, mask
+            )
+            nxt_cell = (
+                np.where(cells[:, 1] >= 0, cells[:, 1], cells[:, 0]) if cells.shape[1] > 1 else cells[:, 0]
+            )
+            if not all_active:
+                cost = np.where(active, cost, np.inf)
+            return Plan(mask.reshape(A, 2 * r + 1, 2 * r + 1), cells, nxt_cell, cost)
         win = self._win
         origin = N - cell - self._base  # win[e + origin]: where table entry e lies in the window
         L = (2 * r + 1) ** 2 + 1

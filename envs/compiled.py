@@ -1,0 +1,390 @@
+"""Compiled kernels of the env's planner (numba, the optional ``fast`` extra; no torch, no scipy).
+
+Each kernel does the arithmetic of the numpy (or scipy) code it replaces, in the same float type, so
+results are identical, not merely close: :class:`envs.guidance.PathPlanner` runs these when numba is
+installed and its numpy path otherwise, and the tests compare the two (``tests/test_envs_guidance_compiled.py``).
+FollowerLite's compiled planner (``agents/planners/follower_planner.py``) shares the BFS and Dijkstra
+kernels (``agents/planners/compiled.py`` re-exports them).
+
+Without numba (``HAVE_NUMBA`` False) the decorator is a no-op: the kernels still run, as slow Python;
+the callers then take their numpy / scipy paths instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # the optional extra: pip install 'srmt[fast]'
+    from numba import njit
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised on installs without the extra
+    HAVE_NUMBA = False
+
+    def njit(*args, **kwargs):  # the decorator as a no-op: the kernels then run as (slow) Python
+        if args and callable(args[0]):
+            return args[0]
+        return lambda f: f
+
+
+# ----------------------------------------------------------------------------- static costs, goal fields
+@njit(cache=True)
+def bfs_sums(table: np.ndarray, sources: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> None:
+    """For every cell v: ``sums[v]`` += its BFS distance from each source that reaches it (v itself
+    excluded) and ``counts[v]`` += 1 per such source: the totals of the static costs' mean distances.
+    ``table``: [N + 1, 4] neighbour cells (``N`` = none)."""
+    n = sums.shape[0]
+    dist = np.empty(n, dtype=np.int64)
+    queue = np.empty(n, dtype=np.int64)
+    for s in sources:
+        for c in range(n):
+            dist[c] = -1
+        dist[s] = 0
+        queue[0] = s
+        head, tail = 0, 1
+        while head < tail:
+            u = queue[head]
+            head += 1
+            du = dist[u] + 1
+            for k in range(4):
+                v = table[u, k]
+                if v < n and dist[v] < 0:
+                    dist[v] = du
+                    sums[v] += du
+                    counts[v] += 1
+                    queue[tail] = v
+                    tail += 1
+
+
+@njit(cache=True)
+def dijkstra_to(table, enter, goal, out, hf, hg, hu) -> bool:
+    """Cheapest cost from every cell to ``goal`` where entering cell v costs ``enter[v]`` into ``out``
+    (inf: no path). Always True (the signature keeps ``hg``, ``hu``: ``hf`` and ``hu`` serve as the
+    indexed heap's keys and cells, sized for every cell at once).
+
+    ``out[v] = min over neighbours u of out[u] + enter[u]``, each sum rounded once: a float fixed point
+    that every correct Dijkstra reaches whatever its order among ties (scipy's, for one), since entry
+    costs are positive."""
+    n = out.shape[0]
+    pos = np.full(n, -1, dtype=np.int64)  # heap index of each cell; -1 = not in the heap
+    for c in range(n):
+        out[c] = np.inf
+    out[goal] = 0.0
+    size = 0
+    hf[0], hu[0], pos[goal] = 0.0, goal, 0
+    size = 1
+    while size > 0:
+        u = hu[0]
+        d = hf[0]
+        pos[u] = -2  # settled
+        size -= 1
+        if size > 0:  # move the last entry to the root and sift it down
+            lf, lu = hf[size], hu[size]
+            i = 0
+            while True:
+                c = 2 * i + 1
+                if c >= size:
+                    break
+                if c + 1 < size and hf[c + 1] < hf[c]:
+                    c += 1
+                if lf <= hf[c]:
+                    break
+                hf[i], hu[i] = hf[c], hu[c]
+                pos[hu[i]] = i
+                i = c
+            hf[i], hu[i] = lf, lu
+            pos[lu] = i
+        step = d + enter[u]
+        for k in range(4):
+            v = table[u, k]
+            if v >= n or pos[v] == -2 or not step < out[v]:
+                continue
+            out[v] = step
+            i = pos[v]
+            if i < 0:  # new entry at the bottom
+                i = size
+                size += 1
+            while i > 0:  # sift up (a decreased key only moves up)
+                p = (i - 1) >> 1
+                if hf[p] <= step:
+                    break
+                hf[i], hu[i] = hf[p], hu[p]
+                pos[hu[i]] = i
+                i = p
+            hf[i], hu[i] = step, v
+            pos[v] = i
+    return True
+
+
+@njit(cache=True)
+def dijkstra_buckets(table, enter, goal, out) -> bool:
+    """:func:`dijkstra_to` without a heap (Dial's buckets of width 1), for entry costs >= 1 (False if
+    one is below 1, or not finite, and nothing was computed).
+
+    A cell whose cost lies in [k, k+1) cannot lower another one of that bucket (that costs >= 1 more),
+    so each bucket's cells are final, in any order: the same fixed point, so the same floats."""
+    n = out.shape[0]
+    top = 1.0
+    for c in range(n):
+        out[c] = np.inf
+        if table[c, 0] < n:  # a free cell with a free neighbour: its cost may be paid
+            w = enter[c]
+            if not (w >= 1.0 and w < np.inf):
+                return False
+            if w > top:
+                top = w
+    B = int(top) + 2  # a relaxation from bucket k lands in k+1 .. k+1+int(top): a ring of B buckets
+    head = np.full(B, -1, dtype=np.int64)
+    cap = 4 * n + 1
+    nxt = np.empty(cap, dtype=np.int64)
+    cell = np.empty(cap, dtype=np.int64)
+    done = np.zeros(n, dtype=np.bool_)
+    out[goal] = 0.0
+    cell[0], nxt[0], head[0] = goal, -1, 0
+    used, pending, k = 1, 1, 0
+    while pending > 0:
+        b = k % B
+        while head[b] >= 0:
+            e = head[b]
+            head[b] = nxt[e]
+            pending -= 1
+            u = cell[e]
+            if done[u] or int(out[u]) != k:
+                continue  # settled already, or a stale entry (its cell moved to a lower bucket)
+            done[u] = True
+            step = out[u] + enter[u]
+            for j in range(4):
+                v = table[u, j]
+                if v < n and not done[v] and step < out[v]:
+                    out[v] = step
+                    if used == cap:  # entries are never reused: grow (rare: lowered labels)
+                        nxt = np.concatenate((nxt, np.empty(cap, dtype=np.int64)))
+                        cell = np.concatenate((cell, np.empty(cap, dtype=np.int64)))
+                        cap *= 2
+                    bv = int(step) % B
+                    cell[used], nxt[used], head[bv] = v, head[bv], used
+                    used += 1
+                    pending += 1
+        k += 1
+    return True
+
+
+@njit(cache=True)
+def padded_successors(enter_p, togo_p, Wp, goal_p, succ) -> None:
+    """Static successor of every cell of a padded map (flat, row length ``Wp``) towards one goal: the
+    4-neighbour with the least ``enter_p + togo_p`` (float32 sums; ties up, down, left, right; a
+    neighbour off the array counts as inf), itself where none is finite and at the goal ``goal_p``.
+    ``envs.guidance.MapCosts.padded_fields``' numpy arithmetic, one goal at a time."""
+    n = enter_p.shape[0]
+    w = np.empty(n, dtype=np.float32)
+    for i in range(n):
+        w[i] = enter_p[i] + togo_p[i]
+    for i in range(n):
+        best = np.float32(np.inf)
+        arg = i
+        if i >= Wp and w[i - Wp] < best:
+            best, arg = w[i - Wp], i - Wp
+        if i + Wp < n and w[i + Wp] < best:
+            best, arg = w[i + Wp], i + Wp
+        if i >= 1 and w[i - 1] < best:
+            best, arg = w[i - 1], i - 1
+        if i + 1 < n and w[i + 1] < best:
+            best, arg = w[i + 1], i + 1
+        succ[i] = arg
+    succ[goal_p] = goal_p
+
+
+# ----------------------------------------------------------------------------- the per-step planner
+@njit(cache=True)
+def count_sightings(dyn, N, pos, cell, active, all_active, see, stamp) -> None:
+    """Dynamic counts: every other active agent within Chebyshev distance ``see`` of agent i adds 1.0
+    to its cell in i's counts (``dyn``: float32 [A * N], padded-map cells ``cell``), once per cell
+    however many agents stand on it. ``stamp``: int64 [N] work array (any content)."""
+    A = cell.shape[0]
+    for c in range(N):
+        stamp[c] = -1
+    for i in range(A):
+        if not all_active and not active[i]:
+            continue
+        xi, yi = pos[i, 0], pos[i, 1]
+        for j in range(A):
+            if j == i or (not all_active and not active[j]):
+                continue
+            if abs(pos[j, 0] - xi) <= see and abs(pos[j, 1] - yi) <= see and stamp[cell[j]] != i:
+                stamp[cell[j]] = i
+                dyn[i * N + cell[j]] += np.float32(1.0)
+
+
+@njit(cache=True)
+def _jacobi(V, c, Wp, n, Q, tol) -> bool:
+    """One Bellman-Ford step over ``n`` flat cells, ``V = min(V, W shifted by +-1 and +-Q)`` with
+    ``W = c + V`` from before the step (``envs.guidance._relax``); True if a value dropped by more
+    than ``tol``. ``Wp``: work array of ``n + 2Q`` floats whose first and last ``Q`` are inf (a
+    neighbour off the array), so that the loop has no branches and vectorises."""
+    w = Wp[Q : Q + n]
+    for i in range(n):
+        w[i] = c[i] + V[i]
+    up, down, left, right = Wp[0:n], Wp[2 * Q : 2 * Q + n], Wp[Q - 1 : Q - 1 + n], Wp[Q + 1 : Q + 1 + n]
+    dropped = 0
+    for i in range(n):
+        old = V[i]
+        m = old
+        x = right[i]
+        m = x if x < m else m
+        x = left[i]
+        m = x if x < m else m
+        x = down[i]
+        m = x if x < m else m
+        x = up[i]
+        m = x if x < m else m
+        V[i] = m
+        dropped |= m < old - tol
+    return dropped != 0
+
+
+@njit(cache=True)
+def window_solve(
+    cell, goal_p, grid, enter_p, c_add, v_add, dyn_on, dyn, togo, plan_win, N, Q, tol, compact_after,
+    is_inner, window, centre, base, succ, V, cost,
+):  # fmt: skip
+    """``envs.guidance.PathPlanner._solve`` compiled, the same float32 arithmetic step for step:
+    gather every agent's patch (entry costs, counts inside the window, the exit ring's static values,
+    the goal), Bellman-Ford with the same steps and stops as ``_bellman``, the successors (ties up,
+    down, left, right), written into layer 0 of the successor tables ``succ`` (flat). ``V`` (float32
+    [A, Q*Q]) receives the window values, ``cost`` (float64 [A]) each agent's value at its cell."""
+    A = cell.shape[0]
+    QQ = Q * Q
+    n = A * QQ
+    c = np.empty(n, dtype=np.float32)
+    v = V.reshape(-1)
+    for a in range(A):
+        ca = cell[a]
+        for q in range(QQ):
+            loc = ca + grid[q]
+            k = a * QQ + q
+            x = enter_p[loc] + c_add[q]
+            c[k] = x + dyn[a * N + loc] * dyn_on[q]
+            v[k] = togo[a * N + loc] + v_add[q]
+        g = plan_win[goal_p[a] - ca + N]
+        if g >= 0:
+            v[a * QQ + g] = 0.0
+    # _bellman: compact_after steps for all, one that finds the patches still changing, then those
+    # (laid end to end) until a checked step (every second) drops nothing by more than tol
+    Wp = np.full(n + 2 * Q, np.inf, dtype=np.float32)
+    for _ in range(compact_after):
+        _jacobi(v, c, Wp, n, Q, tol)
+    prev = v.copy()
+    _jacobi(v, c, Wp, n, Q, tol)
+    busy = np.empty(A, dtype=np.int64)
+    B = 0
+    for a in range(A):
+        for k in range(a * QQ, (a + 1) * QQ):
+            if v[k] < prev[k] - tol:
+                busy[B] = a
+                B += 1
+                break
+    if B > 0:
+        m = B * QQ
+        sv = np.empty(m, dtype=np.float32)
+        sc = np.empty(m, dtype=np.float32)
+        for b in range(B):
+            o = busy[b] * QQ
+            for q in range(QQ):
+                sv[b * QQ + q] = v[o + q]
+                sc[b * QQ + q] = c[o + q]
+        Wp[Q + m : 2 * Q + m] = np.inf  # the end of the shorter array
+        it = 0
+        while True:
+            dropped = _jacobi(sv, sc, Wp, m, Q, tol)
+            it += 1
+            if it % 2 == 0 and not dropped:
+                break
+        for b in range(B):
+            o = busy[b] * QQ
+            for q in range(QQ):
+                v[o + q] = sv[b * QQ + q]
+    W = Wp[:n]
+    for k in range(n):
+        W[k] = c[k] + v[k]
+    # successors of the window cells: inner cells step to the neighbour with the least c + V (ties
+    # up, down, left, right; stay where none is finite, and at the goal); the exit ring steps on to
+    # the static successor in layer 1 (or stays in layer 0 where the static path stops)
+    twoN = 2 * N
+    for a in range(A):
+        ca = cell[a]
+        ba = base[a]
+        g = plan_win[goal_p[a] - ca + N]
+        for j in range(window.shape[0]):
+            q = window[j]
+            at = ba + ca + grid[q]
+            if is_inner[q]:
+                k = a * QQ + q
+                if q == g:
+                    qn = q
+                else:
+                    best = W[k - Q]
+                    qn = q - Q
+                    if W[k + Q] < best:
+                        best, qn = W[k + Q], q + Q
+                    if W[k - 1] < best:
+                        best, qn = W[k - 1], q - 1
+                    if W[k + 1] < best:
+                        best, qn = W[k + 1], q + 1
+                    if not best < np.inf:
+                        qn = q
+                succ[at] = ba + ca + grid[qn]
+            else:
+                ring = succ[at + twoN]
+                succ[at] = at if ring == at + twoN else ring
+        cost[a] = v[a * QQ + centre]
+
+
+@njit(cache=True)
+def trace_paths(start, cell, base, succ, win, mapcell, N, r, active, all_active, mask):
+    """``envs.guidance.PathPlanner._trace`` compiled: follow each agent's successor table from entry
+    ``start`` and stop where the numpy loop stops (its checks every 4th step from ``min(3r + 3, L - 1)``,
+    ``L = (2r+1)^2 + 1``: every path has left the drawing window or stands at a fixed point). Draws
+    into ``mask`` ([A, (2r+1)^2], all False on entry); returns the path cells (int64 [A, n], -1 after
+    each path's end: its drawn cells, then the first cell outside the drawing window)."""
+    A = start.shape[0]
+    d = (2 * r + 1) * (2 * r + 1)
+    L = d + 1
+    first = min(3 * r + 3, L - 1)
+    every = 4
+    T = np.empty((A, L), dtype=np.int64)
+    lengths = np.empty(A, dtype=np.int64)
+    n_all = 1
+    for a in range(A):
+        origin = N - cell[a] - base[a]
+        T[a, 0] = start[a]
+        gone = False
+        n = L
+        for k in range(1, L):
+            T[a, k] = succ[T[a, k - 1]]
+            if k >= first and (k - first) % every == 0:
+                for j in range(k - every + 1, k + 1):
+                    if win[T[a, j] + origin] < 0:
+                        gone = True
+                if gone or T[a, k] == T[a, k - 1]:
+                    n = k + 1
+                    break
+        if n > n_all:
+            n_all = n
+        length = 1
+        mask[a, win[T[a, 0] + origin]] = True
+        if all_active or active[a]:
+            for k in range(1, n):
+                e = T[a, k]
+                if e == T[a, k - 1]:
+                    break  # a fixed point: the goal, or no path on
+                length += 1
+                w = win[e + origin]
+                if w < 0:
+                    break  # the first cell outside the drawing window ends the path
+                mask[a, w] = True
+        lengths[a] = length
+    out = np.full((A, n_all), -1, dtype=np.int64)
+    for a in range(A):
+        for k in range(lengths[a]):
+            out[a, k] = mapcell[T[a, k] - base[a]]
+    return out
