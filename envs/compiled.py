@@ -243,38 +243,51 @@ def _jacobi(V, c, Wp, n, Q, tol) -> bool:
 
 
 @njit(cache=True)
-def window_solve(
-    cell, goal_p, grid, enter_p, c_add, v_add, dyn_on, dyn, togo, plan_win, N, Q, tol, compact_after,
-    is_inner, window, centre, base, succ, V, cost,
-):  # fmt: skip
-    """``envs.guidance.PathPlanner._solve`` compiled, the same float32 arithmetic step for step:
-    gather every agent's patch (entry costs, counts inside the window, the exit ring's static values,
-    the goal), Bellman-Ford with the same steps and stops as ``_bellman``, the successors (ties up,
-    down, left, right), written into layer 0 of the successor tables ``succ`` (flat). ``V`` (float32
-    [A, Q*Q]) receives the window values, ``cost`` (float64 [A]) each agent's value at its cell."""
+def _solve_windows(
+    cell, goal_p, dyn, togo, enter_p, N, Wp, R, Q, tol, compact_after, plan_win, V, Wout, cost
+):
+    """``envs.guidance.PathPlanner._solve``'s values, the same float32 arithmetic step for step: gather
+    every agent's patch (entry costs plus counts inside the window, the exit ring's static values, the
+    goal), then Bellman-Ford with the steps and stops of ``_bellman`` over the patches laid end to end
+    (separators included: they take part in its checks). Writes the values ``V`` and ``c + V`` into
+    ``Wout`` (float32 [A, Q*Q] each) and each agent's value at its cell into ``cost``."""
     A = cell.shape[0]
     QQ = Q * Q
     n = A * QQ
+    P = Q - 1  # window and exit ring; row and column P are separators
+    p = R + 1
+    inf = np.float32(np.inf)
     c = np.empty(n, dtype=np.float32)
     v = V.reshape(-1)
     for a in range(A):
+        o = a * QQ
         ca = cell[a]
-        for q in range(QQ):
-            loc = ca + grid[q]
-            k = a * QQ + q
-            x = enter_p[loc] + c_add[q]
-            c[k] = x + dyn[a * N + loc] * dyn_on[q]
-            v[k] = togo[a * N + loc] + v_add[q]
+        for i in range(P):
+            row = ca + (i - p) * Wp - p
+            k0 = o + i * Q
+            ring_row = i == 0 or i == P - 1
+            for j in range(P):
+                loc = row + j
+                e = enter_p[loc]
+                if ring_row or j == 0 or j == P - 1:  # the exit ring: static values, no counts
+                    c[k0 + j] = e
+                    v[k0 + j] = togo[a * N + loc]
+                else:
+                    c[k0 + j] = e + dyn[a * N + loc]
+                    v[k0 + j] = inf
+            c[k0 + P] = inf
+            v[k0 + P] = inf
+        for j in range(Q):
+            c[o + P * Q + j] = inf
+            v[o + P * Q + j] = inf
         g = plan_win[goal_p[a] - ca + N]
-        if g >= 0:
-            v[a * QQ + g] = 0.0
-    # _bellman: compact_after steps for all, one that finds the patches still changing, then those
-    # (laid end to end) until a checked step (every second) drops nothing by more than tol
-    Wp = np.full(n + 2 * Q, np.inf, dtype=np.float32)
+        if g >= 0:  # the goal, inside the window, ends the path
+            v[o + g] = 0.0
+    Wp_ = np.full(n + 2 * Q, np.inf, dtype=np.float32)
     for _ in range(compact_after):
-        _jacobi(v, c, Wp, n, Q, tol)
+        _jacobi(v, c, Wp_, n, Q, tol)
     prev = v.copy()
-    _jacobi(v, c, Wp, n, Q, tol)
+    _jacobi(v, c, Wp_, n, Q, tol)
     busy = np.empty(A, dtype=np.int64)
     B = 0
     for a in range(A):
@@ -283,7 +296,7 @@ def window_solve(
                 busy[B] = a
                 B += 1
                 break
-    if B > 0:
+    if B > 0:  # the patches still changing, laid end to end, until a checked step drops nothing
         m = B * QQ
         sv = np.empty(m, dtype=np.float32)
         sc = np.empty(m, dtype=np.float32)
@@ -292,10 +305,10 @@ def window_solve(
             for q in range(QQ):
                 sv[b * QQ + q] = v[o + q]
                 sc[b * QQ + q] = c[o + q]
-        Wp[Q + m : 2 * Q + m] = np.inf  # the end of the shorter array
+        Wp_[Q + m : 2 * Q + m] = np.inf  # the end of the shorter array
         it = 0
         while True:
-            dropped = _jacobi(sv, sc, Wp, m, Q, tol)
+            dropped = _jacobi(sv, sc, Wp_, m, Q, tol)
             it += 1
             if it % 2 == 0 and not dropped:
                 break
@@ -303,50 +316,51 @@ def window_solve(
             o = busy[b] * QQ
             for q in range(QQ):
                 v[o + q] = sv[b * QQ + q]
-    W = Wp[:n]
+    w = Wout.reshape(-1)
     for k in range(n):
-        W[k] = c[k] + v[k]
-    # successors of the window cells: inner cells step to the neighbour with the least c + V (ties
-    # up, down, left, right; stay where none is finite, and at the goal); the exit ring steps on to
-    # the static successor in layer 1 (or stays in layer 0 where the static path stops)
-    twoN = 2 * N
+        w[k] = c[k] + v[k]
+    centre = p * Q + p
     for a in range(A):
-        ca = cell[a]
-        ba = base[a]
-        g = plan_win[goal_p[a] - ca + N]
-        for j in range(window.shape[0]):
-            q = window[j]
-            at = ba + ca + grid[q]
-            if is_inner[q]:
-                k = a * QQ + q
-                if q == g:
-                    qn = q
-                else:
-                    best = W[k - Q]
-                    qn = q - Q
-                    if W[k + Q] < best:
-                        best, qn = W[k + Q], q + Q
-                    if W[k - 1] < best:
-                        best, qn = W[k - 1], q - 1
-                    if W[k + 1] < best:
-                        best, qn = W[k + 1], q + 1
-                    if not best < np.inf:
-                        qn = q
-                succ[at] = ba + ca + grid[qn]
-            else:
-                ring = succ[at + twoN]
-                succ[at] = at if ring == at + twoN else ring
         cost[a] = v[a * QQ + centre]
 
 
 @njit(cache=True)
-def trace_paths(start, cell, base, succ, win, mapcell, N, r, active, all_active, mask):
-    """``envs.guidance.PathPlanner._trace`` compiled: follow each agent's successor table from entry
-    ``start`` and stop where the numpy loop stops (its checks every 4th step from ``min(3r + 3, L - 1)``,
-    ``L = (2r+1)^2 + 1``: every path has left the drawing window or stands at a fixed point). Draws
-    into ``mask`` ([A, (2r+1)^2], all False on entry); returns the path cells (int64 [A, n], -1 after
-    each path's end: its drawn cells, then the first cell outside the drawing window)."""
-    A = start.shape[0]
+def plan_step(
+    pos, cell, goal_p, active, all_active, solve, has_dyn, see, stamp, dyn, togo, enter_p, N, Wp, R, Q,
+    tol, compact_after, plan_win, patch_of, is_ring, fresh, solved_cell, solved_goal, V, Wsolved, base, succ, win,
+    mapcell, r, mask,
+):  # fmt: skip
+    """One step of ``envs.guidance.PathPlanner.update`` after the goal fields, compiled: the counts
+    (:func:`count_sightings`), the window solve on solve steps (:func:`_solve_windows`), each agent's
+    entry (its last solve's window, or the static field after a goal change, outside that window and
+    with static costs) and the read-out as ``PathPlanner._trace`` does it, with the successors of
+    layer 0 computed where the path passes instead of tabled. Draws into ``mask`` ([A, (2r+1)^2],
+    False on entry); returns (path cells int64 [A, n], -1 after each path's end; costs float64 [A])."""
+    A = cell.shape[0]
+    if has_dyn:
+        count_sightings(dyn, N, pos, cell, active, all_active, see, stamp)
+    cost = np.empty(A)
+    start = np.empty(A, dtype=np.int64)
+    if solve:
+        _solve_windows(
+            cell, goal_p, dyn, togo, enter_p, N, Wp, R, Q, tol, compact_after, plan_win, V, Wsolved, cost
+        )
+        for a in range(A):
+            solved_cell[a] = cell[a]
+            solved_goal[a] = plan_win[goal_p[a] - cell[a] + N]
+            fresh[a] = False
+            start[a] = base[a] + cell[a]
+    else:
+        for a in range(A):
+            cost[a] = togo[a * N + cell[a]]
+            start[a] = base[a] + cell[a] + 2 * N  # layer 1: the static field
+            if has_dyn and not fresh[a]:
+                q = plan_win[cell[a] - solved_cell[a] + N]
+                if q >= 0:  # inside the last solve's window: its values
+                    cost[a] = V[a, q]
+                    start[a] = base[a] + cell[a]
+    Wflat = Wsolved.reshape(-1)
+    twoN = 2 * N
     d = (2 * r + 1) * (2 * r + 1)
     L = d + 1
     first = min(3 * r + 3, L - 1)
@@ -356,12 +370,39 @@ def trace_paths(start, cell, base, succ, win, mapcell, N, r, active, all_active,
     n_all = 1
     for a in range(A):
         origin = N - cell[a] - base[a]
+        ba, sc, sg, o = base[a], solved_cell[a], solved_goal[a], a * Q * Q
         T[a, 0] = start[a]
         gone = False
         n = L
         for k in range(1, L):
-            T[a, k] = succ[T[a, k - 1]]
-            if k >= first and (k - first) % every == 0:
+            # the next entry, as PathPlanner's successor tables hold it: layer 1 (e - base >= 2N)
+            # from the static table; layer 0 from the last solve's c + V: an inner cell steps to the
+            # neighbour with the least (ties up, down, left, right; it stays at the goal and where
+            # none is finite), the exit ring on to layer 1 (it stays where the static path stops)
+            e = T[a, k - 1]
+            rel = e - ba
+            if rel >= twoN:
+                e = succ[e]
+            else:
+                q = patch_of[rel - sc + N]
+                if is_ring[q]:
+                    s = succ[e + twoN]
+                    if s != e + twoN:
+                        e = s
+                elif q != sg:
+                    x = o + q
+                    best = Wflat[x - Q]
+                    step = -Wp
+                    if Wflat[x + Q] < best:
+                        best, step = Wflat[x + Q], Wp
+                    if Wflat[x - 1] < best:
+                        best, step = Wflat[x - 1], -1
+                    if Wflat[x + 1] < best:
+                        best, step = Wflat[x + 1], 1
+                    if best < np.inf:
+                        e += step
+            T[a, k] = e
+            if k >= first and (k - first) % every == 0:  # the numpy loop's checks, so its length
                 for j in range(k - every + 1, k + 1):
                     if win[T[a, j] + origin] < 0:
                         gone = True
@@ -382,9 +423,11 @@ def trace_paths(start, cell, base, succ, win, mapcell, N, r, active, all_active,
                 if w < 0:
                     break  # the first cell outside the drawing window ends the path
                 mask[a, w] = True
+        else:
+            cost[a] = np.inf
         lengths[a] = length
     out = np.full((A, n_all), -1, dtype=np.int64)
     for a in range(A):
         for k in range(lengths[a]):
             out[a, k] = mapcell[T[a, k] - base[a]]
-    return out
+    return out, cost

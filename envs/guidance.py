@@ -513,7 +513,13 @@ class PathPlanner:
         if self.compiled:
             self._stamp = np.empty(N, dtype=np.int64)  # work array of the counting kernel
             self._win_flat = np.ascontiguousarray(self._win, dtype=np.int64)
-            self._cost = np.empty(A)
+            # the last solve's c + V and goal (patch cell, -1: outside): the kernel reads layer 0 from them
+            self._solved_w = np.full((A, self.Q * self.Q), np.inf, dtype=DTYPE)
+            self._solved_goal = np.full(A, -1, dtype=np.int64)
+            ring = (np.abs(dx) <= p) & (np.abs(dy) <= p)
+            self._patch_of = np.where(ring, (dx + p) * Q + dy + p, -1)  # window or exit ring cell, or -1
+            self._is_ring = ~self._is_inner & (self._c_add == 0)
+            self._no_dyn = np.zeros(1, dtype=DTYPE)
         return self.update(positions, goals, np.ones(A, dtype=bool))
 
     def update(self, positions: np.ndarray, goals: np.ndarray, active: np.ndarray) -> Plan:
@@ -532,29 +538,30 @@ class PathPlanner:
             self._togo[changed] = togo
             self._succ[changed, 2] = static = succ + (self._base[changed] + 2 * N)[:, None]
             if not solve:  # until the next solve, the static plan (the counts are cleared below)
-                self._succ[changed, 0] = self._layer0(static, changed)
+                if not self.compiled:  # (the kernel reads layer 1 directly)
+                    self._succ[changed, 0] = self._layer0(static, changed)
                 self._fresh[changed] = True
             if self._dyn is not None and self.reset_dynamic:
                 self._dyn[changed] = 0.0
             self._goal[changed] = goal[changed]
         cell = (pos[:, 0] + p) * Wp + pos[:, 1] + p
         all_active = bool(active.all())
+        if self.compiled:
+            self._t += 1
+            return self._step_compiled(
+                pos, cell, (goal_xy[:, 0] + p) * Wp + goal_xy[:, 1] + p, active, all_active, solve
+            )
         if self._dyn is not None:
             # every other active agent within see_radius adds 1 to its cell in the viewer's counts
-            if self.compiled:
-                _k.count_sightings(
-                    self._dyn.reshape(-1), N, pos, cell, active, all_active, self.see, self._stamp
-                )
-            elif self._sees is not None:
+            if self._sees is not None:
                 sees = self._sees[cell[None, :] - cell[:, None] + N]
             else:
                 sees = np.abs(pos[:, None, :] - pos[None, :, :]).max(-1) <= self.see
-            if not self.compiled:
-                np.fill_diagonal(sees, False)
-                if not all_active:
-                    sees &= active[None, :] & active[:, None]
-                # an agent's cell counts once per viewer and step, however many stand on it
-                self._dyn.reshape(-1)[(self._rows + cell[None, :])[sees]] += 1.0
+            np.fill_diagonal(sees, False)
+            if not all_active:
+                sees &= active[None, :] & active[:, None]
+            # an agent's cell counts once per viewer and step, however many stand on it
+            self._dyn.reshape(-1)[(self._rows + cell[None, :])[sees]] += 1.0
         start = self._base + cell  # layer 0
         if solve:
             cost = self._solve(cell, (goal_xy[:, 0] + p) * Wp + goal_xy[:, 1] + p)
@@ -571,23 +578,40 @@ class PathPlanner:
         self._t += 1
         return self._trace(start, cell, cost, active, all_active)
 
+    def _step_compiled(
+        self,
+        pos: np.ndarray,
+        cell: np.ndarray,
+        goal_p: np.ndarray,
+        active: np.ndarray,
+        all_active: bool,
+        solve: bool,
+    ) -> Plan:
+        """The counts, the window solve, the entries and the read-out in one kernel call
+        (:func:`envs.compiled.plan_step`): the same plans as the numpy steps below."""
+        A, r = len(cell), self.r
+        d = 2 * r + 1
+        mask = np.zeros((A, d * d), dtype=bool)
+        has_dyn = self._dyn is not None
+        cells, cost = _k.plan_step(
+            pos, cell, goal_p, active, all_active, solve, has_dyn, self.see, self._stamp,
+            self._dyn.reshape(-1) if has_dyn else self._no_dyn, self._togo.reshape(-1), self._enter_p,
+            self._N, self.Wp, self.R, self.Q, DTYPE(TOLERANCE), 8, self._plan_win, self._patch_of, self._is_ring,
+            self._fresh, self._solved_cell, self._solved_goal, self._solved_value, self._solved_w,
+            self._base, self._succ.reshape(-1), self._win_flat, self._mapcell, r, mask,
+        )  # fmt: skip
+        if cells.shape[1] > 1:
+            nxt = np.where(cells[:, 1] >= 0, cells[:, 1], cells[:, 0])
+        else:
+            nxt = cells[:, 0]
+        return Plan(mask.reshape(A, d, d), cells, nxt, cost)
+
     # ------------------------------------------------------------------ the solve
     def _solve(self, cell: np.ndarray, goal_p: np.ndarray) -> np.ndarray:
         """Window values of every agent (Bellman-Ford), written into layer 0 of the successor tables;
         ``cell``, ``goal_p``: flat cells of the padded map. Returns each agent's value at its cell."""
         A = len(cell)
         Q, N = self.Q, self._N
-        if self.compiled:
-            V = self._solved_value
-            _k.window_solve(
-                cell, goal_p, self._grid, self._enter_p, self._c_add, self._v_add, self._dyn_on,
-                self._dyn.reshape(-1), self._togo.reshape(-1), self._plan_win, N, Q, DTYPE(TOLERANCE),
-                8, self._is_inner, self._window, self._centre, self._base, self._succ.reshape(-1), V,
-                self._cost,
-            )  # fmt: skip
-            self._solved_cell = cell
-            self._fresh[:] = False
-            return self._cost.copy()
         local = cell[:, None] + self._grid  # [A, Q*Q] padded-map cell of each patch cell
         rows = self._rows + local  # the same in the [A, N] arrays, flat
         c = self._enter_p[local]  # entry costs (inf: obstacle or separator); counts inside the window
@@ -637,18 +661,6 @@ class PathPlanner:
         A = len(cell)
         r, N = self.r, self._N
         flat = self._succ.reshape(-1)
-        if self.compiled:
-            d = (2 * r + 1) ** 2
-            mask = np.zeros((A, d), dtype=bool)
-            cells = _k.trace_paths(
-                start, cell, self._base, flat, self._win_flat, self._mapcell, N, r, active, all_active, mask
-            )
-            nxt_cell = (
-                np.where(cells[:, 1] >= 0, cells[:, 1], cells[:, 0]) if cells.shape[1] > 1 else cells[:, 0]
-            )
-            if not all_active:
-                cost = np.where(active, cost, np.inf)
-            return Plan(mask.reshape(A, 2 * r + 1, 2 * r + 1), cells, nxt_cell, cost)
         win = self._win
         origin = N - cell - self._base  # win[e + origin]: where table entry e lies in the window
         L = (2 * r + 1) ** 2 + 1
