@@ -194,6 +194,27 @@ def padded_successors(enter_p, togo_p, Wp, goal_p, succ) -> None:
     succ[goal_p] = goal_p
 
 
+@njit(cache=True)
+def padded_goal_fields(table, enter, goals, W, pad, enter_p, togo, succ) -> None:
+    """For each goal: its static cost-to-go (:func:`dijkstra_to`; on maps of ~1000 cells the heap beats
+    the buckets, whose set-up dominates) as float32 over the map padded by ``pad`` cells of inf
+    (``togo[i]``, flat, row length ``W + 2 pad``) and its :func:`padded_successors` (``succ[i]``):
+    ``MapCosts.padded_fields``."""
+    n = enter.shape[0]
+    Wp = W + 2 * pad
+    f = np.empty(n)
+    hf, hu = np.empty(n + 1), np.empty(n + 1, dtype=np.int64)  # an indexed heap: one entry per cell
+    for i in range(goals.shape[0]):
+        g = goals[i]
+        dijkstra_to(table, enter, g, f, hf, hf, hu)
+        t = togo[i]
+        for c in range(t.shape[0]):
+            t[c] = np.inf
+        for c in range(n):
+            t[(c // W + pad) * Wp + c % W + pad] = f[c]
+        padded_successors(enter_p, t, Wp, (g // W + pad) * Wp + g % W + pad, succ[i])
+
+
 # ----------------------------------------------------------------------------- the per-step planner
 @njit(cache=True)
 def count_sightings(dyn, N, pos, cell, active, all_active, see, stamp) -> None:
@@ -326,7 +347,7 @@ def _solve_windows(
 
 @njit(cache=True)
 def plan_step(
-    pos, cell, goal_p, active, all_active, solve, has_dyn, see, stamp, dyn, togo, enter_p, N, Wp, R, Q,
+    pos, goal_xy, pad, active, solve, has_dyn, see, stamp, dyn, togo, enter_p, N, Wp, R, Q,
     tol, compact_after, plan_win, patch_of, is_ring, fresh, solved_cell, solved_goal, V, Wsolved, base, succ, win,
     mapcell, r, mask,
 ):  # fmt: skip
@@ -335,8 +356,17 @@ def plan_step(
     entry (its last solve's window, or the static field after a goal change, outside that window and
     with static costs) and the read-out as ``PathPlanner._trace`` does it, with the successors of
     layer 0 computed where the path passes instead of tabled. Draws into ``mask`` ([A, (2r+1)^2],
-    False on entry); returns (path cells int64 [A, n], -1 after each path's end; costs float64 [A])."""
-    A = cell.shape[0]
+    False on entry); returns (path cells int64 [A, n], -1 after each path's end; sub-goals: the second
+    cell, or the first where the path has one; costs float64 [A])."""
+    A = pos.shape[0]
+    cell = np.empty(A, dtype=np.int64)
+    goal_p = np.empty(A, dtype=np.int64)
+    all_active = True
+    for a in range(A):
+        cell[a] = (pos[a, 0] + pad) * Wp + pos[a, 1] + pad
+        goal_p[a] = (goal_xy[a, 0] + pad) * Wp + goal_xy[a, 1] + pad
+        if not active[a]:
+            all_active = False
     if has_dyn:
         count_sightings(dyn, N, pos, cell, active, all_active, see, stamp)
     cost = np.empty(A)
@@ -427,7 +457,9 @@ def plan_step(
             cost[a] = np.inf
         lengths[a] = length
     out = np.full((A, n_all), -1, dtype=np.int64)
+    nxt = np.empty(A, dtype=np.int64)
     for a in range(A):
         for k in range(lengths[a]):
             out[a, k] = mapcell[T[a, k] - base[a]]
-    return out, cost
+        nxt[a] = out[a, 1] if lengths[a] > 1 else out[a, 0]
+    return out, nxt, cost

@@ -259,20 +259,27 @@ class MapCosts:
         unit = check_costs(costs) == "unit"
         self.enter = np.ones(self.shape) if unit else static_costs(self.free, self.compiled, self._table)
         self._graph: Any = None
+        self._enter_flat: np.ndarray | None = None
         self._node = np.full(self.free.size, -1, dtype=np.int64)
         self._node[np.flatnonzero(self.free.ravel())] = np.arange(int(self.free.sum()))
         self._fields: OrderedDict[int, np.ndarray] = OrderedDict()
         self._max = max(1, min(max_goals, FIELD_CACHE_CELLS // max(1, self.free.size)))
         self._padded: dict[int, tuple[np.ndarray, OrderedDict[int, tuple[np.ndarray, np.ndarray]]]] = {}
 
+    def _check_goals(self, goals: list[int]) -> np.ndarray:
+        """The goals' free-cell nodes; a one-line error for a goal on an obstacle or off the map."""
+        ok = [0 <= g < self.free.size for g in goals]
+        nodes = np.where(ok, self._node[np.where(ok, goals, 0)], -1)
+        if (nodes < 0).any():
+            bad = goals[int(np.flatnonzero(nodes < 0)[0])]
+            raise ValueError(f"goal cell {divmod(bad, self.shape[1])} is an obstacle or off the map")
+        return nodes
+
     def to_goal(self, goals: list[int]) -> list[np.ndarray]:
         """Static cost-to-go [H, W] (inf where the goal is unreachable) for each goal cell."""
         missing = sorted({g for g in goals if g not in self._fields})
         if missing:
-            nodes = self._node[missing]
-            if (nodes < 0).any():
-                bad = missing[int(np.flatnonzero(nodes < 0)[0])]
-                raise ValueError(f"goal cell {divmod(bad, self.shape[1])} is an obstacle or off the map")
+            nodes = self._check_goals(missing)
             if self.compiled:  # the same fixed point as scipy's Dijkstra, so the same floats
                 enter = np.ascontiguousarray(self.enter.ravel())
                 for g in missing:
@@ -310,16 +317,18 @@ class MapCosts:
         enter_p, cache = self._padded[pad]
         Hp, Wp = enter_p.shape
         missing = sorted({g for g in goals if g not in cache})
-        if missing and self.compiled:
-            gx, gy = np.divmod(np.array(missing), self.shape[1])
-            enter_flat = enter_p.reshape(-1)
-            for goal, field, gp in zip(missing, self.to_goal(missing), ((gx + pad) * Wp + gy + pad).tolist()):
-                togo = np.full((Hp, Wp), np.inf, dtype=DTYPE)
-                togo[pad:-pad, pad:-pad] = field
-                togo = togo.reshape(-1)
-                succ = np.empty(Hp * Wp, dtype=np.int64)
-                _k.padded_successors(enter_flat, togo, Wp, gp, succ)
-                cache[goal] = (togo, succ)
+        if missing and self.compiled:  # Dijkstra, padding and successors in one kernel call
+            self._check_goals(missing)
+            togo = np.empty((len(missing), Hp * Wp), dtype=DTYPE)
+            succ = np.empty((len(missing), Hp * Wp), dtype=np.int64)
+            if self._enter_flat is None:
+                self._enter_flat = np.ascontiguousarray(self.enter.ravel())
+            _k.padded_goal_fields(
+                self._table, self._enter_flat, np.array(missing, dtype=np.int64), self.shape[1], pad,
+                enter_p.reshape(-1), togo, succ,
+            )  # fmt: skip
+            for i, goal in enumerate(missing):  # copies: an entry must not keep its whole batch alive
+                cache[goal] = (togo[i].copy(), succ[i].copy())
         elif missing:
             k = len(missing)
             togo = np.full((k, Hp, Wp), np.inf, dtype=DTYPE)
@@ -544,13 +553,11 @@ class PathPlanner:
             if self._dyn is not None and self.reset_dynamic:
                 self._dyn[changed] = 0.0
             self._goal[changed] = goal[changed]
-        cell = (pos[:, 0] + p) * Wp + pos[:, 1] + p
-        all_active = bool(active.all())
         if self.compiled:
             self._t += 1
-            return self._step_compiled(
-                pos, cell, (goal_xy[:, 0] + p) * Wp + goal_xy[:, 1] + p, active, all_active, solve
-            )
+            return self._step_compiled(pos, goal_xy, active, solve)
+        cell = (pos[:, 0] + p) * Wp + pos[:, 1] + p
+        all_active = bool(active.all())
         if self._dyn is not None:
             # every other active agent within see_radius adds 1 to its cell in the viewer's counts
             if self._sees is not None:
@@ -578,32 +585,20 @@ class PathPlanner:
         self._t += 1
         return self._trace(start, cell, cost, active, all_active)
 
-    def _step_compiled(
-        self,
-        pos: np.ndarray,
-        cell: np.ndarray,
-        goal_p: np.ndarray,
-        active: np.ndarray,
-        all_active: bool,
-        solve: bool,
-    ) -> Plan:
+    def _step_compiled(self, pos: np.ndarray, goal_xy: np.ndarray, active: np.ndarray, solve: bool) -> Plan:
         """The counts, the window solve, the entries and the read-out in one kernel call
         (:func:`envs.compiled.plan_step`): the same plans as the numpy steps below."""
-        A, r = len(cell), self.r
+        A, r = len(pos), self.r
         d = 2 * r + 1
         mask = np.zeros((A, d * d), dtype=bool)
         has_dyn = self._dyn is not None
-        cells, cost = _k.plan_step(
-            pos, cell, goal_p, active, all_active, solve, has_dyn, self.see, self._stamp,
+        cells, nxt, cost = _k.plan_step(
+            pos, goal_xy, self.pad, active, solve, has_dyn, self.see, self._stamp,
             self._dyn.reshape(-1) if has_dyn else self._no_dyn, self._togo.reshape(-1), self._enter_p,
-            self._N, self.Wp, self.R, self.Q, DTYPE(TOLERANCE), 8, self._plan_win, self._patch_of, self._is_ring,
-            self._fresh, self._solved_cell, self._solved_goal, self._solved_value, self._solved_w,
-            self._base, self._succ.reshape(-1), self._win_flat, self._mapcell, r, mask,
+            self._N, self.Wp, self.R, self.Q, DTYPE(TOLERANCE), 8, self._plan_win, self._patch_of,
+            self._is_ring, self._fresh, self._solved_cell, self._solved_goal, self._solved_value,
+            self._solved_w, self._base, self._succ.reshape(-1), self._win_flat, self._mapcell, r, mask,
         )  # fmt: skip
-        if cells.shape[1] > 1:
-            nxt = np.where(cells[:, 1] >= 0, cells[:, 1], cells[:, 0])
-        else:
-            nxt = cells[:, 0]
         return Plan(mask.reshape(A, d, d), cells, nxt, cost)
 
     # ------------------------------------------------------------------ the solve
