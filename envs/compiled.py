@@ -176,21 +176,20 @@ def padded_successors(enter_p, togo_p, Wp, goal_p, succ) -> None:
     neighbour off the array counts as inf), itself where none is finite and at the goal ``goal_p``.
     ``envs.guidance.MapCosts.padded_fields``' numpy arithmetic, one goal at a time."""
     n = enter_p.shape[0]
-    w = np.empty(n, dtype=np.float32)
+    w = np.full(n + 2 * Wp, np.inf, dtype=np.float32)  # inf beyond both ends: no bounds checks below
     for i in range(n):
-        w[i] = enter_p[i] + togo_p[i]
+        w[Wp + i] = enter_p[i] + togo_p[i]
     for i in range(n):
-        best = np.float32(np.inf)
-        arg = i
-        if i >= Wp and w[i - Wp] < best:
-            best, arg = w[i - Wp], i - Wp
-        if i + Wp < n and w[i + Wp] < best:
-            best, arg = w[i + Wp], i + Wp
-        if i >= 1 and w[i - 1] < best:
-            best, arg = w[i - 1], i - 1
-        if i + 1 < n and w[i + 1] < best:
-            best, arg = w[i + 1], i + 1
-        succ[i] = arg
+        k = Wp + i
+        best = w[k - Wp]
+        arg = i - Wp
+        if w[k + Wp] < best:
+            best, arg = w[k + Wp], i + Wp
+        if w[k - 1] < best:
+            best, arg = w[k - 1], i - 1
+        if w[k + 1] < best:
+            best, arg = w[k + 1], i + 1
+        succ[i] = arg if best < np.inf else i
     succ[goal_p] = goal_p
 
 
@@ -210,8 +209,11 @@ def padded_goal_fields(table, enter, goals, W, pad, enter_p, togo, succ) -> None
         t = togo[i]
         for c in range(t.shape[0]):
             t[c] = np.inf
-        for c in range(n):
-            t[(c // W + pad) * Wp + c % W + pad] = f[c]
+        H = n // W
+        for x in range(H):
+            o = (x + pad) * Wp + pad
+            for y in range(W):
+                t[o + y] = f[x * W + y]
         padded_successors(enter_p, t, Wp, (g // W + pad) * Wp + g % W + pad, succ[i])
 
 
