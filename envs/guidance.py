@@ -12,7 +12,7 @@ Cost of entering a free cell ``v`` (obstacles are never entered):
 - **static** ``s(v) = max_avg / avg(v)``: ``avg(v)`` is v's mean BFS distance to the cells it can reach
   and ``max_avg`` the largest such mean on the map, so central cells, where traffic concentrates, cost
   more than peripheral ones (1.0 for the most peripheral cell); an exact all-pairs BFS per map,
-  bit-parallel in numpy (:func:`static_costs`);
+  compiled, or bit-parallel in numpy without numba (:func:`static_costs`);
 - **dynamic** ``n_i(v)``: per agent, how many steps agent i has seen another agent standing on v since
   its goal last changed (``reset_dynamic``); it counts only while v lies in the agent's planning
   window (``plan_radius`` around its current cell, the observation window by default).
@@ -40,7 +40,14 @@ window: its successors inside, a step to layer 1 from its exit ring) and layer 1
 of the agent's goal field), so reading a path is one gather per step for all agents, and a path that
 has left the window never re-enters its values. Tests against slow references (and against the
 implementation before these tables, ``tests/guidance_reference.py``): ``tests/test_envs_guidance.py``.
-Speed: docs/bench-env.md.
+
+**Compiled** (``compiled``, default where numba is installed: the ``fast`` extra): one kernel call per
+step (:func:`envs.compiled.plan_step`) does the counting, the window solve (the same float32
+Bellman-Ford steps, in the same order, with the same stops), each agent's entry and the read-out; it
+computes layer-0 successors where the path passes, from the solve's ``c + V``, instead of tabling them
+for every window cell, and the goal fields come from a compiled Dijkstra (scipy's fixed point, the
+same floats). The plans are the numpy path's bit for bit (``tests/test_envs_guidance_compiled.py``);
+with numba, scipy is never imported. Speed: docs/bench-env.md.
 
 Coordinates are map ``(row, column)``; cells are flat ``row * W + column`` of the unpadded map.
 """
