@@ -12,7 +12,7 @@ Cost of entering a free cell ``v`` (obstacles are never entered):
 - **static** ``s(v) = max_avg / avg(v)``: ``avg(v)`` is v's mean BFS distance to the cells it can reach
   and ``max_avg`` the largest such mean on the map, so central cells, where traffic concentrates, cost
   more than peripheral ones (1.0 for the most peripheral cell); an exact all-pairs BFS per map,
-  bit-parallel in numpy (:func:`static_costs`);
+  compiled, or bit-parallel in numpy without numba (:func:`static_costs`);
 - **dynamic** ``n_i(v)``: per agent, how many steps agent i has seen another agent standing on v since
   its goal last changed (``reset_dynamic``); it counts only while v lies in the agent's planning
   window (``plan_radius`` around its current cell, the observation window by default).
@@ -40,7 +40,14 @@ window: its successors inside, a step to layer 1 from its exit ring) and layer 1
 of the agent's goal field), so reading a path is one gather per step for all agents, and a path that
 has left the window never re-enters its values. Tests against slow references (and against the
 implementation before these tables, ``tests/guidance_reference.py``): ``tests/test_envs_guidance.py``.
-Speed: docs/bench-env.md.
+
+**Compiled** (``compiled``, default where numba is installed: the ``fast`` extra): one kernel call per
+step (:func:`envs.compiled.plan_step`) does the counting, the window solve (the same float32
+Bellman-Ford steps, in the same order, with the same stops), each agent's entry and the read-out; it
+computes layer-0 successors where the path passes, from the solve's ``c + V``, instead of tabling them
+for every window cell, and the goal fields come from a compiled Dijkstra (scipy's fixed point, the
+same floats). The plans are the numpy path's bit for bit (``tests/test_envs_guidance_compiled.py``);
+with numba, scipy is never imported. Speed: docs/bench-env.md.
 
 Coordinates are map ``(row, column)``; cells are flat ``row * W + column`` of the unpadded map.
 """
@@ -55,8 +62,9 @@ from typing import Any
 
 import numpy as np
 
-# scipy is imported only where goal fields are searched (and for the sampled static costs of maps over
-# EXACT_AVG_MAX_CELLS free cells), so that importing envs does not load it
+# scipy is imported only on the numpy path (no numba) where goal fields are searched and for the
+# sampled static costs of maps over EXACT_AVG_MAX_CELLS free cells: with numba it is never loaded
+from envs import compiled as _k
 from envs.config import PlannerCosts
 
 PLANNER_COSTS = typing.get_args(PlannerCosts)
@@ -162,15 +170,54 @@ def _distance_sums(nbrs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarr
         reached[:n] = nxt
 
 
-def static_costs(free: np.ndarray) -> np.ndarray:
+def neighbour_table(free: np.ndarray) -> np.ndarray:
+    """int64 [H*W, 4]: the free 4-neighbours of every free cell (``_OFFSETS`` order, compacted to the
+    left), padded with H*W: the graph of the compiled BFS and Dijkstra kernels (:mod:`envs.compiled`)."""
+    H, W = free.shape
+    N = H * W
+    table = np.full((N, 4), N, dtype=np.int64)
+    x, y = np.divmod(np.arange(N), W)
+    flat = free.ravel()
+    for k, (dx, dy) in enumerate(_OFFSETS):
+        nx, ny = x + dx, y + dy
+        ok = flat & (nx >= 0) & (nx < H) & (ny >= 0) & (ny < W)
+        ok[ok] = flat[nx[ok] * W + ny[ok]]
+        table[ok, k] = (nx * W + ny)[ok]
+    # the free neighbours first and nothing else (AStarPlanner's lists): compact each row to the left
+    order = np.argsort(table == N, axis=1, kind="stable")
+    return np.take_along_axis(table, order, axis=1)
+
+
+def static_costs(
+    free: np.ndarray, compiled: bool | None = None, table: np.ndarray | None = None
+) -> np.ndarray:
     """float64 [H, W] static cost of entering each cell: ``max_avg / avg(v)`` on free cells, 1.0 elsewhere.
 
     ``avg(v)``: mean BFS distance from v to every other cell of its component (exact up to
     :data:`EXACT_AVG_MAX_CELLS` free cells, else to an evenly spaced sample of 1024 target cells).
     An isolated cell has no average and costs 1.0 (no path ever enters it).
+
+    ``compiled`` (default: whether numba is installed): one compiled BFS per source (``table``: the
+    map's :func:`neighbour_table`, built if None); else a bit-parallel BFS in numpy (scipy's BFS
+    beyond :data:`EXACT_AVG_MAX_CELLS`). Integer sums either way, so the same floats.
     """
     free = np.asarray(free, dtype=bool)
     out = np.ones(free.shape)
+    if _k.HAVE_NUMBA if compiled is None else compiled:
+        cells = np.flatnonzero(free.ravel())
+        n = len(cells)
+        if n == 0:
+            return out
+        table = neighbour_table(free) if table is None else table
+        sources = cells if n <= EXACT_AVG_MAX_CELLS else cells[np.linspace(0, n - 1, 1024).astype(np.int64)]
+        sums = np.zeros(free.size, dtype=np.int64)
+        counts = np.zeros(free.size, dtype=np.int64)
+        _k.bfs_sums(table, sources, sums, counts)
+        s, c = sums[cells].astype(np.float64), counts[cells]
+        avg = np.where(c > 0, s / np.maximum(c, 1), 0.0)
+        top = avg.max()
+        out.reshape(-1)[cells] = np.where(avg > 0, top / np.where(avg > 0, avg, 1.0), 1.0)
+        return out
     cells, nbrs = _neighbour_nodes(free)
     n = len(cells)
     if n == 0:
@@ -209,35 +256,56 @@ def _argmin4(
 class MapCosts:
     """Per map: static entry costs and static cost-to-go fields per goal (cached, LRU by goal cell)."""
 
-    def __init__(self, free: np.ndarray, costs: PlannerCosts, max_goals: int = 4096) -> None:
+    def __init__(
+        self, free: np.ndarray, costs: PlannerCosts, max_goals: int = 4096, compiled: bool | None = None
+    ) -> None:
         self.free = np.asarray(free, dtype=bool)
         self.shape = self.free.shape
-        self.enter = np.ones(self.shape) if check_costs(costs) == "unit" else static_costs(self.free)
+        self.compiled = _k.HAVE_NUMBA if compiled is None else bool(compiled)
+        self._table = neighbour_table(self.free) if self.compiled else None
+        unit = check_costs(costs) == "unit"
+        self.enter = np.ones(self.shape) if unit else static_costs(self.free, self.compiled, self._table)
         self._graph: Any = None
+        self._enter_flat: np.ndarray | None = None
         self._node = np.full(self.free.size, -1, dtype=np.int64)
         self._node[np.flatnonzero(self.free.ravel())] = np.arange(int(self.free.sum()))
         self._fields: OrderedDict[int, np.ndarray] = OrderedDict()
         self._max = max(1, min(max_goals, FIELD_CACHE_CELLS // max(1, self.free.size)))
         self._padded: dict[int, tuple[np.ndarray, OrderedDict[int, tuple[np.ndarray, np.ndarray]]]] = {}
 
+    def _check_goals(self, goals: list[int]) -> np.ndarray:
+        """The goals' free-cell nodes; a one-line error for a goal on an obstacle or off the map."""
+        ok = [0 <= g < self.free.size for g in goals]
+        nodes = np.where(ok, self._node[np.where(ok, goals, 0)], -1)
+        if (nodes < 0).any():
+            bad = goals[int(np.flatnonzero(nodes < 0)[0])]
+            raise ValueError(f"goal cell {divmod(bad, self.shape[1])} is an obstacle or off the map")
+        return nodes
+
     def to_goal(self, goals: list[int]) -> list[np.ndarray]:
         """Static cost-to-go [H, W] (inf where the goal is unreachable) for each goal cell."""
         missing = sorted({g for g in goals if g not in self._fields})
         if missing:
-            nodes = self._node[missing]
-            if (nodes < 0).any():
-                bad = missing[int(np.flatnonzero(nodes < 0)[0])]
-                raise ValueError(f"goal cell {divmod(bad, self.shape[1])} is an obstacle or off the map")
-            from scipy.sparse.csgraph import dijkstra
+            nodes = self._check_goals(missing)
+            if self.compiled:  # the same fixed point as scipy's Dijkstra, so the same floats
+                enter = np.ascontiguousarray(self.enter.ravel())
+                for g in missing:
+                    f = np.empty(self.free.size)
+                    if not _k.dijkstra_buckets(self._table, enter, g, f):  # an entry cost below 1
+                        heap = np.empty(4 * f.size + 16), np.empty(1), np.empty(4 * f.size + 16, np.int64)
+                        _k.dijkstra_to(self._table, enter, g, f, *heap)
+                    self._fields[g] = f.reshape(self.shape)
+            else:
+                from scipy.sparse.csgraph import dijkstra
 
-            if self._graph is None:
-                self._graph, _ = _adjacency(self.free, self.enter)
-            cells = np.flatnonzero(self.free.ravel())
-            dist = dijkstra(self._graph, directed=True, indices=nodes)  # [k, n]
-            for g, d in zip(missing, dist):
-                f = np.full(self.free.size, np.inf)
-                f[cells] = d
-                self._fields[g] = f.reshape(self.shape)
+                if self._graph is None:
+                    self._graph, _ = _adjacency(self.free, self.enter)
+                cells = np.flatnonzero(self.free.ravel())
+                dist = dijkstra(self._graph, directed=True, indices=nodes)  # [k, n]
+                for g, d in zip(missing, dist):
+                    f = np.full(self.free.size, np.inf)
+                    f[cells] = d
+                    self._fields[g] = f.reshape(self.shape)
         out = []
         for g in goals:
             self._fields.move_to_end(g)
@@ -256,7 +324,19 @@ class MapCosts:
         enter_p, cache = self._padded[pad]
         Hp, Wp = enter_p.shape
         missing = sorted({g for g in goals if g not in cache})
-        if missing:
+        if missing and self.compiled:  # Dijkstra, padding and successors in one kernel call
+            self._check_goals(missing)
+            togo = np.empty((len(missing), Hp * Wp), dtype=DTYPE)
+            succ = np.empty((len(missing), Hp * Wp), dtype=np.int64)
+            if self._enter_flat is None:
+                self._enter_flat = np.ascontiguousarray(self.enter.ravel())
+            _k.padded_goal_fields(
+                self._table, self._enter_flat, np.array(missing, dtype=np.int64), self.shape[1], pad,
+                enter_p.reshape(-1), togo, succ,
+            )  # fmt: skip
+            for i, goal in enumerate(missing):  # copies: an entry must not keep its whole batch alive
+                cache[goal] = (togo[i].copy(), succ[i].copy())
+        elif missing:
             k = len(missing)
             togo = np.full((k, Hp, Wp), np.inf, dtype=DTYPE)
             togo[:, pad:-pad, pad:-pad] = np.stack(self.to_goal(missing))
@@ -302,16 +382,18 @@ class MapCosts:
 class MapCostsCache:
     """:class:`MapCosts` per (map, cost kind), least recently used maps dropped first."""
 
-    def __init__(self, max_maps: int = 32) -> None:
+    def __init__(self, max_maps: int = 32, compiled: bool | None = None) -> None:
         self._maps: OrderedDict[bytes, MapCosts] = OrderedDict()
         self._max = max_maps
+        self.compiled = compiled
+        """passed to every :class:`MapCosts` (None: compiled where numba is installed)"""
 
     def get(self, free: np.ndarray, costs: PlannerCosts) -> MapCosts:
         free = np.asarray(free, dtype=bool)
         key = costs.encode() + np.asarray(free.shape, np.int64).tobytes() + np.packbits(free).tobytes()
         m = self._maps.pop(key, None)
         if m is None:
-            m = MapCosts(free, costs)
+            m = MapCosts(free, costs, compiled=self.compiled)
         self._maps[key] = m
         while len(self._maps) > self._max:
             self._maps.popitem(last=False)
@@ -344,6 +426,8 @@ class PathPlanner:
     costs:         ``follower`` (static + dynamic), ``static`` or ``unit``
     reset_dynamic: forget an agent's dynamic counts when its goal changes (Follower's default)
     replan_every:  solve the windows every k-th step (1: every step; see the module docstring)
+    compiled:      run the counting, window solve, read-out and goal fields as numba kernels
+                   (:mod:`envs.compiled`; identical plans); default: whether numba is installed
     """
 
     def __init__(
@@ -355,8 +439,14 @@ class PathPlanner:
         reset_dynamic: bool = True,
         cache: MapCostsCache | None = None,
         replan_every: int = 1,
+        compiled: bool | None = None,
     ) -> None:
         self.costs = check_costs(costs)
+        if compiled and not _k.HAVE_NUMBA:
+            raise ValueError(
+                "compiled=True needs numba (pip install 'srmt[fast]'); use compiled=None or False"
+            )
+        self.compiled = _k.HAVE_NUMBA if compiled is None else bool(compiled)
         self.r = int(radius)
         self.R = self.r if plan_radius is None else int(plan_radius)
         if self.r < 1 or self.R < self.r:
@@ -364,7 +454,7 @@ class PathPlanner:
         self.see = self.r if see_radius is None else int(see_radius)
         self.reset_dynamic = reset_dynamic
         self.replan_every = check_replan_every(replan_every)
-        self.cache = cache if cache is not None else MapCostsCache()
+        self.cache = cache if cache is not None else MapCostsCache(compiled=self.compiled)
         self.pad = p = self.R + 1
         # A patch is the planning window, a ring of exit cells around it, and one more row and column
         # of separators (cost inf) so that patches can lie end to end in one flat array.
@@ -436,6 +526,16 @@ class PathPlanner:
         self._fresh = np.ones(A, dtype=bool)
         self._goal = np.full(A, -1, dtype=np.int64)
         self._t = 0
+        if self.compiled:
+            self._stamp = np.empty(N, dtype=np.int64)  # work array of the counting kernel
+            self._win_flat = np.ascontiguousarray(self._win, dtype=np.int64)
+            # the last solve's c + V and goal (patch cell, -1: outside): the kernel reads layer 0 from them
+            self._solved_w = np.full((A, self.Q * self.Q), np.inf, dtype=DTYPE)
+            self._solved_goal = np.full(A, -1, dtype=np.int64)
+            ring = (np.abs(dx) <= p) & (np.abs(dy) <= p)
+            self._patch_of = np.where(ring, (dx + p) * Q + dy + p, -1)  # window or exit ring cell, or -1
+            self._is_ring = ~self._is_inner & (self._c_add == 0)
+            self._no_dyn = np.zeros(1, dtype=DTYPE)
         return self.update(positions, goals, np.ones(A, dtype=bool))
 
     def update(self, positions: np.ndarray, goals: np.ndarray, active: np.ndarray) -> Plan:
@@ -454,11 +554,15 @@ class PathPlanner:
             self._togo[changed] = togo
             self._succ[changed, 2] = static = succ + (self._base[changed] + 2 * N)[:, None]
             if not solve:  # until the next solve, the static plan (the counts are cleared below)
-                self._succ[changed, 0] = self._layer0(static, changed)
+                if not self.compiled:  # (the kernel reads layer 1 directly)
+                    self._succ[changed, 0] = self._layer0(static, changed)
                 self._fresh[changed] = True
             if self._dyn is not None and self.reset_dynamic:
                 self._dyn[changed] = 0.0
             self._goal[changed] = goal[changed]
+        if self.compiled:
+            self._t += 1
+            return self._step_compiled(pos, goal_xy, active, solve)
         cell = (pos[:, 0] + p) * Wp + pos[:, 1] + p
         all_active = bool(active.all())
         if self._dyn is not None:
@@ -487,6 +591,22 @@ class PathPlanner:
                 start[at < 0] += 2 * N
         self._t += 1
         return self._trace(start, cell, cost, active, all_active)
+
+    def _step_compiled(self, pos: np.ndarray, goal_xy: np.ndarray, active: np.ndarray, solve: bool) -> Plan:
+        """The counts, the window solve, the entries and the read-out in one kernel call
+        (:func:`envs.compiled.plan_step`): the same plans as the numpy steps below."""
+        A, r = len(pos), self.r
+        d = 2 * r + 1
+        mask = np.zeros((A, d * d), dtype=bool)
+        has_dyn = self._dyn is not None
+        cells, nxt, cost = _k.plan_step(
+            pos, goal_xy, self.pad, active, solve, has_dyn, self.see, self._stamp,
+            self._dyn.reshape(-1) if has_dyn else self._no_dyn, self._togo.reshape(-1), self._enter_p,
+            self._N, self.Wp, self.R, self.Q, DTYPE(TOLERANCE), 8, self._plan_win, self._patch_of,
+            self._is_ring, self._fresh, self._solved_cell, self._solved_goal, self._solved_value,
+            self._solved_w, self._base, self._succ.reshape(-1), self._win_flat, self._mapcell, r, mask,
+        )  # fmt: skip
+        return Plan(mask.reshape(A, d, d), cells, nxt, cost)
 
     # ------------------------------------------------------------------ the solve
     def _solve(self, cell: np.ndarray, goal_p: np.ndarray) -> np.ndarray:

@@ -10,11 +10,13 @@ import guidance_reference as ref  # tests/guidance_reference.py: the implementat
 import numpy as np
 import pytest
 
+from envs import compiled as K
 from envs import make_env
 from envs.config import EnvConfig
 from envs.guidance import PLANNER_COSTS, AStarPlanner, PathPlanner, static_costs
 from envs.rewards import FOLLOWER_BONUS, compute_rewards
 
+needs_numba = pytest.mark.skipif(not K.HAVE_NUMBA, reason="numba (the 'fast' extra) not installed")
 MOVES = {(0, 0): 0, (-1, 0): 1, (1, 0): 2, (0, -1): 3, (0, 1): 4}
 
 
@@ -351,16 +353,18 @@ def _instance(seed):
     return rng, free, cells, cells[pick[:A]], cells[pick[A:]]
 
 
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=needs_numba)])
 @pytest.mark.parametrize("seed", range(12))
-def test_planner_is_the_old_planner_bit_for_bit(seed):
+def test_planner_is_the_old_planner_bit_for_bit(seed, compiled):
     """replan_every=1 gives exactly what the implementation before the successor tables gave (kept in
     tests/guidance_reference.py): same drawn masks, sub-goals, costs and path cells, with goal changes,
-    inactive agents and planning windows wider than the drawing window."""
+    inactive agents and planning windows wider than the drawing window; numpy and numba alike."""
     rng, free, cells, pos, goals = _instance(seed)
     r = int(rng.integers(1, 5))
     R = r + int(rng.integers(0, 3)) * (seed % 2)
     costs = PLANNER_COSTS[seed % 3]
-    new, old = PathPlanner(r, costs, plan_radius=R), ref.PathPlanner(r, costs, plan_radius=R)
+    new = PathPlanner(r, costs, plan_radius=R, compiled=compiled)
+    old = ref.PathPlanner(r, costs, plan_radius=R)
     a, b = new.reset(free, pos, goals), old.reset(free, pos, goals)
     W = free.shape[1]
     for t in range(25):
@@ -382,12 +386,14 @@ def test_planner_is_the_old_planner_bit_for_bit(seed):
         a, b = new.update(pos, goals, active), old.update(pos, goals, active)
 
 
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=needs_numba)])
 @pytest.mark.parametrize("seed", range(6))
-def test_static_costs_are_the_old_ones_bit_for_bit(seed):
-    """The bit-parallel BFS gives the scipy all-pairs result exactly (several components, isolated cells)."""
+def test_static_costs_are_the_old_ones_bit_for_bit(seed, compiled):
+    """The bit-parallel BFS (numpy) and the per-source BFS (numba) give the scipy all-pairs result
+    exactly (several components, isolated cells)."""
     rng = np.random.default_rng(seed)
     free = rng.random(tuple(rng.integers(3, 40, 2))) >= rng.uniform(0.2, 0.6)
-    np.testing.assert_array_equal(static_costs(free), ref.static_costs(free))
+    np.testing.assert_array_equal(static_costs(free, compiled=compiled), ref.static_costs(free))
 
 
 @pytest.mark.parametrize("costs", ["follower", "unit"])

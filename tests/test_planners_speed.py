@@ -102,7 +102,7 @@ def assert_same_plan(a, b, where) -> None:
 def test_static_costs_compiled_are_identical(shape, density):
     """Exact all-pairs averages on small maps, the 1024-target sample beyond 4096 free cells (72x70)."""
     free = np.random.default_rng(shape[0]).random(shape) > density
-    np.testing.assert_array_equal(FP.static_costs_compiled(free), static_costs(free))
+    np.testing.assert_array_equal(FP.static_costs_compiled(free), static_costs(free, compiled=False))
 
 
 @needs_numba  # without numba the kernels run as (very slow) Python
@@ -114,7 +114,7 @@ def test_goal_fields_are_scipys_floats(costs):
 
     rng = np.random.default_rng(3)
     free = rng.random((19, 23)) > 0.3
-    ref, m = MapCosts(free, costs), FP._CompiledMap(free, costs)
+    ref, m = MapCosts(free, costs, compiled=False), FP._CompiledMap(free, costs)
     out = np.empty(free.size)
     for goal in rng.choice(np.flatnonzero(free.ravel()), 8, replace=False).tolist():
         want = ref.to_goal([goal])[0].ravel()

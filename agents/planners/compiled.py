@@ -11,17 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-try:  # the optional extra: pip install 'srmt[fast]'
-    from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised on installs without the extra
-    HAVE_NUMBA = False
-
-    def njit(*args, **kwargs):  # the decorator as a no-op: the kernels then run as (slow) Python
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
+# numba (or the no-op decorator without it) and the BFS / Dijkstra kernels that the env's planner
+# shares (envs/compiled.py): one implementation, re-exported here for the planners
+from envs.compiled import HAVE_NUMBA, bfs_sums, dijkstra_buckets, dijkstra_to, njit  # noqa: F401
 
 
 @njit(cache=True)
@@ -45,33 +37,6 @@ def bfs_into(table: np.ndarray, source: int, out: np.ndarray, unreachable: int) 
                 out[v] = du
                 queue[tail] = v
                 tail += 1
-
-
-@njit(cache=True)
-def bfs_sums(table: np.ndarray, sources: np.ndarray, sums: np.ndarray, counts: np.ndarray) -> None:
-    """For every cell v: ``sums[v]`` += its BFS distance from each source that reaches it (v itself
-    excluded) and ``counts[v]`` += 1 per such source: the totals of FollowerLite's mean distances."""
-    n = sums.shape[0]
-    dist = np.empty(n, dtype=np.int64)
-    queue = np.empty(n, dtype=np.int64)
-    for s in sources:
-        for c in range(n):
-            dist[c] = -1
-        dist[s] = 0
-        queue[0] = s
-        head, tail = 0, 1
-        while head < tail:
-            u = queue[head]
-            head += 1
-            du = dist[u] + 1
-            for k in range(4):
-                v = table[u, k]
-                if v < n and dist[v] < 0:
-                    dist[v] = du
-                    sums[v] += du
-                    counts[v] += 1
-                    queue[tail] = v
-                    tail += 1
 
 
 @njit(cache=True)
@@ -109,119 +74,6 @@ def _heap_pop(hf, hg, hu, size):
         i = c
     hf[i], hg[i], hu[i] = lf, lg, lu
     return f, g, u, size
-
-
-@njit(cache=True)
-def dijkstra_to(table, enter, goal, out, hf, hg, hu) -> bool:
-    """Cheapest cost from every cell to ``goal`` where entering cell v costs ``enter[v]`` into ``out``
-    (inf: no path). Always True (the signature keeps ``hg``, ``hu``: ``hf`` and ``hu`` serve as the
-    indexed heap's keys and cells, sized for every cell at once).
-
-    ``out[v] = min over neighbours u of out[u] + enter[u]``, each sum rounded once: a float fixed point
-    that every correct Dijkstra reaches whatever its order among ties (scipy's, for one), since entry
-    costs are positive."""
-    n = out.shape[0]
-    pos = np.full(n, -1, dtype=np.int64)  # heap index of each cell; -1 = not in the heap
-    for c in range(n):
-        out[c] = np.inf
-    out[goal] = 0.0
-    size = 0
-    hf[0], hu[0], pos[goal] = 0.0, goal, 0
-    size = 1
-    while size > 0:
-        u = hu[0]
-        d = hf[0]
-        pos[u] = -2  # settled
-        size -= 1
-        if size > 0:  # move the last entry to the root and sift it down
-            lf, lu = hf[size], hu[size]
-            i = 0
-            while True:
-                c = 2 * i + 1
-                if c >= size:
-                    break
-                if c + 1 < size and hf[c + 1] < hf[c]:
-                    c += 1
-                if lf <= hf[c]:
-                    break
-                hf[i], hu[i] = hf[c], hu[c]
-                pos[hu[i]] = i
-                i = c
-            hf[i], hu[i] = lf, lu
-            pos[lu] = i
-        step = d + enter[u]
-        for k in range(4):
-            v = table[u, k]
-            if v >= n or pos[v] == -2 or not step < out[v]:
-                continue
-            out[v] = step
-            i = pos[v]
-            if i < 0:  # new entry at the bottom
-                i = size
-                size += 1
-            while i > 0:  # sift up (a decreased key only moves up)
-                p = (i - 1) >> 1
-                if hf[p] <= step:
-                    break
-                hf[i], hu[i] = hf[p], hu[p]
-                pos[hu[i]] = i
-                i = p
-            hf[i], hu[i] = step, v
-            pos[v] = i
-    return True
-
-
-@njit(cache=True)
-def dijkstra_buckets(table, enter, goal, out) -> bool:
-    """:func:`dijkstra_to` without a heap (Dial's buckets of width 1), for entry costs >= 1 (False if
-    one is below 1, or not finite, and nothing was computed).
-
-    A cell whose cost lies in [k, k+1) cannot lower another one of that bucket (that costs >= 1 more),
-    so each bucket's cells are final, in any order: the same fixed point, so the same floats."""
-    n = out.shape[0]
-    top = 1.0
-    for c in range(n):
-        out[c] = np.inf
-        if table[c, 0] < n:  # a free cell with a free neighbour: its cost may be paid
-            w = enter[c]
-            if not (w >= 1.0 and w < np.inf):
-                return False
-            if w > top:
-                top = w
-    B = int(top) + 2  # a relaxation from bucket k lands in k+1 .. k+1+int(top): a ring of B buckets
-    head = np.full(B, -1, dtype=np.int64)
-    cap = 4 * n + 1
-    nxt = np.empty(cap, dtype=np.int64)
-    cell = np.empty(cap, dtype=np.int64)
-    done = np.zeros(n, dtype=np.bool_)
-    out[goal] = 0.0
-    cell[0], nxt[0], head[0] = goal, -1, 0
-    used, pending, k = 1, 1, 0
-    while pending > 0:
-        b = k % B
-        while head[b] >= 0:
-            e = head[b]
-            head[b] = nxt[e]
-            pending -= 1
-            u = cell[e]
-            if done[u] or int(out[u]) != k:
-                continue  # settled already, or a stale entry (its cell moved to a lower bucket)
-            done[u] = True
-            step = out[u] + enter[u]
-            for j in range(4):
-                v = table[u, j]
-                if v < n and not done[v] and step < out[v]:
-                    out[v] = step
-                    if used == cap:  # entries are never reused: grow (rare: lowered labels)
-                        nxt = np.concatenate((nxt, np.empty(cap, dtype=np.int64)))
-                        cell = np.concatenate((cell, np.empty(cap, dtype=np.int64)))
-                        cap *= 2
-                    bv = int(step) % B
-                    cell[used], nxt[used], head[bv] = v, head[bv], used
-                    used += 1
-                    pending += 1
-        k += 1
-    return True
 
 
 @njit(cache=True)

@@ -22,57 +22,17 @@ from collections import OrderedDict
 
 import numpy as np
 
-from agents.planners.compiled import (
-    HAVE_NUMBA,
-    bfs_sums,
-    dijkstra_buckets,
-    dijkstra_to,
-    follower_plan_all,
-    warm_up,
-)
+from agents.planners.compiled import HAVE_NUMBA, dijkstra_buckets, dijkstra_to, follower_plan_all, warm_up
 from envs.config import PlannerCosts
-from envs.guidance import EXACT_AVG_MAX_CELLS, Plan, check_costs
+from envs.guidance import Plan, check_costs, neighbour_table, static_costs
 
 FIELD_CACHE_ENTRIES = 1 << 25
 """Goal-field entries (8 bytes each: 256 MiB) kept per map, least recently used goals dropped first."""
-_OFFSETS = ((-1, 0), (1, 0), (0, -1), (0, 1))  # AStarPlanner's neighbour order (envs.guidance)
-
-
-def neighbour_table(free: np.ndarray) -> np.ndarray:
-    """int64 [H*W, 4]: the free 4-neighbours of every free cell (``_OFFSETS`` order), padded with H*W."""
-    H, W = free.shape
-    N = H * W
-    table = np.full((N, 4), N, dtype=np.int64)
-    x, y = np.divmod(np.arange(N), W)
-    flat = free.ravel()
-    for k, (dx, dy) in enumerate(_OFFSETS):
-        nx, ny = x + dx, y + dy
-        ok = flat & (nx >= 0) & (nx < H) & (ny >= 0) & (ny < W)
-        ok[ok] = flat[nx[ok] * W + ny[ok]]
-        table[ok, k] = (nx * W + ny)[ok]
-    # AStarPlanner lists the free neighbours first and nothing else: compact each row to the left
-    order = np.argsort(table == N, axis=1, kind="stable")
-    return np.take_along_axis(table, order, axis=1)
 
 
 def static_costs_compiled(free: np.ndarray, table: np.ndarray | None = None) -> np.ndarray:
     """:func:`envs.guidance.static_costs` (float64 [H, W], identical values) from compiled BFS."""
-    free = np.asarray(free, dtype=bool)
-    table = neighbour_table(free) if table is None else table
-    cells = np.flatnonzero(free.ravel())
-    n = len(cells)
-    out = np.ones(free.shape)
-    if n == 0:
-        return out
-    sources = cells if n <= EXACT_AVG_MAX_CELLS else cells[np.linspace(0, n - 1, 1024).astype(np.int64)]
-    sums = np.zeros(free.size, dtype=np.int64)
-    counts = np.zeros(free.size, dtype=np.int64)
-    bfs_sums(table, sources, sums, counts)
-    s, c = sums[cells].astype(np.float64), counts[cells]
-    avg = np.where(c > 0, s / np.maximum(c, 1), 0.0)
-    top = avg.max()
-    out.reshape(-1)[cells] = np.where(avg > 0, top / np.where(avg > 0, avg, 1.0), 1.0)
-    return out
+    return static_costs(free, compiled=True, table=table)
 
 
 class _CompiledMap:
