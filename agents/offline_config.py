@@ -49,6 +49,8 @@ class RecordConfig:
     """The ``policy``'s target return: ``best``, ``mean`` (of its checkpoint's dataset) or a number."""
     policy_action_selection: Literal["argmax", "sample"] = "argmax"
     """How the ``policy`` picks its actions (as ``eval.action_selection``)."""
+    policy_temperature: float = 1.0
+    """Softmax temperature of the ``policy``'s sampled actions (as ``eval.temperature``)."""
 
 
 @dataclass
@@ -162,7 +164,12 @@ class OfflineEvalConfig:
     target_value: float = 1.0
     """The target return when ``target_return=value``."""
     action_selection: Literal["argmax", "sample"] = "argmax"
-    """Take the most likely action or sample from the model's distribution (seeded)."""
+    """Take the most likely action or sample from the model's distribution (seeded). A decentralised
+    imitation of a centralised planner should sample: where the expert's choice hangs on what an agent
+    cannot see (PIBT's priorities), argmax sends two agents into each other every step, a deadlock
+    (docs/offline.md, "Why the lifelong imitation failed")."""
+    temperature: float = 1.0
+    """Softmax temperature of ``action_selection=sample`` (below 1: closer to argmax)."""
     env_overrides: dict[str, Any] = field(default_factory=dict)
     """Changes to ``env`` for evaluation only (e.g. ``{options: {split: test, corridor_lengths: [5, 20]}}``;
     a top-level ``split`` / ``corridor_lengths`` is read as Bottleneck options)."""
@@ -254,6 +261,12 @@ class OfflineConfig:
                 raise ValueError(
                     f"record.policy_target={self.record.policy_target!r} is invalid; allowed: best, mean or a number"
                 ) from None
+        for key, v in (
+            ("eval.temperature", self.eval.temperature),
+            ("record.policy_temperature", self.record.policy_temperature),
+        ):
+            if not v > 0:
+                raise ValueError(f"{key}={v!r} is invalid; it must be > 0")
         if self.dagger.train_for_seconds < 0 and self.dagger.train_for_seconds != -1:
             raise ValueError(
                 f"dagger.train_for_seconds={self.dagger.train_for_seconds} is invalid; allowed: -1 (train's) or >= 0"
@@ -333,6 +346,7 @@ class OfflineConfig:
                 policy=str(policy),
                 policy_target=target,
                 policy_action_selection=ev.action_selection,
+                policy_temperature=ev.temperature,
             ),
             train=dataclasses.replace(
                 t,

@@ -262,3 +262,66 @@ def test_run_with_a_dagger_round(tmp_path, capsys):
     run = tmp_path / "lifelong-cpu"
     assert (run / "rate-dagger0.pt").is_file() and (run / "dagger-0" / "dataset.json").is_file()
     assert "RATE (target" in (run / "eval.md").read_text()
+
+
+def test_the_evaluated_policy_acts_as_the_training_forward_predicts(tmp_path):
+    """The eval path (RATEPolicy in play_episode: float observations from the env, timesteps, the
+    return-to-go counted down from the target, memory carried over segments) against the training path
+    (the segment forward on the recorded uint8 observations): a DAgger round without epsilon records the
+    policy's own argmax actions, and the forward's argmax on them, with the return-to-go the policy saw,
+    must be exactly those actions."""
+    cfg = _cfg(tmp_path, "record.epsilon=0", "env.max_episode_steps=20")
+    record(cfg)
+    train(cfg)
+    rnd = cfg.dagger_round(0)
+    import shutil
+
+    shutil.copyfile(cfg.checkpoint_path, rnd.record.policy)
+    ds, _ = record(rnd)
+    from agents.offline.train import load_checkpoint
+
+    model, ckpt = load_checkpoint(rnd.record.policy)
+    target = ckpt["returns"]["mean"]
+    K = model.cfg.segment_len
+    batch = SegmentSampler(ds, ds.num_episodes, K).batch(np.arange(ds.num_episodes))
+    for g in range(ds.num_episodes):
+        e = g
+        sh = ds.shards[ds.episode_shard[e]]
+        s, n = int(ds.episode_starts[e]), int(ds.episode_lengths[e])
+        received = np.concatenate([np.zeros((1, ds.num_agents)), np.cumsum(sh.rewards[s : s + n - 1], 0)])
+        batch.rtg[g, :, :n] = (target - received).T
+    obs, actions, rtg, ts, valid = (
+        torch.as_tensor(x) for x in (batch.obs, batch.actions, batch.rtg, batch.timesteps, batch.valid)
+    )
+    mem, preds = None, []
+    with torch.no_grad():
+        for i in range(batch.num_segments):
+            sl = slice(i * K, (i + 1) * K)
+            out = model(obs[:, :, sl], actions[:, :, sl], rtg[:, :, sl], ts[:, :, sl], valid[:, :, sl], mem)
+            mem = out.memory
+            preds.append(out.logits.argmax(-1))
+    pred = torch.cat(preds, 2)
+    assert valid.any()
+    np.testing.assert_array_equal(pred[valid].numpy(), actions[valid].numpy())
+
+
+def test_sampling_temperature_towards_zero_is_argmax_and_bad_temperature(tmp_path):
+    from agents.offline.policy import RATEPolicy
+
+    cfg = _cfg(tmp_path, "record.episodes=2")
+    record(cfg)
+    train(cfg)
+    env = make_eval_env(cfg.env, seed=5)
+    runs = {}
+    for label, sel, temp in (("argmax", "argmax", 1.0), ("cold", "sample", 1e-4), ("hot", "sample", 5.0)):
+        steps = []
+        play_episode(env, RATEPolicy(str(cfg.checkpoint_path), "cpu", "mean", sel, temp), 5, on_step=steps.append)
+        runs[label] = np.stack([s.actions for s in steps])
+    np.testing.assert_array_equal(runs["cold"], runs["argmax"])
+    assert (runs["hot"] != runs["argmax"]).any()
+    with pytest.raises(ValueError, match="temperature=0"):
+        RATEPolicy(str(cfg.checkpoint_path), "cpu", "mean", "sample", 0)
+    import configs
+
+    with pytest.raises((ValueError, configs.ConfigError), match="eval.temperature"):
+        _cfg(tmp_path, "eval.temperature=-1")

@@ -52,6 +52,7 @@ def recording_spec(cfg: OfflineConfig) -> dict[str, Any]:
             policy_sha256=shards.file_sha256(rc.policy),
             policy_target=rc.policy_target,
             policy_action_selection=rc.policy_action_selection,
+            policy_temperature=rc.policy_temperature,
         )
     return json.loads(json.dumps(spec))  # as the header stores it (lists, not tuples)
 
@@ -92,6 +93,7 @@ class EpisodeRecorder:
                 "cpu",
                 target if target in ("best", "mean") else float(target),
                 rc["policy_action_selection"],
+                rc["policy_temperature"],
             )
 
     def episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

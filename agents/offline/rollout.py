@@ -105,6 +105,10 @@ def play_episode(
     policy subtracts them from its return-to-go). ``labeler`` (DAgger): an expert that is asked for its
     action in every state the acting ``algorithm`` reaches (``Transition.labels``) but never acts; it
     sees the same states as if it played, so a stateful expert (PIBT's priorities) stays current.
+
+    Grid envs add ``blocked`` to the metrics: the fraction of the active agents' moves (actions other
+    than wait) after which the agent stood where it was (into an obstacle or, far more often for an
+    imitation policy, an agent that did not make way): 0 for PIBT, whose plans are conflict-free.
     """
     obs, _ = env.reset(seed=seed)
     t = 0
@@ -115,6 +119,8 @@ def play_episode(
     observe = getattr(algorithm, "observe", None)
     n_actions = int(env.action_space.n)
     rng = rng if rng is not None else np.random.default_rng(seed)
+    grid = hasattr(env, "agents_xy")  # positions are known (not the observation-only envs)
+    moves = blocked = 0
     while True:
         actions = np.asarray(algorithm.act(state), dtype=np.int64)
         labels = actions if labeler is None else np.asarray(labeler.act(state), dtype=np.int64)
@@ -130,9 +136,17 @@ def play_episode(
             observe(np.asarray(rewards, dtype=np.float32))
         obs = next_obs
         t += 1
-        if np.all(terminated) or np.all(truncated):
-            return {k: float(v) for k, v in infos[0]["metrics"].items()}
+        before = state.positions
         state = world_state(env, obs, t)
+        if grid:
+            tried = np.asarray(active, dtype=bool) & (actions != 0)
+            moves += int(tried.sum())
+            blocked += int((tried & np.all(state.positions == before, axis=1)).sum())
+        if np.all(terminated) or np.all(truncated):
+            metrics = {k: float(v) for k, v in infos[0]["metrics"].items()}
+            if grid:
+                metrics["blocked"] = blocked / max(moves, 1)
+            return metrics
 
 
 def make_eval_env(env_cfg: EnvConfig, seed: int = 0):
