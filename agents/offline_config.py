@@ -51,6 +51,10 @@ class RecordConfig:
     """How the ``policy`` picks its actions (as ``eval.action_selection``)."""
     policy_temperature: float = 1.0
     """Softmax temperature of the ``policy``'s sampled actions (as ``eval.temperature``)."""
+    policy_device: str = "cpu"
+    """Device of the ``policy`` in the recording processes (``cpu``, ``cuda``, ``cuda:N``, ``auto``): one
+    small step per env step runs well on a CPU core per worker, and many workers on one GPU would
+    each hold a CUDA context."""
 
 
 @dataclass

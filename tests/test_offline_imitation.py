@@ -315,7 +315,9 @@ def test_sampling_temperature_towards_zero_is_argmax_and_bad_temperature(tmp_pat
     runs = {}
     for label, sel, temp in (("argmax", "argmax", 1.0), ("cold", "sample", 1e-4), ("hot", "sample", 5.0)):
         steps = []
-        play_episode(env, RATEPolicy(str(cfg.checkpoint_path), "cpu", "mean", sel, temp), 5, on_step=steps.append)
+        play_episode(
+            env, RATEPolicy(str(cfg.checkpoint_path), "cpu", "mean", sel, temp), 5, on_step=steps.append
+        )
         runs[label] = np.stack([s.actions for s in steps])
     np.testing.assert_array_equal(runs["cold"], runs["argmax"])
     assert (runs["hot"] != runs["argmax"]).any()

@@ -90,7 +90,7 @@ class EpisodeRecorder:
             target = rc["policy_target"]
             self.policy = RATEPolicy(
                 rc["policy"],
-                "cpu",
+                rc.get("policy_device", "cpu"),
                 target if target in ("best", "mean") else float(target),
                 rc["policy_action_selection"],
                 rc["policy_temperature"],
