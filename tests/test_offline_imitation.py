@@ -327,3 +327,14 @@ def test_sampling_temperature_towards_zero_is_argmax_and_bad_temperature(tmp_pat
 
     with pytest.raises((ValueError, configs.ConfigError), match="eval.temperature"):
         _cfg(tmp_path, "eval.temperature=-1")
+
+
+@pytest.mark.parametrize(
+    "name", ["bottleneck", "tmaze", "lifelong-cpu", "lifelong-random", "imitation-lifelong"]
+)
+def test_shipped_offline_configs_load(name):
+    cfg = load_config(name, [])
+    if name.startswith(("lifelong", "imitation")):
+        # the fixes of docs/offline.md "Why the lifelong imitation failed"
+        assert cfg.env.planner_path and cfg.env.planner_costs == "unit"
+        assert cfg.eval.action_selection == "sample" and cfg.train.targets == "expert"
