@@ -194,6 +194,7 @@ def test_dagger_round_records_the_policys_states_with_expert_labels(tmp_path):
     record(cfg)
     train(cfg)
     rnd = cfg.dagger_round(0)
+    assert rnd.record.policy_action_selection == "sample"  # the round plays as eval does
     import shutil
 
     shutil.copyfile(cfg.checkpoint_path, rnd.record.policy)
@@ -212,7 +213,13 @@ def test_dagger_round_records_the_policys_states_with_expert_labels(tmp_path):
         alone = []
         play_episode(
             env,
-            RATEPolicy(rnd.record.policy, "cpu", "mean"),
+            RATEPolicy(
+                rnd.record.policy,
+                "cpu",
+                "mean",
+                rnd.record.policy_action_selection,  # the config's eval: sampled, seeded per episode
+                rnd.record.policy_temperature,
+            ),
             seed,
             epsilon=0.5,
             rng=np.random.default_rng((rnd.record.seed, int(ds.episode_ids[e, 1]))),
@@ -270,7 +277,7 @@ def test_the_evaluated_policy_acts_as_the_training_forward_predicts(tmp_path):
     (the segment forward on the recorded uint8 observations): a DAgger round without epsilon records the
     policy's own argmax actions, and the forward's argmax on them, with the return-to-go the policy saw,
     must be exactly those actions."""
-    cfg = _cfg(tmp_path, "record.epsilon=0", "env.max_episode_steps=20")
+    cfg = _cfg(tmp_path, "record.epsilon=0", "env.max_episode_steps=20", "eval.action_selection=argmax")
     record(cfg)
     train(cfg)
     rnd = cfg.dagger_round(0)
