@@ -34,6 +34,7 @@ SMALL = [
     "record.epsilon=0.5",
     "record.epsilon_mode=fixed",
     "train.steps=2",
+    "dagger.steps=2",
     "train.train_for_seconds=0",
     "train.batch_envs=2",
     "train.warmup_steps=1",
