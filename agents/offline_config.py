@@ -41,6 +41,20 @@ class RecordConfig:
     """Recording processes (spawned); 1 = record in this process."""
     episodes_per_shard: int = 16
     """Episodes per shard (a worker keeps one shard in memory until it commits it)."""
+    policy: str = ""
+    """A RATE checkpoint that plays the recorded episodes while ``algorithm`` only labels every state it
+    reaches (DAgger: the expert's actions in the learner's own states are the training targets); empty =
+    the expert plays. Set by the ``dagger`` rounds."""
+    policy_target: str = "mean"
+    """The ``policy``'s target return: ``best``, ``mean`` (of its checkpoint's dataset) or a number."""
+    policy_action_selection: Literal["argmax", "sample"] = "argmax"
+    """How the ``policy`` picks its actions (as ``eval.action_selection``)."""
+    policy_temperature: float = 1.0
+    """Softmax temperature of the ``policy``'s sampled actions (as ``eval.temperature``)."""
+    policy_device: str = "cpu"
+    """Device of the ``policy`` in the recording processes (``cpu``, ``cuda``, ``cuda:N``, ``auto``): one
+    small step per env step runs well on a CPU core per worker, and many workers on one GPU would
+    each hold a CUDA context."""
 
 
 @dataclass
@@ -48,6 +62,9 @@ class OfflineTrainConfig:
     dataset: str = ""
     """Dataset to train on: a sharded dataset folder or a single ``.npz`` file (the earlier format);
     empty = ``{run_dir}/dataset`` (what ``record`` writes)."""
+    extra_datasets: list[str] = field(default_factory=list)
+    """More dataset folders trained on together with ``dataset`` (e.g. DAgger rounds); they must hold
+    the same agents, observations and actions, and no episode twice."""
     sampling: Literal["episodes", "windows"] = "episodes"
     """``episodes``: batches of ``batch_envs`` whole episodes, every segment in order with the memory
     carried through the episode; ``windows``: ``batch_envs`` random windows of ``bptt_segments`` segments,
@@ -71,6 +88,11 @@ class OfflineTrainConfig:
     bptt_segments: int = 4
     """Segments processed between optimizer updates; the memory is carried to the next chunk but
     detached, so gradients flow back through at most this many segments."""
+    targets: Literal["expert", "taken"] = "expert"
+    """What the cross-entropy imitates: ``expert``, the expert's own action in each recorded state (before
+    the epsilon replacement; the labeller's in a DAgger round), or ``taken``, the action that was
+    executed (the epsilon-random ones included). Datasets recorded before labels were stored have the
+    taken actions only, so both are the same there. The taken actions are the action tokens either way."""
     memory_gradient: Literal["bptt", "detach"] = "bptt"
     """How gradients cross segment boundaries: ``bptt`` backpropagates through the memory write path
     across the ``bptt_segments`` segments of an update; ``detach`` detaches the memory after every
@@ -118,6 +140,23 @@ class FinetuneConfig:
 
 
 @dataclass
+class DaggerConfig:
+    rounds: int = 0
+    """DAgger rounds after training (``run`` and ``train``): each records ``episodes`` episodes played
+    by the current checkpoint (as ``eval`` plays it: ``eval.target_return``, ``eval.action_selection``,
+    plus ``record.epsilon``) and labelled by ``record.algorithm``, into ``{run_dir}/dagger-{r}``, then
+    trains on all the data so far; 0 = plain behaviour cloning."""
+    episodes: int = 0
+    """Episodes recorded per round; 0 = ``record.episodes``."""
+    steps: int = 0
+    """Updates per round; 0 = ``train.steps``."""
+    train_for_seconds: float = -1.0
+    """Training seconds per round; -1 = ``train.train_for_seconds``."""
+    init: Literal["continue", "fresh"] = "continue"
+    """Each round trains on from the last checkpoint (``continue``) or from a fresh initialisation."""
+
+
+@dataclass
 class OfflineEvalConfig:
     episodes: int = 20
     """Episodes per algorithm (the same seeds for the RATE model, the expert and the random agent)."""
@@ -129,7 +168,12 @@ class OfflineEvalConfig:
     target_value: float = 1.0
     """The target return when ``target_return=value``."""
     action_selection: Literal["argmax", "sample"] = "argmax"
-    """Take the most likely action or sample from the model's distribution (seeded)."""
+    """Take the most likely action or sample from the model's distribution (seeded). A decentralised
+    imitation of a centralised planner should sample: where the expert's choice hangs on what an agent
+    cannot see (PIBT's priorities), argmax sends two agents into each other every step, a deadlock
+    (docs/offline.md, "Why the lifelong imitation failed")."""
+    temperature: float = 1.0
+    """Softmax temperature of ``action_selection=sample`` (below 1: closer to argmax)."""
     env_overrides: dict[str, Any] = field(default_factory=dict)
     """Changes to ``env`` for evaluation only (e.g. ``{options: {split: test, corridor_lengths: [5, 20]}}``;
     a top-level ``split`` / ``corridor_lengths`` is read as Bottleneck options)."""
@@ -173,6 +217,8 @@ class OfflineConfig:
     """``srmt offline train``."""
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     """An optional second training stage (curriculum)."""
+    dagger: DaggerConfig = field(default_factory=DaggerConfig)
+    """Optional DAgger rounds after training (the expert labels the learner's own states)."""
     eval: OfflineEvalConfig = field(default_factory=OfflineEvalConfig)
     """``srmt offline eval``."""
 
@@ -199,6 +245,9 @@ class OfflineConfig:
             ("train.prefetch", self.train.prefetch),
             ("record.seed", self.record.seed),
             ("eval.threads", self.eval.threads),
+            ("dagger.rounds", self.dagger.rounds),
+            ("dagger.episodes", self.dagger.episodes),
+            ("dagger.steps", self.dagger.steps),
         ):
             if v < 0:
                 raise ValueError(f"{key}={v!r} is invalid; it must be >= 0")
@@ -209,6 +258,23 @@ class OfflineConfig:
                 raise ValueError(f"eval.lengths holds {length!r}; corridor lengths must be integers >= 1")
         if self.train.steps == 0 and self.train.train_for_seconds <= 0:
             raise ValueError("train.steps=0 and train.train_for_seconds=0: give at least one limit")
+        if self.record.policy_target not in ("best", "mean"):
+            try:
+                float(self.record.policy_target)
+            except ValueError:
+                raise ValueError(
+                    f"record.policy_target={self.record.policy_target!r} is invalid; allowed: best, mean or a number"
+                ) from None
+        for key, v in (
+            ("eval.temperature", self.eval.temperature),
+            ("record.policy_temperature", self.record.policy_temperature),
+        ):
+            if not v > 0:
+                raise ValueError(f"{key}={v!r} is invalid; it must be > 0")
+        if self.dagger.train_for_seconds < 0 and self.dagger.train_for_seconds != -1:
+            raise ValueError(
+                f"dagger.train_for_seconds={self.dagger.train_for_seconds} is invalid; allowed: -1 (train's) or >= 0"
+            )
         if not 0.0 <= self.record.epsilon <= 1.0:
             raise ValueError(f"record.epsilon={self.record.epsilon} is invalid; allowed: 0 <= epsilon <= 1")
         if self.train.learning_rate <= 0:
@@ -262,6 +328,43 @@ class OfflineConfig:
                 learning_rate=f.learning_rate or t.learning_rate,
             ),
             finetune=FinetuneConfig(),
+        )
+
+    def dagger_round(self, r: int) -> OfflineConfig:
+        """The config of DAgger round ``r`` (0-based): the checkpoint of the round before
+        (``{run_dir}/rate-dagger{r}.pt``, a copy) plays and ``record.algorithm`` labels, recorded with seed
+        ``record.seed + 1_000_000 (r + 1)`` (new maps) into ``{run_dir}/dagger-{r}``; training reads the
+        first dataset and every round's up to ``r`` and writes ``{run_dir}/rate.pt``."""
+        import dataclasses
+
+        d, t, ev = self.dagger, self.train, self.eval
+        target = str(ev.target_value) if ev.target_return == "value" else ev.target_return
+        policy = self.run_dir / f"rate-dagger{r}.pt"
+        return dataclasses.replace(
+            self,
+            record=dataclasses.replace(
+                self.record,
+                dataset=str(self.run_dir / f"dagger-{r}"),
+                episodes=d.episodes or self.record.episodes,
+                seed=self.record.seed + 1_000_000 * (r + 1),
+                policy=str(policy),
+                policy_target=target,
+                policy_action_selection=ev.action_selection,
+                policy_temperature=ev.temperature,
+            ),
+            train=dataclasses.replace(
+                t,
+                dataset=str(self.train_dataset_path),
+                extra_datasets=[
+                    *t.extra_datasets,
+                    *(str(self.run_dir / f"dagger-{i}") for i in range(r + 1)),
+                ],
+                init_checkpoint=str(policy) if d.init == "continue" else t.init_checkpoint,
+                steps=d.steps or t.steps,
+                train_for_seconds=t.train_for_seconds if d.train_for_seconds < 0 else d.train_for_seconds,
+            ),
+            finetune=FinetuneConfig(),
+            dagger=DaggerConfig(),
         )
 
     @property

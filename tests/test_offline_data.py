@@ -143,7 +143,7 @@ def test_batches_keep_agents_together_and_pad():
         np.testing.assert_allclose(batch.rtg[g][v], rtg[s : s + n].T[v[:, :n]])
         assert batch.timesteps[g, 0].tolist() == list(range(T))
     seg = batch.segment(1)
-    assert [x.shape[2] for x in seg] == [4] * 5
+    assert [x.shape[2] for x in seg] == [4] * 6
 
 
 def test_checkpoint_round_trip_weights_only_and_corrupt_file(tmp_path):

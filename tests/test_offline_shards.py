@@ -320,7 +320,7 @@ def _arrays(ds: ShardedDataset) -> dict[str, np.ndarray]:
     for e in order.tolist():
         sh = ds.shards[ds.episode_shard[e]]
         s, n = int(ds.episode_starts[e]), int(ds.episode_lengths[e])
-        for k in ("obs", "actions", "rewards", "active", "dones"):
+        for k in ("obs", "actions", "rewards", "active", "dones", "labels"):
             out.setdefault(k, []).append(np.asarray(getattr(sh, k)[s : s + n]))
     return {k: np.concatenate(v) for k, v in out.items()}
 

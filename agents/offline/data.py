@@ -18,6 +18,9 @@ field               dtype, shape          meaning
 ``episode_returns`` float32 [E, A]        each agent's undiscounted episode return
 ``num_actions``     int64 []              size of the action space
 ``meta``            str []                JSON: env config, expert, epsilon, episode seeds, metrics
+``labels``          int8 [S, A]           optional: the expert's own action in that step (before the
+                                          epsilon replacement, or while another policy acted): the
+                                          training target; absent = the taken action
 ==================  ====================  ============================================================
 
 No object arrays: ``np.load(path, allow_pickle=False)`` reads it.
@@ -47,6 +50,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "num_actions": ("iu", "integer scalar"),
     "meta": ("U", "JSON string scalar"),
 }
+OPTIONAL_FIELDS: dict[str, tuple[str, str]] = {
+    "labels": ("iu", "integer [S, A]"),
+}
 
 
 @dataclass
@@ -61,6 +67,13 @@ class OfflineDataset:
     episode_returns: np.ndarray
     num_actions: int
     meta: dict[str, Any] = field(default_factory=dict)
+    labels: np.ndarray | None = None
+    """The expert's own actions ``[S, A]`` (the training targets), or None: the taken ``actions`` are."""
+
+    @property
+    def targets(self) -> np.ndarray:
+        """The training targets: ``labels`` when recorded, else the taken ``actions``."""
+        return self.actions if self.labels is None else self.labels
 
     @property
     def num_steps(self) -> int:
@@ -111,6 +124,7 @@ class OfflineDataset:
             "episode_returns": self.episode_returns,
             "num_actions": np.asarray(self.num_actions, dtype=np.int64),
             "meta": np.asarray(json.dumps(self.meta, sort_keys=True)),
+            **({} if self.labels is None else {"labels": self.labels}),
         }
 
 
@@ -138,6 +152,7 @@ def load_dataset(path: str | Path) -> OfflineDataset:
         episode_returns=arrays["episode_returns"].astype(np.float32, copy=False),
         num_actions=int(arrays["num_actions"]),
         meta=meta,
+        labels=arrays.get("labels"),
     )
 
 
@@ -145,7 +160,8 @@ def validate(arrays: dict[str, np.ndarray], where: str = "dataset") -> None:
     """Check fields, dtypes, shapes and contents; raise a one-line ValueError on the first problem."""
 
     def bad(name: str, problem: str) -> ValueError:
-        return ValueError(f"{where}: field {name!r} {problem}; allowed: {FIELDS[name][1]}")
+        allowed = {**FIELDS, **OPTIONAL_FIELDS}[name][1]
+        return ValueError(f"{where}: field {name!r} {problem}; allowed: {allowed}")
 
     for name, (kinds, _) in FIELDS.items():
         if name not in arrays:
@@ -168,8 +184,16 @@ def validate(arrays: dict[str, np.ndarray], where: str = "dataset") -> None:
     n = int(arrays["num_actions"])
     if n < 1:
         raise bad("num_actions", f"is {n}")
-    if actions.min() < 0 or actions.max() >= n:
-        raise bad("actions", f"has values {int(actions.min())}..{int(actions.max())} outside 0..{n - 1}")
+    for name in ("actions", "labels"):
+        if name not in arrays:
+            continue  # labels are optional
+        a = arrays[name]
+        if a.dtype.kind not in OPTIONAL_FIELDS.get(name, FIELDS.get(name, ("iu", "")))[0]:
+            raise bad(name, f"has dtype {a.dtype}")
+        if a.shape != (S, A):
+            raise bad(name, f"has shape {a.shape}, expected {(S, A)}")
+        if a.min() < 0 or a.max() >= n:
+            raise bad(name, f"has values {int(a.min())}..{int(a.max())} outside 0..{n - 1}")
     if not np.isfinite(arrays["rewards"]).all():
         raise bad("rewards", "has non-finite values")
     starts, lengths = arrays["episode_starts"], arrays["episode_lengths"]
@@ -228,20 +252,28 @@ class Batch:
     valid: np.ndarray
     """bool [G, A, T]: a real step in which the agent acted (the loss mask)."""
     segment_len: int
+    labels: np.ndarray | None = None
+    """int64 [G, A, T] training targets (the expert's actions; 0 on padded steps); None = ``actions``."""
+
+    def __post_init__(self) -> None:
+        if self.labels is None:
+            self.labels = self.actions
 
     @property
     def num_segments(self) -> int:
         return self.actions.shape[2] // self.segment_len
 
     def segment(self, i: int) -> tuple[np.ndarray, ...]:
-        """``(obs, actions, rtg, timesteps, valid)`` of segment i, each ``[G, A, K, ...]``."""
+        """``(obs, actions, rtg, timesteps, valid, labels)`` of segment i, each ``[G, A, K, ...]``."""
         s = slice(i * self.segment_len, (i + 1) * self.segment_len)
+        assert self.labels is not None
         return (
             self.obs[:, :, s],
             self.actions[:, :, s],
             self.rtg[:, :, s],
             self.timesteps[:, :, s],
             self.valid[:, :, s],
+            self.labels[:, :, s],
         )
 
 
@@ -323,6 +355,7 @@ class SegmentSampler:
         G, A, T = len(episodes), ds.num_agents, int(T)
         obs = np.zeros((G, A, T, *ds.obs_shape), dtype=np.uint8)
         actions = np.zeros((G, A, T), dtype=np.int64)
+        labels = np.zeros((G, A, T), dtype=np.int64)
         rtg = np.zeros((G, A, T), dtype=np.float32)
         valid = np.zeros((G, A, T), dtype=bool)
         for g, (e, t0) in enumerate(zip(episodes.tolist(), starts.tolist())):
@@ -334,6 +367,7 @@ class SegmentSampler:
             obs[g, :, :n] = np.swapaxes(sh.obs[s : s + n], 0, 1)
             valid[g, :, :n] = v
             actions[g, :, :n] = np.where(v, sh.actions[s : s + n].T, 0)
+            labels[g, :, :n] = np.where(v, sh.targets[s : s + n].T, 0)
             rtg[g, :, :n] = np.where(v, ds.rtg(k)[s : s + n].T, 0.0)
         timesteps = starts[:, None, None] + np.arange(T)[None, None, :]
         return Batch(
@@ -343,4 +377,5 @@ class SegmentSampler:
             timesteps=np.broadcast_to(timesteps, (G, A, T)).astype(np.int64),
             valid=valid,
             segment_len=self.K,
+            labels=labels,
         )

@@ -2,7 +2,9 @@
 
 Every algorithm plays ``eval.episodes`` episodes of the evaluation env (``env`` with
 ``eval.env_overrides``) with seeds ``eval.seed + i``; the table reports the env's own metrics: CSR / ISR
-/ makespan (Bottleneck, classic and ``finish`` modes) or throughput (lifelong).
+/ makespan (Bottleneck, classic and ``finish`` modes) or throughput (lifelong), with a 95% percentile
+bootstrap interval over the episodes of the first (CSR or throughput); ``eval.json`` also holds every
+episode's metrics.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from agents.offline.policy import RATEPolicy
 from agents.offline.rollout import build_expert, make_eval_env, play_episode
 from agents.offline.train import resolve_device, torch_threads
 from agents.offline_config import OfflineConfig
+from agents.sweep.stats import bootstrap_ci
 from envs.config import EnvConfig, upgrade_legacy
 
 CLASSIC_KEYS = ("CSR", "ISR", "makespan", "SoC")
 LIFELONG_KEYS = ("throughput",)
+EXTRA_KEYS = ("blocked",)  # grid envs: the fraction of moves that did not move the agent
 
 
 @dataclass
@@ -66,7 +70,9 @@ def evaluate(cfg: OfflineConfig, log=print) -> EvalReport:
 def _evaluate(cfg: OfflineConfig, env_cfg: EnvConfig, device, log) -> EvalReport:
     ec = cfg.eval
     target: str | float = ec.target_value if ec.target_return == "value" else ec.target_return
-    policy = RATEPolicy(str(cfg.eval_checkpoint_path), str(device), target, ec.action_selection)
+    policy = RATEPolicy(
+        str(cfg.eval_checkpoint_path), str(device), target, ec.action_selection, ec.temperature
+    )
     trained = policy.env_config
     for key, here, there in (
         ("reward", env_cfg.reward, trained.reward),
@@ -82,13 +88,16 @@ def _evaluate(cfg: OfflineConfig, env_cfg: EnvConfig, device, log) -> EvalReport
         algorithms[f"expert ({cfg.record.algorithm})"] = build_expert(cfg.record.algorithm)
         algorithms["random"] = build_expert("random")
     rows: dict[str, dict[str, float]] = {}
+    per_episode: dict[str, dict[str, list[float]]] = {}
     for label, algo in algorithms.items():
         t0 = time.perf_counter()
         results = run_algorithm(env_cfg, algo, ec.episodes, ec.seed)
         seconds = time.perf_counter() - t0
-        keys = [k for k in (*CLASSIC_KEYS, *LIFELONG_KEYS) if k in results[0]]
+        keys = [k for k in (*CLASSIC_KEYS, *LIFELONG_KEYS, *EXTRA_KEYS) if k in results[0]]
         rows[label] = {k: float(np.mean([r[k] for r in results])) for k in keys}
-        rows[label].update(episodes=float(len(results)), seconds=seconds)
+        per_episode[label] = {k: [float(r[k]) for r in results] for k in keys}
+        lo, hi = bootstrap_ci(per_episode[label][keys[0]])  # CSR or throughput, over episodes
+        rows[label].update(episodes=float(len(results)), seconds=seconds, ci_low=lo, ci_high=hi)
         if cfg.progress:
             shown = ", ".join(f"{k} {v:.3f}" for k, v in rows[label].items() if k in keys)
             log(f"[offline eval] {label}: {shown} ({len(results)} episodes, {seconds:.1f} s)")
@@ -96,22 +105,25 @@ def _evaluate(cfg: OfflineConfig, env_cfg: EnvConfig, device, log) -> EvalReport
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     (cfg.run_dir / "eval.md").write_text(table + "\n")
     (cfg.run_dir / "eval.json").write_text(
-        json.dumps({"env": dataclasses.asdict(env_cfg), "rows": rows}, indent=1)
+        json.dumps({"env": dataclasses.asdict(env_cfg), "rows": rows, "per_episode": per_episode}, indent=1)
     )
     return EvalReport(rows, table, policy.target)
 
 
 def format_table(rows: dict[str, dict[str, float]], env_cfg: EnvConfig) -> str:
     first = next(iter(rows.values()))
-    keys = [k for k in (*CLASSIC_KEYS, *LIFELONG_KEYS) if k in first]
-    header = "| algorithm | episodes | " + " | ".join(keys) + " | seconds |"
+    keys = [k for k in (*CLASSIC_KEYS, *LIFELONG_KEYS, *EXTRA_KEYS) if k in first]
+    header = "| algorithm | episodes | " + " | ".join(keys) + f" | {keys[0]} 95% CI | seconds |"
     lines = [
         f"{env_cfg.name}, {env_cfg.num_agents} agents, on_target={env_cfg.on_target} (means over episodes):",
         "",
         header,
-        "|" + "---|" * (len(keys) + 3),
+        "|" + "---|" * (len(keys) + 4),
     ]
     for label, r in rows.items():
-        vals = " | ".join(f"{r[k]:.3f}" if k in ("CSR", "ISR", "throughput") else f"{r[k]:.1f}" for k in keys)
-        lines.append(f"| {label} | {int(r['episodes'])} | {vals} | {r['seconds']:.1f} |")
+        vals = " | ".join(
+            f"{r[k]:.3f}" if k in ("CSR", "ISR", "throughput", *EXTRA_KEYS) else f"{r[k]:.1f}" for k in keys
+        )
+        ci = f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if "ci_low" in r else "-"
+        lines.append(f"| {label} | {int(r['episodes'])} | {vals} | {ci} | {r['seconds']:.1f} |")
     return "\n".join(lines)

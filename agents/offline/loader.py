@@ -20,7 +20,7 @@ import torch
 
 from agents.offline.data import Batch, SegmentSampler
 
-BATCH_FIELDS = ("obs", "actions", "rtg", "timesteps", "valid")
+BATCH_FIELDS = ("obs", "actions", "rtg", "timesteps", "valid", "labels")
 
 
 @dataclass
@@ -32,6 +32,8 @@ class TensorBatch:
     rtg: torch.Tensor
     timesteps: torch.Tensor
     valid: torch.Tensor
+    labels: torch.Tensor
+    """The training targets (the expert's actions where the dataset records them, else ``actions``)."""
     segment_len: int
 
     @property

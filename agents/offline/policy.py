@@ -27,6 +27,7 @@ class RATEPolicy:
         device: str = "cpu",
         target_return: str | float = "best",
         action_selection: str = "argmax",
+        temperature: float = 1.0,
     ) -> None:
         self.device = resolve_device(device)
         self.model, ckpt = load_checkpoint(checkpoint, self.device)
@@ -47,6 +48,9 @@ class RATEPolicy:
         if action_selection not in ("argmax", "sample"):
             raise ValueError(f"action_selection={action_selection!r}; allowed: argmax, sample")
         self.action_selection = action_selection
+        if not temperature > 0:
+            raise ValueError(f"temperature={temperature!r} is invalid; it must be > 0")
+        self.temperature = float(temperature)
         self.generator = torch.Generator(device=self.device)
         self.reward_name = self.env_config.reward
         self._graph = None
@@ -81,7 +85,8 @@ class RATEPolicy:
         if self.action_selection == "argmax":
             actions = logits.argmax(-1)
         else:
-            actions = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=self.generator)[:, 0]
+            probs = torch.softmax(logits.float() / self.temperature, -1)
+            actions = torch.multinomial(probs, 1, generator=self.generator)[:, 0]
         self.step_state = self.model.step_commit(self.step_state, actions[None])
         self.prev, self.prev_actions, self.observed = state, actions.cpu().numpy(), False
         return self.prev_actions.astype(np.int64)

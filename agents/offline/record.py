@@ -46,6 +46,14 @@ def recording_spec(cfg: OfflineConfig) -> dict[str, Any]:
         "epsilon_mode": rc.epsilon_mode,
         "seed": rc.seed,
     }
+    if rc.policy:  # DAgger: the acting checkpoint (by content: a retrained file is another policy)
+        spec.update(
+            policy=rc.policy,
+            policy_sha256=shards.file_sha256(rc.policy),
+            policy_target=rc.policy_target,
+            policy_action_selection=rc.policy_action_selection,
+            policy_temperature=rc.policy_temperature,
+        )
     return json.loads(json.dumps(spec))  # as the header stores it (lists, not tuples)
 
 
@@ -75,11 +83,23 @@ class EpisodeRecorder:
         self.seed, self.epsilon, self.epsilon_mode = int(rc["seed"]), float(rc["epsilon"]), rc["epsilon_mode"]
         self.env = make_eval_env(self.env_cfg, seed=self.seed)
         self.expert = build_expert(rc["algorithm"])
+        self.policy = None  # DAgger: a RATE checkpoint acts, the expert labels
+        if rc.get("policy"):
+            from agents.offline.policy import RATEPolicy  # imports torch: only in DAgger rounds
+
+            target = rc["policy_target"]
+            self.policy = RATEPolicy(
+                rc["policy"],
+                rc.get("policy_device", "cpu"),
+                target if target in ("best", "mean") else float(target),
+                rc["policy_action_selection"],
+                rc["policy_temperature"],
+            )
 
     def episode(self, index: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         rng = np.random.default_rng((self.seed, index))  # per episode: independent of worker and order
         eps = self.epsilon if self.epsilon_mode == "fixed" else float(rng.uniform(0.0, self.epsilon))
-        obs, actions, rewards, dones, active = [], [], [], [], []
+        obs, actions, rewards, dones, active, labels = [], [], [], [], [], []
 
         def on_step(tr: Transition) -> None:
             obs.append(np.asarray(tr.obs).astype(np.uint8))  # pogema observations are 0/1
@@ -87,16 +107,32 @@ class EpisodeRecorder:
             rewards.append(tr.rewards.astype(np.float32))
             dones.append(tr.dones)
             active.append(np.asarray(tr.active, dtype=bool))
+            labels.append(tr.labels.astype(np.int8))
 
-        metrics = play_episode(
-            self.env, self.expert, self.seed + index, epsilon=eps, rng=rng, on_step=on_step
-        )
+        if self.policy is None:
+            metrics = play_episode(
+                self.env, self.expert, self.seed + index, epsilon=eps, rng=rng, on_step=on_step
+            )
+        else:
+            from agents.offline.train import torch_threads
+
+            with torch_threads(1):  # one small step per env step: one thread (workers share the cores)
+                metrics = play_episode(
+                    self.env,
+                    self.policy,
+                    self.seed + index,
+                    epsilon=eps,
+                    rng=rng,
+                    on_step=on_step,
+                    labeler=self.expert,
+                )
         arrays = {
             "obs": np.stack(obs),
             "actions": np.stack(actions),
             "rewards": np.stack(rewards),
             "dones": np.stack(dones),
             "active": np.stack(active),
+            "labels": np.stack(labels),
         }
         return arrays, {"seed": self.seed + index, "epsilon": eps, "metrics": metrics}
 

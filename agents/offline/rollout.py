@@ -30,6 +30,9 @@ class Transition:
     """bool [A] terminated or truncated after this step."""
     active: np.ndarray
     """bool [A] the agent acted in this step."""
+    labels: np.ndarray
+    """int64 [A] the expert's own actions in this state: the acting algorithm's before the epsilon
+    replacement, or the ``labeler``'s when one is given (the training targets)."""
 
 
 def world_state(env, obs: np.ndarray, step: int = 0) -> WorldState:
@@ -93,22 +96,34 @@ def play_episode(
     epsilon: float = 0.0,
     rng: np.random.Generator | None = None,
     on_step: Callable[[Transition], None] | None = None,
+    labeler: Algorithm | None = None,
 ) -> dict[str, float]:
     """Play one episode of ``env`` (reset with ``seed``) to its end and return the env's metrics.
 
     With ``epsilon`` > 0 each agent's action is replaced by a uniformly random one with that probability
     (``rng`` draws). An algorithm with an ``observe(rewards)`` method gets every step's rewards (the RATE
-    policy subtracts them from its return-to-go).
+    policy subtracts them from its return-to-go). ``labeler`` (DAgger): an expert that is asked for its
+    action in every state the acting ``algorithm`` reaches (``Transition.labels``) but never acts; it
+    sees the same states as if it played, so a stateful expert (PIBT's priorities) stays current.
+
+    Grid envs add ``blocked`` to the metrics: the fraction of the active agents' moves (actions other
+    than wait) after which the agent stood where it was (into an obstacle or, far more often for an
+    imitation policy, an agent that did not make way): 0 for PIBT, whose plans are conflict-free.
     """
     obs, _ = env.reset(seed=seed)
     t = 0
     state = world_state(env, obs, t)
     algorithm.reset(state, seed)
+    if labeler is not None:
+        labeler.reset(state, seed)
     observe = getattr(algorithm, "observe", None)
     n_actions = int(env.action_space.n)
     rng = rng if rng is not None else np.random.default_rng(seed)
+    grid = hasattr(env, "agents_xy")  # positions are known (not the observation-only envs)
+    moves = blocked = 0
     while True:
         actions = np.asarray(algorithm.act(state), dtype=np.int64)
+        labels = actions if labeler is None else np.asarray(labeler.act(state), dtype=np.int64)
         if epsilon > 0:
             explore = rng.random(actions.shape[0]) < epsilon
             actions = np.where(explore, rng.integers(n_actions, size=actions.shape[0]), actions)
@@ -116,14 +131,22 @@ def play_episode(
         next_obs, rewards, terminated, truncated, infos = env.step(actions)
         dones = np.asarray(terminated) | np.asarray(truncated)
         if on_step is not None:
-            on_step(Transition(obs, actions, np.asarray(rewards, dtype=np.float32), dones, active))
+            on_step(Transition(obs, actions, np.asarray(rewards, dtype=np.float32), dones, active, labels))
         if observe is not None:
             observe(np.asarray(rewards, dtype=np.float32))
         obs = next_obs
         t += 1
-        if np.all(terminated) or np.all(truncated):
-            return {k: float(v) for k, v in infos[0]["metrics"].items()}
+        before = state.positions
         state = world_state(env, obs, t)
+        if grid:
+            tried = np.asarray(active, dtype=bool) & (actions != 0)
+            moves += int(tried.sum())
+            blocked += int((tried & np.all(state.positions == before, axis=1)).sum())
+        if np.all(terminated) or np.all(truncated):
+            metrics = {k: float(v) for k, v in infos[0]["metrics"].items()}
+            if grid:
+                metrics["blocked"] = blocked / max(moves, 1)
+            return metrics
 
 
 def make_eval_env(env_cfg: EnvConfig, seed: int = 0):

@@ -52,6 +52,9 @@ ARRAY_FIELDS = (
     "episode_returns",
 )
 """The ``.npy`` files of a shard (``num_actions`` and ``meta`` live in the manifest)."""
+OPTIONAL_ARRAY_FIELDS = ("labels",)
+"""``.npy`` files a shard may hold (listed in its manifest when it does): ``labels``, the expert's own
+actions (absent in shards recorded before they were stored: the taken actions are the targets)."""
 VERIFY = ("size", "sha256")
 
 
@@ -91,6 +94,14 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     _fsync_dir(path.parent)
 
 
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file; a missing file is a one-line ValueError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"file {str(path)!r} not found")
+    return _sha256(path)
+
+
 def _sha256(path: Path) -> str:
     sha = hashlib.sha256()
     with path.open("rb") as f:
@@ -126,7 +137,7 @@ def write_shard(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     files: dict[str, dict[str, Any]] = {}
-    for key in ARRAY_FIELDS:
+    for key in (*ARRAY_FIELDS, *(k for k in OPTIONAL_ARRAY_FIELDS if k in arrays)):
         arr = np.ascontiguousarray(arrays[key])
         with (tmp / f"{key}.npy").open("wb") as f:
             w = _HashingWriter(f)
@@ -194,7 +205,8 @@ def open_shard(path: str | Path, verify: str = "size") -> tuple[OfflineDataset, 
         raise ValueError(f"verify={verify!r} is unknown; allowed: {', '.join(VERIFY)}")
     manifest = read_manifest(path)
     arrays: dict[str, np.ndarray] = {}
-    for key in ARRAY_FIELDS:
+    optional = [k for k in OPTIONAL_ARRAY_FIELDS if k in manifest["files"]]
+    for key in (*ARRAY_FIELDS, *optional):
         info = manifest["files"].get(key)
         fpath = path / f"{key}.npy"
         if not isinstance(info, dict) or not {"dtype", "shape", "bytes"} <= set(info):
@@ -248,6 +260,7 @@ def open_shard(path: str | Path, verify: str = "size") -> tuple[OfflineDataset, 
         episode_returns=np.asarray(arrays["episode_returns"], dtype=np.float32),
         num_actions=int(manifest["num_actions"]),
         meta=meta,
+        labels=arrays.get("labels"),
     )
     return ds, ids
 
@@ -400,4 +413,26 @@ def open_dataset(path: str | Path, verify: str = "size") -> ShardedDataset:
         names=[str(p) for p in folders],
         meta=dict(header.get("recording", {})),
         ids=[ids for _, ids in opened],
+    )
+
+
+def open_datasets(paths: list[str | Path], verify: str = "size") -> ShardedDataset:
+    """Several datasets trained on together (e.g. the first recording and its DAgger rounds), as one
+    :class:`ShardedDataset`; they must share the env they were recorded in (and agents, observations,
+    actions), and no episode may appear twice."""
+    opened = [open_dataset(p, verify) for p in paths]
+    if len(opened) == 1:
+        return opened[0]
+    first = opened[0]
+    for p, ds in zip(paths[1:], opened[1:]):
+        if ds.meta.get("env") != first.meta.get("env"):
+            raise ValueError(
+                f"dataset {str(p)!r} was recorded in another env than {str(paths[0])!r}; "
+                "train on datasets of one env"
+            )
+    return ShardedDataset(
+        shards=[sh for ds in opened for sh in ds.shards],
+        names=[n for ds in opened for n in ds.names],
+        meta=dict(first.meta),
+        ids=[i for ds in opened for i in ds.ids],
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from agents.checkpoint_io import load_error_reason, save_atomic
 from agents.offline.data import OfflineDataset, SegmentSampler
 from agents.offline.loader import BatchLoader
-from agents.offline.shards import ShardedDataset, open_dataset
+from agents.offline.shards import ShardedDataset, open_datasets
 from agents.offline_config import OfflineConfig
 from srmt.rate import RATEConfig, RATEModel
 
@@ -63,30 +64,34 @@ def sequence_loss(
 
 def chunk_loss(
     model: RATEModel,
-    tensors: list[torch.Tensor],
+    tensors: list[torch.Tensor] | tuple[torch.Tensor, ...],
     segments: range,
     K: int,
     memory: torch.Tensor | None,
     memory_gradient: str = "bptt",
 ) -> tuple[torch.Tensor, int, int, torch.Tensor | None]:
-    """The segments ``segments`` of a batch (``tensors``: obs, actions, rtg, timesteps, valid, each
-    ``[G, A, T, ...]``) in order, the memory carried from one to the next -> (mean cross-entropy over
-    their valid steps, valid steps, correctly predicted ones, memory after the last segment).
+    """The segments ``segments`` of a batch (``tensors``: obs, actions, rtg, timesteps, valid and
+    optionally labels, each ``[G, A, T, ...]``) in order, the memory carried from one to the next ->
+    (mean cross-entropy over their valid steps, valid steps, correctly predicted ones, memory after the
+    last segment). The targets are ``labels`` (the expert's actions) when given, else the taken
+    ``actions``; the taken actions are always the model's action tokens (what happened).
 
     ``memory_gradient="detach"`` detaches the memory after every segment (RATE / ELMUR): its value still
     reaches the next segment, but a segment's loss never backpropagates into earlier segments' memory
     writes. ``"bptt"`` keeps the graph across the segments of the chunk."""
     losses, counts, correct = [], 0, 0
+    if len(tensors) == 5:
+        tensors = (*tensors, tensors[1])  # no labels: the taken actions are the targets
     for s in segments:
-        obs, actions, rtg, ts, valid = (x[:, :, s * K : (s + 1) * K] for x in tensors)
+        obs, actions, rtg, ts, valid, labels = (x[:, :, s * K : (s + 1) * K] for x in tensors)
         if not valid.any():
             continue  # every episode of the batch is over (or its agents finished)
         out = model(obs, actions, rtg, ts, valid, memory)
         memory = out.memory.detach() if memory_gradient == "detach" else out.memory
-        loss, n = sequence_loss(out.logits, actions, valid)
+        loss, n = sequence_loss(out.logits, labels, valid)
         losses.append(loss * n)
         counts += n
-        correct += int((out.logits[valid].argmax(-1) == actions[valid]).sum())
+        correct += int((out.logits[valid].argmax(-1) == labels[valid]).sum())
     if counts == 0:
         return torch.zeros(()), 0, 0, memory
     return torch.stack(losses).sum() / counts, counts, correct, memory
@@ -171,16 +176,28 @@ def train_stages(
 ) -> TrainResult:
     """:func:`train`, then the ``finetune`` stage when ``finetune.steps`` > 0 (its dataset recorded first
     when missing); returns the last stage's result."""
-    result = train(cfg, log, dataset=dataset)
-    if cfg.finetune.steps == 0:
-        return result
-    stage = cfg.finetune_stage()
     from agents.offline.record import record
 
-    ds2, _ = record(stage, log)  # records what is missing; a complete dataset is only opened
-    if cfg.progress:
-        log(f"[offline train] finetune stage: {stage.train.steps} updates from {stage.train.init_checkpoint}")
-    return train(stage, log, dataset=ds2)
+    result = train(cfg, log, dataset=dataset)
+    if cfg.finetune.steps > 0:
+        stage = cfg.finetune_stage()
+        ds2, _ = record(stage, log)  # records what is missing; a complete dataset is only opened
+        if cfg.progress:
+            log(
+                f"[offline train] finetune stage: {stage.train.steps} updates from {stage.train.init_checkpoint}"
+            )
+        result = train(stage, log, dataset=ds2)
+    for r in range(cfg.dagger.rounds):
+        rnd = cfg.dagger_round(r)
+        shutil.copyfile(cfg.checkpoint_path, rnd.record.policy)  # the policy that plays this round
+        if cfg.progress:
+            log(
+                f"[offline train] DAgger round {r + 1}/{cfg.dagger.rounds}: {rnd.record.policy} plays, "
+                f"{cfg.record.algorithm} labels -> {rnd.record.dataset}"
+            )
+        record(rnd, log)
+        result = train(rnd, log)
+    return result
 
 
 def train(
@@ -196,7 +213,7 @@ def _train(
 ) -> TrainResult:
     t = cfg.train
     if dataset is None:
-        ds = open_dataset(cfg.train_dataset_path, t.verify)
+        ds = open_datasets([cfg.train_dataset_path, *t.extra_datasets], t.verify)
     elif isinstance(dataset, OfflineDataset):
         ds = ShardedDataset.from_dataset(dataset)
     else:
@@ -246,7 +263,7 @@ def _train(
         while not done():
             with timers("data"):  # waiting for the loader (gathering itself runs ahead in its thread)
                 batch = next(loader)
-            tensors = batch.tensors()
+            tensors = batch.tensors() if t.targets == "expert" else batch.tensors()[:5]
             memory = None
             n_seg, K = batch.num_segments, batch.segment_len
             for c0 in range(0, n_seg, t.bptt_segments):
