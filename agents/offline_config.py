@@ -171,7 +171,7 @@ class OfflineEvalConfig:
     """Take the most likely action or sample from the model's distribution (seeded). A decentralised
     imitation of a centralised planner should sample: where the expert's choice hangs on what an agent
     cannot see (PIBT's priorities), argmax sends two agents into each other every step, a deadlock
-    (docs/offline.md, "Why the lifelong imitation failed")."""
+    (measured in the offline guide, "Why the lifelong imitation failed")."""
     temperature: float = 1.0
     """Softmax temperature of ``action_selection=sample`` (below 1: closer to argmax)."""
     env_overrides: dict[str, Any] = field(default_factory=dict)
