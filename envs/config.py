@@ -178,6 +178,14 @@ class EnvConfig:
         return dataclasses.replace(self, options={**self.options, **changes})
 
     @property
+    def real_agent_share(self) -> float:
+        """Share of the agent slots that real agents fill, in expectation: ``mean / max`` of
+        ``num_agents_choices`` (counts drawn uniformly; exact over equal-length episodes, e.g. lifelong
+        ones), 1.0 without mixed counts. A trainer's agent-step counter counts slots; times this share,
+        real agent-steps."""
+        return real_agent_share(self.num_agents_choices)
+
+    @property
     def radius(self) -> int:
         """The observation radius in force: ``obs_radius`` or the task default."""
         if self.obs_radius is not None:
@@ -306,6 +314,11 @@ def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
     if out.get("name", "bottleneck") in BOTTLENECK_FAMILY:
         out["options"] = {**legacy, **dict(out.get("options") or {})}
     return out
+
+
+def real_agent_share(choices: list[int] | tuple[int, ...]) -> float:
+    """``mean(choices) / max(choices)``: the expected share of real agents among ``max(choices)`` slots."""
+    return float(sum(choices)) / (len(choices) * max(choices)) if choices else 1.0
 
 
 def _check_choices(choices: list[Any], num_agents: int | None) -> None:

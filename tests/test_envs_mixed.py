@@ -161,7 +161,7 @@ def test_sample_factory_adapter_masks_padding():
     expected_active = np.concatenate([np.arange(A) < n for n in real])
     np.testing.assert_array_equal(obs["active"].astype(bool), expected_active)
     assert obs["first"].all()
-    for t in range(4):
+    for _ in range(4):
         obs, rew, term, trunc, infos = sf.step(np.zeros(2 * A, dtype=np.int64))
         assert not rew[~expected_active].any()
     assert trunc.all() and "episode" in infos
@@ -195,7 +195,9 @@ def test_num_agents_equal_to_the_largest_count_is_allowed():
 
 
 def test_counts_beyond_the_map_fail_at_construction():
-    with pytest.raises(ValueError, match=r"num_agents_choices: count 9: num_agents=9 is more than the 6 free"):
+    with pytest.raises(
+        ValueError, match=r"num_agents_choices: count 9: num_agents=9 is more than the 6 free"
+    ):
         make_env(EnvConfig(name="pogema", map="...\n###\n...", num_agents_choices=[2, 9]))
     with pytest.raises(ValueError, match="count 20: num_agents=20 is more than the 16 cells"):
         make_env(EnvConfig(name="pogema", size=4, num_agents_choices=[2, 20]))
@@ -219,3 +221,10 @@ def test_evaluation_plays_the_instance_count_without_padding():
     ep = EnvsEpisodeEnv(inst, base)
     assert not isinstance(ep.env, MixedCountEnv) and ep.env.num_agents == 2
     assert ep.env.observation_space.shape == make_env(base).observation_space.shape
+
+
+def test_real_agent_share():
+    from envs.config import real_agent_share
+
+    assert real_agent_share([32, 48, 64]) == 0.75 and real_agent_share([]) == 1.0
+    assert _cfg().real_agent_share == pytest.approx(16 / 24)
