@@ -200,7 +200,12 @@ class _SrmtRunnerMixin:
                 slot_rate = self.rate(window_s=max(self.log_interval_s, 5.0), slots=True)
                 parts[-1] += f" (real agents; {_fmt_count(slot_rate)} slot-steps/s with padding)"
         reward = self.episode_stat("reward")
-        parts.append("no episode finished yet" if math.isnan(reward) else f"reward {reward:.3f}")
+        per_agent = self.episode_stat("episode/reward_per_agent")
+        if self.real_share < 1.0 and not math.isnan(per_agent):
+            # sample-factory's reward averages over all slots, padding (reward 0) included
+            parts.append(f"reward {per_agent:.3f} per real agent")
+        else:
+            parts.append("no episode finished yet" if math.isnan(reward) else f"reward {reward:.3f}")
         for key in ("CSR", "ISR", "throughput"):
             value = self.episode_stat(f"episode/{key}")
             if not math.isnan(value):
