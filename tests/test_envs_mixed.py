@@ -228,3 +228,31 @@ def test_real_agent_share():
 
     assert real_agent_share([32, 48, 64]) == 0.75 and real_agent_share([]) == 1.0
     assert _cfg().real_agent_share == pytest.approx(16 / 24)
+
+
+def test_runner_reports_real_agent_steps():
+    """The progress line's rate and reward count real agents; the slot rate stands beside it."""
+    import time
+    from collections import deque
+
+    from sample_factory.utils.attr_dict import AttrDict
+
+    from agents.sf.runner import _SrmtRunnerMixin
+
+    # the runners' reporting methods on their state alone (no sample-factory run, no event loop)
+    runner = object.__new__(type("Reporting", (_SrmtRunnerMixin,), {}))
+    now = time.time()
+    runner.wall_start, runner.time_limit_s, runner.log_interval_s = now - 20, 0.0, 10.0
+    runner.throughput_samples = [(now - 10 + i, 1000 * i) for i in range(11)]  # 1000 slot-steps/s
+    runner.env_steps, runner.cfg = {0: 10_000}, AttrDict(train_for_env_steps=100_000)
+    runner.policy_avg_stats = {"reward": [deque([0.3])], "episode/reward_per_agent": [deque([0.4])]}
+    runner.real_share = 0.75
+    assert runner.rate(window_s=10) == pytest.approx(750) and runner.rate(
+        window_s=10, slots=True
+    ) == pytest.approx(1000)
+    line = runner.progress_line()
+    assert "750 agent-steps/s (real agents; 1.00k slot-steps/s with padding)" in line
+    assert "reward 0.400 per real agent" in line
+    runner.real_share = 1.0
+    line = runner.progress_line()
+    assert "| 1.00k agent-steps/s |" in line and "reward 0.300" in line
