@@ -256,3 +256,21 @@ def test_runner_reports_real_agent_steps():
     runner.real_share = 1.0
     line = runner.progress_line()
     assert "| 1.00k agent-steps/s |" in line and "reward 0.300" in line
+
+
+def test_srmt_train_refuses_a_count_the_map_cannot_hold_in_one_line(tmp_path, capsys):
+    from agents.train import main
+
+    code = main(
+        [
+            "lmapf-srmt-guided",
+            "device=cpu",
+            "env.size=4",
+            "env.num_agents_choices=[2,20]",
+            f"train.train_dir={tmp_path}",
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "env.num_agents_choices: count 20: num_agents=20 is more than the 16 cells of a 4x4 map" in err
+    assert not any(tmp_path.iterdir())  # refused before a run folder exists
