@@ -2,7 +2,7 @@
 
 Which fields an env reads:
 
-- every env: ``name num_agents max_episode_steps plugin`` and its own ``options``: a dict checked
+- every env: ``name num_agents num_agents_choices max_episode_steps plugin`` and its own ``options``: a dict checked
   against the dataclass the env registered (``register_env(name, builder, options_type)``) and
   available typed as ``cfg.opts`` (``bottleneck``, ``cue``, ``cue_partner``: ``split``, ``corridor_lengths``; ``tmaze``: ``corridor_lengths``; ``pettingzoo``:
   ``id`` and the env's keyword arguments; ...).
