@@ -2,7 +2,7 @@
 
 Which fields an env reads:
 
-- every env: ``name num_agents max_episode_steps plugin`` and its own ``options``: a dict checked
+- every env: ``name num_agents num_agents_choices max_episode_steps plugin`` and its own ``options``: a dict checked
   against the dataclass the env registered (``register_env(name, builder, options_type)``) and
   available typed as ``cfg.opts`` (``bottleneck``, ``cue``, ``cue_partner``: ``split``, ``corridor_lengths``; ``tmaze``: ``corridor_lengths``; ``pettingzoo``:
   ``id`` and the env's keyword arguments; ...).
@@ -60,6 +60,12 @@ class EnvConfig:
     num_agents: Optional[int] = None
     """Agents per environment instance; None = the env's default (``pogema``, ``bottleneck``, ``cue``: 2;
     ``tmaze``: 1, its agents are independent episodes; adapters: the wrapped env's agent count, which a value here must match)."""
+    num_agents_choices: list[int] = field(default_factory=list)
+    """Mixed agent counts (empty = off): each episode plays a count drawn uniformly from this list (from
+    the env's own seed stream, so reproducible), e.g. ``[32, 48, 64]``. The env presents ``max`` agent
+    slots and the slots above the episode's count are permanently inactive (no actions, no reward, not in
+    any observation, pool or loss: ``envs.mixed``), because a trainer's batched layout needs a fixed
+    number of rows per env. ``num_agents`` must then be unset or equal to the largest count."""
     on_target: OnTarget = "finish"
     """What reaching the goal does: ``finish`` (agent leaves the grid, its episode ends), ``nothing``
     (classic MAPF: agent stays, episode ends when all stand on their goals) or ``restart`` (lifelong:
@@ -132,6 +138,7 @@ class EnvConfig:
             self.plugin = spec.plugin  # the saved config names the plugin that registered the env
         if self.num_agents is not None:
             _positive("num_agents", self.num_agents)
+        _check_choices(self.num_agents_choices, self.num_agents)
         if not spec.grid:
             _check_grid_keys_unset(self, spec.options_type)
         object.__setattr__(self, "_opts", typed_options(self.name, spec.options_type, self.options))
@@ -169,6 +176,14 @@ class EnvConfig:
         import dataclasses
 
         return dataclasses.replace(self, options={**self.options, **changes})
+
+    @property
+    def real_agent_share(self) -> float:
+        """Share of the agent slots that real agents fill, in expectation: ``mean / max`` of
+        ``num_agents_choices`` (counts drawn uniformly; exact over equal-length episodes, e.g. lifelong
+        ones), 1.0 without mixed counts. A trainer's agent-step counter counts slots; times this share,
+        real agent-steps."""
+        return real_agent_share(self.num_agents_choices)
 
     @property
     def radius(self) -> int:
@@ -299,6 +314,24 @@ def upgrade_legacy(data: dict[str, Any]) -> dict[str, Any]:
     if out.get("name", "bottleneck") in BOTTLENECK_FAMILY:
         out["options"] = {**legacy, **dict(out.get("options") or {})}
     return out
+
+
+def real_agent_share(choices: list[int] | tuple[int, ...]) -> float:
+    """``mean(choices) / max(choices)``: the expected share of real agents among ``max(choices)`` slots."""
+    return float(sum(choices)) / (len(choices) * max(choices)) if choices else 1.0
+
+
+def _check_choices(choices: list[Any], num_agents: int | None) -> None:
+    """``num_agents_choices``: distinct integers >= 1, and ``num_agents`` unset or the largest of them."""
+    for i, n in enumerate(choices):
+        _positive(f"num_agents_choices[{i}]", n)
+    if len(set(choices)) != len(choices):
+        raise ValueError(f"num_agents_choices={list(choices)} lists a count twice; give each count once")
+    if choices and num_agents is not None and num_agents != max(choices):
+        raise ValueError(
+            f"num_agents={num_agents} conflicts with num_agents_choices={list(choices)}: the env has "
+            f"max(choices) = {max(choices)} agent slots; unset num_agents (null) or set it to {max(choices)}"
+        )
 
 
 def _positive(key: str, value: int) -> None:

@@ -109,10 +109,16 @@ def env_spec(name: str) -> EnvSpec:
 
 
 def make_env(cfg: EnvConfig, seed: int | None = None) -> MultiAgentEnv:
-    """Build the env ``cfg.name``. ``seed`` fixes the first episode (see ``MultiAgentEnv.reset``)."""
+    """Build the env ``cfg.name``. ``seed`` fixes the first episode (see ``MultiAgentEnv.reset``). With
+    ``cfg.num_agents_choices`` the env is an :class:`envs.mixed.MixedCountEnv` (mixed agent counts)."""
     from envs.base import check_seed
 
-    env = env_spec(cfg.name).builder(cfg, None if seed is None else check_seed(seed))
+    seed = None if seed is None else check_seed(seed)
+    if getattr(cfg, "num_agents_choices", None):
+        from envs.mixed import MixedCountEnv
+
+        return MixedCountEnv(cfg, seed)  # an env of each count inside, padded to max(choices) slots
+    env = env_spec(cfg.name).builder(cfg, seed)
     check_spaces(cfg.name, env)
     return env
 

@@ -12,7 +12,8 @@ A :class:`VectorEnv` steps all ``k`` at once. The contract (agents of env ``i`` 
   played; an env whose episode ended on it is reset at once (its own random stream, as ``reset()`` of
   the single env), so ``obs`` already shows the new episode's first observation for it; ``metrics[i]``
   is that ended episode's metrics dict, None for the other envs;
-- ``active``: bool [k, A] after the step (for a reset env: its new episode's, all True).
+- ``active``: bool [k, A] after the step (for a reset env: its new episode's, all True except the
+  padding slots of mixed agent counts, ``envs.mixed``).
 
 Two implementations, chosen by :func:`make_vector_env`:
 
@@ -178,7 +179,9 @@ def make_vector_env(
     seeds = list(seeds)
     if not seeds:
         raise ValueError("a vector env needs at least one environment (got no seeds)")
-    builder = _VECTOR_BUILDERS.get(cfg.name) if batched else None
+    # mixed agent counts pad each env to max(choices) slots (envs.mixed); the batched implementations
+    # keep one fixed count, so such configs take the loop
+    builder = _VECTOR_BUILDERS.get(cfg.name) if batched and not cfg.num_agents_choices else None
     if builder is not None:
         vec = builder(cfg, seeds, np.dtype(obs_dtype))
         if vec is not None:

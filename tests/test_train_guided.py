@@ -5,6 +5,7 @@ runs take about a minute on 2 cores, so that test is opt-in: ``SRMT_SLOW_TESTS=1
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ from agents.sf import find_checkpoint, load_policy, read_checkpoint, train
 
 TINY = [
     "device=cpu",
-    "env.num_agents=8",
+    "env.num_agents_choices=[4,8]",
     "env.size=11",
     "env.max_episode_steps=32",
     "model.hidden_size=8",
@@ -29,7 +30,7 @@ TINY = [
     "train.policy_workers=1",
     "train.envs_per_worker=2",
     "train.double_buffer=false",
-    "train.compile=off",  # the recipe compiles the learner step; seconds of compile time here
+    "train.compile='off'",  # quoted: YAML reads a bare off as False. The recipe compiles the learner step; seconds of compile time here
     "train.rollout=8",
     "train.batch_size=128",
     "train.train_for_seconds=0",
@@ -51,6 +52,40 @@ def test_recipe_is_guided_on_generated_maps_only():
     assert exp.env.planner_path and exp.env.reward == "follower" and exp.env.planner_costs == "follower"
     assert exp.env.generator == "mixed" and exp.env.map is None and exp.env.maps_file is None
     assert 0 < exp.train.train_for_seconds <= 480  # one session fits a 10-minute device call
+    assert exp.env.num_agents_choices == [32, 48, 64] and exp.env.num_agents is None  # mixed counts, 64 slots
+    assert exp.train.batch_size % (64 * exp.train.rollout) == 0
+
+
+@pytest.mark.slow
+def test_tiny_mixed_count_run_trains_and_evaluates(tmp_path):
+    """A few hundred agent-steps of the recipe with mixed counts on CPU; the checkpoint then plays the
+    real counts of map instances (2 and 5 agents: no padding) through the evaluation's env path."""
+    from agents.eval.algorithms import SrmtPolicy
+    from agents.eval.episode import EnvsEpisodeEnv, Instance
+
+    result = train(_exp(tmp_path, 256), verbose=False)
+    assert result.status == "success" and result.env_steps >= 256, result.error
+    assert result.metrics.get("episode/num_agents") in (4.0, 6.0, 8.0)  # mean over two envs of 4 or 8
+    assert result.metrics.get("episode/reward_per_agent") is not None
+    # the reported rate counts real agents: slots x mean(4, 8) / 8
+    assert math.isnan(result.slot_steps_per_s) or result.agent_steps_per_s == pytest.approx(
+        0.75 * result.slot_steps_per_s
+    )
+    policy = SrmtPolicy(str(result.run_dir), "cpu")
+    assert policy.env_config.num_agents_choices == [4, 8]
+    for n in (2, 5):
+        inst = Instance("t", "m", "\n".join(["." * 7] * 7), num_agents=n, seed=0, max_episode_steps=4)
+        ep = EnvsEpisodeEnv(inst, policy.env_config)
+        assert ep.env.num_agents == n
+        state = ep.reset()
+        policy.reset(state, seed=0)
+        done, steps = False, 0
+        while not done:
+            actions = policy.act(state)
+            assert actions.shape == (n,)
+            state, done = ep.step(actions)
+            steps += 1
+        assert steps == 4
 
 
 @pytest.mark.skipif(not os.environ.get("SRMT_SLOW_TESTS"), reason="opt-in: set SRMT_SLOW_TESTS=1")

@@ -169,7 +169,8 @@ def train_throughput(args, label: str, train_dir: Path, overrides: list[str]) ->
     return dict(
         core=exp.model.core,
         status=result.status,
-        agent_steps_per_s=result.agent_steps_per_s,
+        # slots, as the raw env rows count them (equal to agent-steps without env.num_agents_choices)
+        agent_steps_per_s=result.slot_steps_per_s,
         env_steps=result.env_steps,
         wall_s=result.wall_s,
         profiles=result.profiles,
@@ -261,8 +262,14 @@ def main(argv: list[str]) -> int:
     if args.experiment:
         base = experiment(args, "base", Path(tempfile.gettempdir()), [])
         workers, envs_per_worker = base.train.num_workers, base.train.envs_per_worker
+        choices = base.env.num_agents_choices
+        agents = (
+            f"{'/'.join(map(str, choices))} agents mixed, {max(choices)} slots: rates count slots"
+            if choices
+            else f"{base.env.num_agents} agents"
+        )
         print(
-            f"srmt bench train: experiment {args.experiment} (env {base.env.name}, {base.env.num_agents} agents); "
+            f"srmt bench train: experiment {args.experiment} (env {base.env.name}, {agents}); "
             f"{workers} workers x {envs_per_worker} envs; device {args.device}; {args.seconds:.0f} s per measurement",
             flush=True,
         )

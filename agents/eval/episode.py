@@ -203,6 +203,7 @@ class EnvsEpisodeEnv:
             map_name=None,
             map_names=[],
             num_agents=instance.num_agents,
+            num_agents_choices=[],  # a model trained on mixed counts plays the instance's count, unpadded
             on_target=instance.on_target,
             collision_system=instance.collision_system,
             max_episode_steps=instance.max_episode_steps,

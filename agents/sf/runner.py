@@ -28,6 +28,7 @@ from sample_factory.utils.utils import log
 from signal_slot.signal_slot import Timer
 
 from agents.sf.learner import SrmtLearnerWorker
+from envs.config import real_agent_share
 
 
 def _fmt_count(x: float) -> str:
@@ -64,6 +65,9 @@ class _SrmtRunnerMixin:
         )
         self.failure: str | None = None
         self.throughput_samples: list[tuple[float, int]] = []  # (wall time, agent-steps since resume)
+        # mixed agent counts (env.num_agents_choices): sample-factory counts agent slots, padding included;
+        # the reported rate counts real agents only (their expected share of the slots)
+        self.real_share = real_agent_share(list(cfg.srmt["env"].get("num_agents_choices") or []))
         self._add_timer(1.0, self._every_second)
         self._add_timer(self.log_interval_s, self._print_progress)
 
@@ -159,8 +163,9 @@ class _SrmtRunnerMixin:
     def env_steps_total(self) -> int:
         return int(sum(self.env_steps.values())) if self.env_steps else 0
 
-    def rate(self, since_s: float = 0.0, window_s: float | None = None) -> float:
-        """Agent-steps/s from the 1-second samples: those after ``since_s`` of the run, or the last window."""
+    def rate(self, since_s: float = 0.0, window_s: float | None = None, slots: bool = False) -> float:
+        """Agent-steps/s from the 1-second samples: those after ``since_s`` of the run, or the last window;
+        real agents only (padding slots of mixed agent counts left out) unless ``slots``."""
         samples = self.throughput_samples
         if window_s is not None and samples:
             samples = [s for s in samples if s[0] >= samples[-1][0] - window_s]
@@ -168,7 +173,8 @@ class _SrmtRunnerMixin:
             samples = [s for s in samples if s[0] - self.wall_start >= since_s]
         if len(samples) < 2 or samples[-1][0] <= samples[0][0]:
             return math.nan
-        return (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
+        rate = (samples[-1][1] - samples[0][1]) / (samples[-1][0] - samples[0][0])
+        return rate if slots else rate * self.real_share
 
     def episode_stat(self, key: str) -> float:
         values = self.policy_avg_stats.get(key)
@@ -190,8 +196,16 @@ class _SrmtRunnerMixin:
         parts = [f"[srmt] {_fmt_count(steps)}/{_fmt_count(total)} agent-steps"]
         if not math.isnan(rate):  # no nan on the console: fields without data yet are left out
             parts.append(f"{_fmt_count(rate)} agent-steps/s")
+            if self.real_share < 1.0:
+                slot_rate = self.rate(window_s=max(self.log_interval_s, 5.0), slots=True)
+                parts[-1] += f" (real agents; {_fmt_count(slot_rate)} slot-steps/s with padding)"
         reward = self.episode_stat("reward")
-        parts.append("no episode finished yet" if math.isnan(reward) else f"reward {reward:.3f}")
+        per_agent = self.episode_stat("episode/reward_per_agent")
+        if self.real_share < 1.0 and not math.isnan(per_agent):
+            # sample-factory's reward averages over all slots, padding (reward 0) included
+            parts.append(f"reward {per_agent:.3f} per real agent")
+        else:
+            parts.append("no episode finished yet" if math.isnan(reward) else f"reward {reward:.3f}")
         for key in ("CSR", "ISR", "throughput"):
             value = self.episode_stat(f"episode/{key}")
             if not math.isnan(value):
@@ -210,6 +224,9 @@ class _SrmtRunnerMixin:
         rate = self.rate(window_s=max(self.log_interval_s, 5.0))
         if not math.isnan(rate) and 0 in self.writers:
             self.writers[0].add_scalar("perf/agent_steps_per_sec", rate, self.env_steps_total())
+            if self.real_share < 1.0:
+                slot_rate = self.rate(window_s=max(self.log_interval_s, 5.0), slots=True)
+                self.writers[0].add_scalar("perf/slot_steps_per_sec", slot_rate, self.env_steps_total())
 
 
 class SrmtSerialRunner(_SrmtRunnerMixin, SerialRunner):

@@ -31,10 +31,14 @@ class TrainResult:
     """``success``, ``failure`` or ``interrupted``."""
     run_dir: Path
     env_steps: int
-    """Agent-steps trained in total (continues across resumes)."""
+    """Agent-steps trained in total (continues across resumes): sample-factory's counter, which with mixed
+    agent counts (``env.num_agents_choices``) counts agent slots, padding included."""
     wall_s: float
     agent_steps_per_s: float
-    """Throughput from the first trained batch to the end (start-up excluded)."""
+    """Throughput from the first trained batch to the end (start-up excluded), real agents only: the
+    slot rate times ``env.real_agent_share`` with mixed agent counts."""
+    slot_steps_per_s: float = math.nan
+    """The same over agent slots (padding included; equal to ``agent_steps_per_s`` without mixed counts)."""
     metrics: dict[str, float] = field(default_factory=dict)
     """Latest episode averages: reward, episode/CSR, ... (NaN-free entries only)."""
     error: str | None = None
@@ -357,7 +361,8 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
         run_dir=run_dir,
         env_steps=runner.env_steps_total(),
         wall_s=time.time() - t0,
-        agent_steps_per_s=rate,
+        agent_steps_per_s=rate * exp.env.real_agent_share,
+        slot_steps_per_s=rate,
         metrics=metrics,
         error=error,
         profiles=profiles,
@@ -367,7 +372,13 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
             print(runner.progress_line(), flush=True)
             print(
                 f"[srmt] done: {result.env_steps:,} agent-steps in {result.wall_s:.0f} s "
-                f"({result.agent_steps_per_s:,.0f} agent-steps/s); checkpoints in {run_dir}",
+                f"({result.agent_steps_per_s:,.0f} agent-steps/s"
+                + (
+                    f" of real agents, {result.slot_steps_per_s:,.0f} slot-steps/s with padding"
+                    if exp.env.num_agents_choices
+                    else ""
+                )
+                + f"); checkpoints in {run_dir}",
                 flush=True,
             )
         elif result.status != "interrupted":  # an interruption is reported once, by the command
