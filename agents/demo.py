@@ -16,8 +16,8 @@ import time
 
 DEFAULT_CONFIG = "bottleneck-srmt"
 DEFAULT_LENGTHS = (3, 5, 10, 15, 20, 30, 40, 50, 100)
-REFERENCE_RATE = 5700.0
-"""Agent-steps/s of the default job on an idle 2-core CPU (docs/training.md): the ETA before training
+REFERENCE_RATE = 11000.0
+"""Agent-steps/s of the default job on an idle 2-core CPU (docs/training.md: 11.5k with the batched env): the ETA before training
 starts; from the first progress line on the ETA comes from the measured rate."""
 
 
