@@ -1,6 +1,6 @@
 """Paired per-map differences of the shipped SRMT (115M) against Follower (published), FollowerLite and PIBT
 (this repository's full-grid results) on the 32 maps per set of comparison.csv. Run from the repository root."""
-import csv, collections, numpy as np
+import csv, collections, sys, numpy as np
 from scipy import stats
 def load(path, algs=None):
     d = collections.defaultdict(dict)
@@ -8,13 +8,13 @@ def load(path, algs=None):
         if algs and r["algorithm"] not in algs: continue
         d[r["algorithm"]][(r["map_set"], r["map_name"], int(r["num_agents"]), int(r["seed"]))] = float(r["avg_throughput"])
     return d
-cmp = load("docs/runs/srmt-guided-115M-32maps/comparison.csv")
+cmp = load(sys.argv[1] if len(sys.argv) > 1 else "docs/runs/srmt-guided-115M-32maps/comparison.csv")
 full = load("docs/runs/lifelong-full/results.csv", {"FollowerLite"})
 pw = load("docs/runs/lifelong-pibt-wpibt/results.csv", {"PIBT"})
 cmp.update(full); cmp.update(pw)
 keys = sorted(cmp["SRMT"])
 counts = [8,16,24,32,48,64]
-print("| algorithm (32 maps per set) | set | " + " | ".join(map(str,counts)) + " |")
+print("| algorithm (maps per set: see n) | set | " + " | ".join(map(str,counts)) + " |")
 print("|---|---|" + "---:|"*6)
 for alg in ["SRMT","PIBT","FollowerLite","Follower"]:
     for ms in ["01-random","02-mazes"]:
@@ -26,7 +26,7 @@ for alg in ["SRMT","PIBT","FollowerLite","Follower"]:
             row.append(f"{np.mean([cmp[alg][k] for k in ks]):.2f}")
         print(f"| {alg} | {ms} | " + " | ".join(row) + " |")
 print()
-print("| paired difference (mean [95% t-CI], 32 maps) | set | " + " | ".join(map(str,counts)) + " |")
+print("| paired difference (mean [95% t-CI] over maps) | set | " + " | ".join(map(str,counts)) + " |")
 print("|---|---|" + "---:|"*6)
 for a,b in [("SRMT","Follower"),("SRMT","FollowerLite"),("SRMT","PIBT")]:
     for ms in ["01-random","02-mazes"]:
