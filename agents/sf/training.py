@@ -124,6 +124,7 @@ RESUMABLE_KEYS = frozenset(
             "compile",
             "host_outputs",
             "batched_envs",
+            "autocast",
         )
     }
 )
