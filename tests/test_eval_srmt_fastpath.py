@@ -173,3 +173,21 @@ def test_keep_freed_memory_stops_the_page_faults_of_repeated_allocations():
     kept = faults("keep")
     assert kept < 50  # glibc's defaults fault ~1000 times here (2 MB blocks trimmed and re-faulted)
     assert kept < faults("default")
+
+
+def test_a_guided_policy_compiles_the_planner_when_it_is_built():
+    from envs import compiled
+
+    if not compiled.HAVE_NUMBA:
+        pytest.skip("numba not installed: the planner runs as numpy")
+    code = (
+        "from envs import compiled as k\n"
+        "assert not k.plan_step.signatures\n"
+        "from agents.eval.algorithms import SrmtPolicy\n"
+        f"SrmtPolicy({SRMT_LIFELONG_CHECKPOINT!r}, 'cpu')\n"
+        "names = ('plan_step', 'bfs_sums', 'padded_goal_fields')\n"
+        "print([n for n in names if not getattr(k, n).signatures])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"  # every kernel of a step is compiled before episode 1

@@ -62,6 +62,11 @@ class SrmtPolicy:
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise ValueError(f"srmt checkpoint {str(path)!r} could not be loaded: {reason}") from None
         self.model.eval()
+        env = self.env_config
+        if getattr(env, "planner_path", False):  # its episodes plan the path channel: compile it now
+            from envs.guidance import warm_up
+
+            warm_up(env.radius, env.planner_costs, env.planner_replan_every)
         self.torch = torch
         self.device = torch.device(device)
         self.action_selection = action_selection
