@@ -126,22 +126,28 @@ class Still:
         return np.zeros(state.num_agents, dtype=np.int64)
 
 
-def test_runtime_counts_the_planner_of_the_path_channel():
+def test_runtime_counts_the_planner_of_the_path_channel(monkeypatch):
+    import types
+
+    import envs.grid_env as grid_env
+
+    ticks = iter(range(10**6))  # the env's clock: every reading one second later, so each plan costs 1 s
+    monkeypatch.setattr(grid_env, "time", types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
     policy = SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu")
     assert policy.env_config.planner_path
     inst = _tiny_instances()[0]
     env = make_episode_env(inst, "envs", policy.env_config)
     metrics, _ = run_episode(env, Still(), 0)
-    planned = env.algorithm_seconds()
-    assert planned > 0 and metrics["runtime"] >= planned
-    # a fresh episode starts from zero; without the path channel nothing is planned into the runtime
-    env.reset()
-    assert 0 < env.algorithm_seconds() < planned
+    assert env.algorithm_seconds() == inst.max_episode_steps + 1  # the reset's plan and one per step
+    assert metrics["runtime"] >= inst.max_episode_steps + 1
+    env.reset()  # a fresh episode counts from zero
+    assert env.algorithm_seconds() == 1.0
     from dataclasses import replace
 
-    plain = EnvsEpisodeEnv(inst, replace(policy.env_config, planner_path=False, reward="sparse"))
-    run_episode(plain, Still(), 0)
-    assert plain.algorithm_seconds() == 0.0
+    # without the path channel nothing is planned into the runtime (the follower reward still plans)
+    plain = EnvsEpisodeEnv(inst, replace(policy.env_config, planner_path=False))
+    metrics, _ = run_episode(plain, Still(), 0)
+    assert plain.algorithm_seconds() == 0.0 and metrics["runtime"] < 1.0
 
 
 _FAULTS = """
