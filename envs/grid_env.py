@@ -109,10 +109,10 @@ class GridEnv(MultiAgentEnv):
             else None
         )
         self._plan: Plan | None = None
+        # wall time spent planning the planner_path channel in the current episode, its reset included
+        # (0 without planner_path): the preprocessing part of a guided policy's decision time, which
+        # the evaluation adds to the policy's own (agents.eval.episode)
         self.guidance_seconds = 0.0
-        """Wall time spent planning the ``planner_path`` channel in the current episode, its reset
-        included (0 without ``planner_path``): the preprocessing part of a guided policy's decision
-        time, which the evaluation adds to the policy's own (``agents.eval.episode``)."""
         self._arange = np.arange(self.num_agents)
         self._pogema: Pogema | None = None
         self._done = True
