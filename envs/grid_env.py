@@ -17,6 +17,7 @@ both axes) unless called with ``ignore_borders=True``; ``GridEnv.agents_xy()`` /
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +109,10 @@ class GridEnv(MultiAgentEnv):
             else None
         )
         self._plan: Plan | None = None
+        # wall time spent planning the planner_path channel in the current episode, its reset included
+        # (0 without planner_path): the preprocessing part of a guided policy's decision time, which
+        # the evaluation adds to the policy's own (agents.eval.episode)
+        self.guidance_seconds = 0.0
         self._arange = np.arange(self.num_agents)
         self._pogema: Pogema | None = None
         self._done = True
@@ -310,6 +315,7 @@ class GridEnv(MultiAgentEnv):
             self._agent_dist = [self._map_dist(tuple(gl)) for gl in self._goal.tolist()]
         else:
             self._agent_dist = None
+        self.guidance_seconds = 0.0
         if self._planner is not None:
             self._replan(reset=True)
         self._done = False
@@ -318,12 +324,15 @@ class GridEnv(MultiAgentEnv):
         """Plans on the map itself, not pogema's bordered grid: the free cells pogema leaves outside its
         obstacle ring would otherwise enter the static costs' normalisation."""
         r = self._r
+        t0 = time.perf_counter()
         if reset:
             self._plan = self._planner.reset(~self._obst[r:-r, r:-r], self._pos - r, self._goal - r)
         else:
             self._plan = self._planner.update(self._pos - r, self._goal - r, self._active)
         x, y = np.divmod(self._plan.next_cell, self._W - 2 * r)
         self._subgoal = (x + r) * self._W + y + r  # flat in the bordered grid, like self._cur
+        if self._channels == 4:
+            self.guidance_seconds += time.perf_counter() - t0
 
     def _next_goals(self, agents: np.ndarray) -> None:
         """Lifelong: pogema draws the next goal (its per-agent generators, same sequence as pogema)."""

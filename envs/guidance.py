@@ -698,6 +698,19 @@ class PathPlanner:
         return Plan(mask[:, :d].reshape(A, 2 * r + 1, 2 * r + 1), cells, nxt_cell, cost)
 
 
+def warm_up(radius: int = 5, costs: PlannerCosts = "follower", replan_every: int = 1) -> None:
+    """Compile the planner's kernels now (or load them from numba's cache), on a tiny map: the first
+    plan of a process otherwise pays it (~0.3 s with the cache, seconds without), e.g. inside the
+    first timed evaluation episode. No effect on later plans; without numba only a tiny plan."""
+    planner = PathPlanner(radius, costs, replan_every=replan_every)
+    free = np.ones((radius + 3, radius + 3), dtype=bool)
+    free[1, 1:-1] = False
+    corners = np.array([[0, 0], [radius + 2, radius + 2]], dtype=np.int64)
+    planner.reset(free, corners, corners[::-1].copy())
+    planner.update(corners, corners.copy(), np.ones(2, dtype=bool))  # new goals: new goal fields
+    planner.update(corners, corners.copy(), np.array([True, False]))
+
+
 def _bellman(V: np.ndarray, c: np.ndarray, Q: int, compact_after: int = 8) -> np.ndarray:
     """Solve ``V(x) = min over the 4 neighbours y of c(y) + V(y)`` in place for all agents' patches at once
     (Bellman-Ford, one vector step per hop); returns ``c + V``.

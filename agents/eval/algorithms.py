@@ -62,6 +62,11 @@ class SrmtPolicy:
             reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise ValueError(f"srmt checkpoint {str(path)!r} could not be loaded: {reason}") from None
         self.model.eval()
+        env = self.env_config
+        if getattr(env, "planner_path", False):  # its episodes plan the path channel: compile it now
+            from envs.guidance import warm_up
+
+            warm_up(env.radius, env.planner_costs, env.planner_replan_every)
         self.torch = torch
         self.device = torch.device(device)
         self.action_selection = action_selection
@@ -85,12 +90,17 @@ class SrmtPolicy:
         self.first = True
 
     def act(self, state: WorldState) -> np.ndarray:
+        """One step of all agents. Per step it builds only the observation tensor: the reset flags are
+        passed on the first step only and the active flags only while some agent is inactive (None
+        means "none reset" / "all active" to the model, with the same floats: tested against the
+        flags-every-step path), under ``inference_mode``."""
         torch = self.torch
         A = state.num_agents
-        with torch.no_grad():
+        with torch.inference_mode():
             obs = torch.as_tensor(np.asarray(state.observations), device=self.device)[None]  # [1, A, C, H, W]
-            reset = torch.full((1, A), self.first, dtype=torch.bool, device=self.device)
-            active = torch.as_tensor(state.active, device=self.device)[None]
+            reset = torch.ones((1, A), dtype=torch.bool, device=self.device) if self.first else None
+            flags = np.asarray(state.active, dtype=bool)
+            active = None if flags.all() else torch.as_tensor(flags, device=self.device)[None]
             logits, _, self.state = self.model.step(obs, self.state, reset, active, None)
             logits = logits.reshape(A, -1)
             if self.action_selection == "argmax":

@@ -14,7 +14,11 @@ pogema-toolbox names (``avg_throughput``; ``CSR ISR SoC makespan ep_length``; ``
 sit next to the published ones. An env task reports the env's own metrics instead (its final
 ``infos[i]["metrics"]``), plus ``return`` (mean undiscounted return per agent, unless the env reports
 its own) and ``ep_length``. ``runtime`` is the seconds spent inside the algorithm per episode
-(environment stepping excluded), as pogema's ``RuntimeMetricWrapper`` measures it.
+(environment stepping excluded), as pogema's ``RuntimeMetricWrapper`` measures it. On the ``envs``
+backend it also holds the env's planning of the ``planner_path`` observation channel
+(``GridEnv.guidance_seconds``, reset included): in the POGEMA benchmark Follower's planner runs in a
+preprocessing wrapper outside that ``RuntimeMetricWrapper``, so its runtime includes the planner, and
+so does FollowerLite's here (its planner runs inside ``act``).
 """
 
 from __future__ import annotations
@@ -245,6 +249,11 @@ class EnvsEpisodeEnv:
         self.last_infos = infos
         return self._state(obs), bool(np.all(terminated) or np.all(truncated))
 
+    def algorithm_seconds(self) -> float:
+        """The part of this episode's env time that is the algorithm's preprocessing: the planner of
+        the ``planner_path`` channel (0 for envs without one)."""
+        return float(getattr(self.env, "guidance_seconds", 0.0))
+
 
 class TaskEpisodeEnv:
     """An env task's episode: the registered env of an :class:`EnvInstance`, no grid assumed.
@@ -419,5 +428,5 @@ def _run_episode(
         env.close()
     else:
         metrics = episode_metrics(state.on_target, np.stack(on_goal), env.max_episode_steps)
-    metrics["runtime"] = runtime
+    metrics["runtime"] = runtime + (env.algorithm_seconds() if isinstance(env, EnvsEpisodeEnv) else 0.0)
     return metrics, traj

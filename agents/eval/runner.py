@@ -9,6 +9,7 @@ caches) for all its tasks.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import sys
@@ -75,6 +76,33 @@ def _file_version(path: str) -> tuple:
     return (st.st_size, st.st_mtime_ns)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+MALLOC_MMAP_THRESHOLD = 32 << 20
+"""Blocks up to this size come from malloc's heap, not from their own ``mmap`` (glibc's default is
+dynamic, 128 KB at start)."""
+MALLOC_TRIM_THRESHOLD = 128 << 20
+"""Freed heap memory is kept for reuse until this much lies free at the top of the heap."""
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for reuse instead of returning it to the system at once
+    (``mallopt``: fixed mmap and trim thresholds, process-wide; False where the C library has no
+    ``mallopt``, e.g. off Linux). A policy step allocates and frees the same activations every step
+    (SRMT at 64 agents: conv outputs of ~1 MB each); with glibc's dynamic thresholds those pages went
+    back to the system after each step and were faulted in again on the next one, ~900 minor page
+    faults and about 15-25% of SRMT's decision time (docs/benchmarks.md). Only allocation changes:
+    the computed values are the same."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) == 1
+    return mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD) == 1 and ok
+
+
 def _built(name: str, spec: dict) -> BuiltAlgorithm:
     global _TORCH_THREADS_SET
     cache: dict = getattr(_LOCAL, "built", None) or {}
@@ -89,6 +117,7 @@ def _built(name: str, spec: dict) -> BuiltAlgorithm:
             import torch  # only learned policies need it; planners' workers start faster without
 
             torch.set_num_threads(1)  # one core per worker; intra-op threads would fight over the cores
+            keep_freed_memory()
             _TORCH_THREADS_SET = True
         cache[key] = build_algorithm(AlgorithmConfig(**spec))
     return cache[key]
