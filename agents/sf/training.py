@@ -334,6 +334,10 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
         import wandb
 
         wandb.tensorboard.unpatch()  # the next run in this process patches with its own root
+        # wait for wandb's service process to write out and exit: its atexit hook "is not reliable" with
+        # multiprocessing (wandb.teardown's docstring), and under load an offline run's .wandb file was
+        # found still empty right after finish(); the next wandb.init starts a new service
+        wandb.teardown()
 
     steps_samples = [s for s in runner.throughput_samples if s[1] > 0]
     rate = math.nan
