@@ -100,6 +100,15 @@ class EnvConfig:
     counts still grow every step; after a goal change the static path until the next solve): with the
     path channel the env runs ~2x faster at k = 4 (docs/bench-env.md)."""
 
+    priority_channel: bool = False
+    """Add an observation channel (after the path channel, if any) with 1 on the cells of the visible
+    agents that outrank this one in PIBT's priority rule: longer since their current goal was assigned
+    (steps since they last stood on a goal or got a new one), ties to the lower agent index. What a PIBT
+    expert decides by and no agent sees otherwise; it amounts to every agent telling its neighbours one
+    number (communication). The offline recorder's ``pibt`` expert then breaks ties by agent index too,
+    so that the channel shows its exact order (up to escape mode, docs/offline.md). Grid envs
+    (``pogema``, ``bottleneck``) only."""
+
     # --- map source ('pogema') ---
     map: Optional[str] = None
     """A pogema map string (rows of ``.`` free / ``#`` obstacle; letters fix agents' starts and goals)."""

@@ -67,12 +67,15 @@ def world_state(env, obs: np.ndarray, step: int = 0) -> WorldState:
     )
 
 
-def build_expert(name: str) -> Algorithm:
-    """``pibt``, ``astar``, ``random`` or ``tmaze`` (the T-Maze's optimal policy) as an :class:`Algorithm`."""
+def build_expert(name: str, env_cfg: EnvConfig | None = None) -> Algorithm:
+    """``pibt``, ``astar``, ``random`` or ``tmaze`` (the T-Maze's optimal policy) as an :class:`Algorithm`.
+
+    With ``env_cfg.priority_channel`` PIBT breaks ties by agent index, the order that channel shows."""
     if name == "pibt":
         from agents.planners.pibt import PIBT
 
-        return PIBT()
+        index = env_cfg is not None and env_cfg.priority_channel
+        return PIBT(tie_break="index" if index else "random")
     if name == "astar":
         from agents.planners.astar import AStar
 

@@ -128,12 +128,17 @@ class PIBT:
     stays stuck, until it reaches its goal. Plain PIBT keeps one priority order between agents that all
     wait (their priorities grow at the same rate), so a jam that needs another order never clears;
     random redraws try other orders. 0 turns it off (``pull=False, stuck_steps=0`` is the paper's PIBT).
+    ``tie_break``: the order of the unique base priorities, which decides between agents whose goals are
+    equally old: ``random`` (drawn per episode) or ``index`` (the lower agent index first: the order the
+    env's ``priority_channel`` shows, so that a policy imitating PIBT can see whom it must give way to).
     """
 
-    def __init__(self, pull: bool = True, stuck_steps: int = 16) -> None:
+    def __init__(self, pull: bool = True, stuck_steps: int = 16, tie_break: str = "random") -> None:
         if stuck_steps < 0:
             raise ValueError(f"stuck_steps={stuck_steps} must be >= 0 (0 = off)")
-        self.pull, self.stuck_steps = pull, stuck_steps
+        if tie_break not in ("random", "index"):
+            raise ValueError(f"tie_break={tie_break!r}; allowed: random, index")
+        self.pull, self.stuck_steps, self.tie_break = pull, stuck_steps, tie_break
         self.graph: GridGraph | None = None
         self._obstacles_key: bytes = b""
         self.rng = random.Random(0)
@@ -152,8 +157,10 @@ class PIBT:
         self.rng = random.Random(seed)
         A = state.num_agents
         # unique fractional base priorities in [0, 1): ties between agents never need a tie-break
-        order = list(range(A))
-        self.rng.shuffle(order)
+        order = list(range(A - 1, -1, -1))  # index: agent 0 highest
+        if self.tie_break == "random":
+            order = list(range(A))
+            self.rng.shuffle(order)
         self.base = [order[i] / A for i in range(A)]
         self.priorities = list(self.base)
         self.prev_goals = [-1] * A  # every goal is new at the first step

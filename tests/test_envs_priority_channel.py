@@ -1,0 +1,147 @@
+"""``env.priority_channel`` (issue 14): the agents in view that outrank the observing one in PIBT's
+priority rule. Fast path (one vectorised gather per step) against a per-agent loop that replays the
+goal ages from the positions and goals alone; PIBT with ``tie_break='index'`` decides by exactly that
+order; bad uses are one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.offline.rollout import build_expert, world_state
+from agents.planners.pibt import PIBT
+from envs import make_env
+from envs.config import EnvConfig
+
+
+def _cfg(**kw) -> EnvConfig:
+    base = dict(
+        name="pogema",
+        num_agents=8,
+        size=10,
+        density=0.2,
+        on_target="restart",
+        collision_system="soft",
+        obs_radius=3,
+        max_episode_steps=40,
+        priority_channel=True,
+    )
+    base.update(kw)
+    return EnvConfig(**base)
+
+
+def _reference_channel(pos: np.ndarray, active: np.ndarray, age: np.ndarray, r: int) -> np.ndarray:
+    """[A, d, d] by loops: 1 where an active agent j in i's window has an older goal, or as old and j < i."""
+    A, d = len(pos), 2 * r + 1
+    out = np.zeros((A, d, d), dtype=np.float32)
+    for i in range(A):
+        for j in range(A):
+            if j == i or not active[j]:
+                continue
+            dx, dy = pos[j] - pos[i]
+            if abs(dx) > r or abs(dy) > r:
+                continue
+            if age[j] > age[i] or (age[j] == age[i] and j < i):
+                out[i, r + dx, r + dy] = 1.0
+    return out
+
+
+@pytest.mark.parametrize(
+    "kw, channel",
+    [
+        ({}, 3),
+        ({"planner_path": True, "planner_costs": "unit"}, 4),
+        ({"on_target": "nothing", "collision_system": "block_both"}, 3),
+        ({"on_target": "finish", "num_agents": 6}, 3),
+    ],
+)
+def test_channel_matches_a_loop_over_agents_with_replayed_goal_ages(kw, channel):
+    cfg = _cfg(**kw)
+    env = make_env(cfg, seed=3)
+    rng = np.random.default_rng(0)
+    r = cfg.obs_radius
+    for episode in range(2):
+        obs, _ = env.reset(seed=50 + episode)
+        assert obs.shape[1] == channel + 1
+        age = np.zeros(cfg.num_agents, dtype=np.int64)
+        goals = env.targets_xy()
+        seen_any = False
+        for _ in range(cfg.max_episode_steps):
+            ref = _reference_channel(env.agents_xy(), env.active, age, r)
+            np.testing.assert_array_equal(obs[:, channel], ref)
+            seen_any |= bool(ref.any())
+            # the other channels are the env's usual ones: agents are where the agent channel says
+            assert np.all(obs[:, 1][obs[:, channel] == 1] == 1)
+            actions = rng.integers(5, size=cfg.num_agents)
+            obs, _, term, trunc, _ = env.step(actions)
+            pos, new_goals = env.agents_xy(), env.targets_xy()
+            # PIBT's clock: +1 per step, back to 0 on the goal or when the goal changed
+            fresh = np.any(new_goals != goals, axis=1) | np.all(pos == goals, axis=1)
+            age = np.where(fresh, 0, age + 1)
+            goals = new_goals
+            if np.all(term) or np.all(trunc):
+                break
+        assert seen_any  # the check compared a non-empty channel
+
+
+def test_pibt_with_index_ties_decides_by_the_order_the_channel_shows():
+    cfg = _cfg(num_agents=10, size=9, max_episode_steps=60)
+    env = make_env(cfg, seed=0)
+    for stuck_steps in (0, 16):
+        obs, _ = env.reset(seed=7)
+        state = world_state(env, obs, 0)
+        pibt = PIBT(stuck_steps=stuck_steps, tie_break="index")
+        pibt.reset(state, 7)
+        differ = 0
+        for t in range(cfg.max_episode_steps):
+            shown = env.outranks()
+            actions = pibt.act(state)
+            prio = np.asarray(pibt.priorities)  # the rule's priority, without escape mode
+            np.testing.assert_array_equal(shown, prio[None, :] > prio[:, None])
+            used = prio + np.asarray(pibt.boost)
+            differ += int((shown != (used[None, :] > used[:, None])).sum())
+            obs, *_ = env.step(actions)
+            state = world_state(env, obs, t + 1)
+        if stuck_steps == 0:
+            assert differ == 0  # no escape mode: the channel is PIBT's exact order
+
+
+def test_index_tie_break_orders_the_base_priorities_and_random_stays_the_default():
+    cfg = _cfg()
+    env = make_env(cfg, seed=1)
+    obs, _ = env.reset(seed=1)
+    state = world_state(env, obs, 0)
+    p = PIBT(tie_break="index")
+    p.reset(state, 1)
+    assert p.base == sorted(p.base, reverse=True) and len(set(p.base)) == cfg.num_agents
+    assert PIBT().tie_break == "random"
+    assert build_expert("pibt", cfg).tie_break == "index"
+    assert build_expert("pibt", _cfg(priority_channel=False)).tie_break == "random"
+    assert build_expert("pibt").tie_break == "random"
+
+
+def test_channel_off_leaves_the_observation_unchanged():
+    on, off = make_env(_cfg(), seed=2), make_env(_cfg(priority_channel=False), seed=2)
+    a, _ = on.reset(seed=4)
+    b, _ = off.reset(seed=4)
+    np.testing.assert_array_equal(a[:, :3], b)
+    acts = np.random.default_rng(1).integers(5, size=8)
+    a, *_ = on.step(acts)
+    b, *_ = off.step(acts)
+    np.testing.assert_array_equal(a[:, :3], b)
+
+
+def test_bad_uses_are_one_line_errors():
+    with pytest.raises(ValueError, match="tie_break='first'; allowed: random, index"):
+        PIBT(tie_break="first")
+    with pytest.raises(ValueError, match="priority_channel=true is not supported by env 'tmaze'"):
+        make_env(EnvConfig(name="tmaze", priority_channel=True))
+    from envs.bottleneck_vec import BottleneckVector, build_bottleneck_vector
+
+    cfg = EnvConfig(name="bottleneck", priority_channel=True)
+    assert build_bottleneck_vector(cfg, [0]) is None  # falls back to the per-env loop
+    with pytest.raises(ValueError, match="priority_channel"):
+        BottleneckVector(cfg, [0])
+    env = make_env(cfg, seed=0)  # the per-env Bottleneck draws it
+    obs, _ = env.reset(seed=0)
+    assert obs.shape[1] == 4
