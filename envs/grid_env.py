@@ -92,9 +92,10 @@ class GridEnv(MultiAgentEnv):
         self.on_target = cfg.on_target
         r = cfg.radius
         # channels: obstacles, agents, own goal (pogema's), then the planned path with planner_path,
-        # then the agents that outrank this one with priority_channel
-        self._channels = 3 + int(cfg.planner_path) + int(cfg.priority_channel)
+        # then the agents that outrank this one with priority_channel, then their next cells
+        self._channels = 3 + int(cfg.planner_path) + int(cfg.priority_channel) + int(cfg.intention_channel)
         self._priority_channel = 3 + int(cfg.planner_path) if cfg.priority_channel else -1
+        self._intention_channel = self._priority_channel + 1 if cfg.intention_channel else -1
         self.observation_space = gymnasium.spaces.Box(
             0.0, 1.0, shape=(self._channels, 2 * r + 1, 2 * r + 1), dtype=np.float32
         )
@@ -354,7 +355,7 @@ class GridEnv(MultiAgentEnv):
         if self._plan is not None and self.cfg.planner_path:
             obs[:, 3] = self._plan.mask
         if self._priority_channel >= 0:
-            self._observe_priorities(obs[:, self._priority_channel])
+            self._observe_priorities(obs)
         return obs
 
     def outranks(self) -> np.ndarray:
@@ -366,13 +367,20 @@ class GridEnv(MultiAgentEnv):
         tie = (age[None, :] == age[:, None]) & (self._arange[None, :] < self._arange[:, None])
         return (older | tie) & self._active[None, :]
 
-    def _observe_priorities(self, out: np.ndarray) -> None:
-        """``out [A, d, d]``: 1 on the cells of the agents in view that outrank the observing agent."""
+    def _observe_priorities(self, obs: np.ndarray) -> None:
+        """The priority channel: 1 on the cells of the agents in view that outrank the observing agent;
+        the intention channel: 1 on those agents' next planned cells (where in the window)."""
         r = self._r
         delta = self._pos[None, :, :] - self._pos[:, None, :]  # [A, A, 2]: j's cell relative to i's
         seen = np.all(np.abs(delta) <= r, axis=2) & self.outranks()
         i, j = np.nonzero(seen)
-        out[i, r + delta[i, j, 0], r + delta[i, j, 1]] = 1.0
+        obs[i, self._priority_channel, r + delta[i, j, 0], r + delta[i, j, 1]] = 1.0
+        if self._intention_channel >= 0:
+            nx, ny = np.divmod(self._plan.next_cell, self._W - 2 * r)  # map coordinates
+            nxt = np.stack([nx, ny], axis=1) + r  # [A, 2] in the bordered grid, like self._pos
+            to = nxt[j] - self._pos[i]  # j's next cell relative to i's
+            ok = np.all(np.abs(to) <= r, axis=1)
+            obs[i[ok], self._intention_channel, r + to[ok, 0], r + to[ok, 1]] = 1.0
 
     def _observe_sliced(self) -> np.ndarray:
         r = self._r

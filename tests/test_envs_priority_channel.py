@@ -84,6 +84,81 @@ def test_channel_matches_a_loop_over_agents_with_replayed_goal_ages(kw, channel)
         assert seen_any  # the check compared a non-empty channel
 
 
+def _next_cells(obs: np.ndarray, pos: np.ndarray, r: int) -> np.ndarray:
+    """[A, 2] each agent's next planned cell, read off its own path channel (the marked neighbour)."""
+    out = pos.copy()
+    for i in range(len(pos)):
+        for dx, dy in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            if obs[i, 3, r + dx, r + dy]:
+                out[i] = pos[i] + (dx, dy)
+    return out
+
+
+def test_intention_channel_marks_the_next_cells_of_the_agents_that_outrank():
+    cfg = _cfg(planner_path=True, planner_costs="unit", intention_channel=True, num_agents=10)
+    env = make_env(cfg, seed=5)
+    r = cfg.obs_radius
+    rng = np.random.default_rng(1)
+    obs, _ = env.reset(seed=9)
+    assert obs.shape[1] == 6
+    marked = 0
+    for _ in range(cfg.max_episode_steps):
+        pos, rank = env.agents_xy(), env.outranks()
+        nxt = _next_cells(obs, pos, r)
+        ref = np.zeros_like(obs[:, 5])
+        for i in range(cfg.num_agents):
+            for j in range(cfg.num_agents):
+                d, to = pos[j] - pos[i], nxt[j] - pos[i]
+                if rank[i, j] and np.all(np.abs(d) <= r) and np.all(np.abs(to) <= r):
+                    ref[i, r + to[0], r + to[1]] = 1.0
+        np.testing.assert_array_equal(obs[:, 5], ref)
+        marked += int(ref.sum())
+        obs, *_ = env.step(rng.integers(5, size=cfg.num_agents))
+    assert marked > 0
+
+
+def test_fixed_move_ties_take_the_paths_move_when_nothing_is_in_the_way():
+    cfg = _cfg(planner_path=True, planner_costs="unit", obs_radius=5, size=12, max_episode_steps=60)
+    env = make_env(cfg, seed=0)
+    pibt = build_expert("pibt", cfg)
+    assert (pibt.tie_break, pibt.move_ties) == ("index", "fixed")
+    obs, _ = env.reset(seed=3)
+    state = world_state(env, obs, 0)
+    pibt.reset(state, 3)
+    n = same = 0
+    for t in range(cfg.max_episode_steps):
+        actions = pibt.act(state)
+        pos = env.agents_xy()
+        nxt = _next_cells(obs, pos, 5)
+        moved = [(-1, 0), (1, 0), (0, -1), (0, 1)]
+        for i in range(cfg.num_agents):
+            if obs[i, 1, 4:7, 4:7].sum() > 1 or np.all(nxt[i] == pos[i]):
+                continue  # another agent next to it, or no move planned
+            n += 1
+            same += actions[i] != 0 and tuple(nxt[i] - pos[i]) == moved[actions[i] - 1]
+        obs, *_ = env.step(actions)
+        state = world_state(env, obs, t + 1)
+    assert n > 50 and same / n > 0.95  # the rest: pushes and backtracking of agents further away
+    # random move ties differ from the path clearly more often on the same episode
+    rnd = PIBT(tie_break="index")
+    obs, _ = env.reset(seed=3)
+    state = world_state(env, obs, 0)
+    rnd.reset(state, 3)
+    n2 = same2 = 0
+    for t in range(cfg.max_episode_steps):
+        actions = rnd.act(state)
+        pos = env.agents_xy()
+        nxt = _next_cells(obs, pos, 5)
+        for i in range(cfg.num_agents):
+            if obs[i, 1, 4:7, 4:7].sum() > 1 or np.all(nxt[i] == pos[i]):
+                continue
+            n2 += 1
+            same2 += actions[i] != 0 and tuple(nxt[i] - pos[i]) == moved[actions[i] - 1]
+        obs, *_ = env.step(actions)
+        state = world_state(env, obs, t + 1)
+    assert same2 / n2 < same / n
+
+
 def test_pibt_with_index_ties_decides_by_the_order_the_channel_shows():
     cfg = _cfg(num_agents=10, size=9, max_episode_steps=60)
     env = make_env(cfg, seed=0)
@@ -134,6 +209,12 @@ def test_channel_off_leaves_the_observation_unchanged():
 def test_bad_uses_are_one_line_errors():
     with pytest.raises(ValueError, match="tie_break='first'; allowed: random, index"):
         PIBT(tie_break="first")
+    with pytest.raises(ValueError, match="move_ties='up'; allowed: random, fixed"):
+        PIBT(move_ties="up")
+    with pytest.raises(
+        ValueError, match="intention_channel=true needs planner_path=true and priority_channel=true"
+    ):
+        _cfg(intention_channel=True)
     with pytest.raises(ValueError, match="priority_channel=true is not supported by env 'tmaze'"):
         make_env(EnvConfig(name="tmaze", priority_channel=True))
     from envs.bottleneck_vec import BottleneckVector, build_bottleneck_vector
