@@ -226,3 +226,21 @@ def test_bad_uses_are_one_line_errors():
     env = make_env(cfg, seed=0)  # the per-env Bottleneck draws it
     obs, _ = env.reset(seed=0)
     assert obs.shape[1] == 4
+
+
+def test_the_offline_recorder_and_eval_use_the_pibt_the_channels_show(tmp_path):
+    import dataclasses
+
+    from agents.offline import load_config
+    from agents.offline.record import EpisodeRecorder
+
+    cfg = load_config(
+        "lifelong-cpu", [f"out_dir={tmp_path}", "env.num_agents=4", "env.size=8", "progress=false"]
+    )
+    assert cfg.env.priority_channel and cfg.env.intention_channel  # the shipped CPU config draws both
+    fields = {f.name: getattr(cfg.env, f.name) for f in dataclasses.fields(cfg.env)}
+    rec = EpisodeRecorder(fields, dataclasses.asdict(cfg.record))
+    assert (rec.expert.tie_break, rec.expert.move_ties) == ("index", "fixed")
+    arrays, _ = rec.episode(0)
+    assert arrays["obs"].shape[2] == 6  # obstacles, agents, goal, path, outranking agents, their next cells
+    rec.env.close()
