@@ -64,9 +64,10 @@ class BottleneckVector:
 
     def __init__(self, cfg: EnvConfig, seeds: Sequence[int | None], obs_dtype: object = np.float32) -> None:
         cfg, lengths = self._check_config(cfg)
-        if cfg.planner_path or needs_planner(cfg.reward):
+        if cfg.planner_path or cfg.priority_channel or needs_planner(cfg.reward):
             raise ValueError(
-                "BottleneckVector does not support the planner (env.planner_path, reward 'follower'); "
+                "BottleneckVector does not support the planner (env.planner_path, reward 'follower') "
+                "nor env.priority_channel; "
                 "use make_vector_env, which falls back to the per-env loop"
             )
         if not len(seeds):
@@ -370,6 +371,6 @@ def build_bottleneck_vector(
     cfg: EnvConfig, seeds: Sequence[int | None], obs_dtype: object = np.float32
 ) -> BottleneckVector | None:
     """The registered vector builder of ``bottleneck``: None (fall back to the loop) for the planner."""
-    if cfg.planner_path or needs_planner(cfg.reward):
+    if cfg.planner_path or cfg.priority_channel or needs_planner(cfg.reward):
         return None
     return BottleneckVector(cfg, seeds, obs_dtype)

@@ -100,6 +100,21 @@ class EnvConfig:
     counts still grow every step; after a goal change the static path until the next solve): with the
     path channel the env runs ~2x faster at k = 4 (docs/bench-env.md)."""
 
+    priority_channel: bool = False
+    """Add an observation channel (after the path channel, if any) with 1 on the cells of the visible
+    agents that outrank this one in PIBT's priority rule: longer since their current goal was assigned
+    (steps since they last stood on a goal or got a new one), ties to the lower agent index. What a PIBT
+    expert decides by and no agent sees otherwise; it amounts to every agent telling its neighbours one
+    number (communication). The offline recorder's ``pibt`` expert then breaks ties by agent index too,
+    so that the channel shows its exact order (up to escape mode, docs/offline.md), and with the path
+    channel on ``unit`` costs it takes the path's move among equally short ones. Grid envs
+    (``pogema``, ``bottleneck``) only."""
+    intention_channel: bool = False
+    """Add an observation channel (after the priority channel) with 1 on the next cell of the planned
+    path of every visible agent that outranks this one: where the agents it must give way to want to
+    go (PIBT's push: an agent in such a cell must move). Needs ``planner_path`` and
+    ``priority_channel``; like those, information from other agents (communication)."""
+
     # --- map source ('pogema') ---
     map: Optional[str] = None
     """A pogema map string (rows of ``.`` free / ``#`` obstacle; letters fix agents' starts and goals)."""
@@ -147,6 +162,11 @@ class EnvConfig:
         if self.max_episode_steps is not None:
             _positive("max_episode_steps", self.max_episode_steps)
         _positive("planner_replan_every", self.planner_replan_every)
+        if self.intention_channel and not (self.planner_path and self.priority_channel):
+            raise ValueError(
+                "intention_channel=true needs planner_path=true and priority_channel=true "
+                f"(got planner_path={self.planner_path}, priority_channel={self.priority_channel})"
+            )
         if not 2 <= self.size <= MAX_SIDE:
             raise ValueError(f"size={self.size} is out of range; allowed: 2..{MAX_SIDE}")
         if (self.width is None) != (self.height is None):

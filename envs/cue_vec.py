@@ -122,13 +122,13 @@ class CueVector(BottleneckVector):
 
 def build_cue_vector(cfg: EnvConfig, seeds: Sequence[int | None], obs_dtype: object = np.float32):
     """The registered vector builder of ``cue``: None (fall back to the loop) for the planner."""
-    if cfg.planner_path or needs_planner(cfg.reward):
+    if cfg.planner_path or cfg.priority_channel or needs_planner(cfg.reward):
         return None
     return CueVector(cfg, seeds, obs_dtype, partner_cue=False)
 
 
 def build_cue_partner_vector(cfg: EnvConfig, seeds: Sequence[int | None], obs_dtype: object = np.float32):
     """The registered vector builder of ``cue_partner``."""
-    if cfg.planner_path or needs_planner(cfg.reward):
+    if cfg.planner_path or cfg.priority_channel or needs_planner(cfg.reward):
         return None
     return CueVector(cfg, seeds, obs_dtype, partner_cue=True)

@@ -92,8 +92,11 @@ class GridEnv(MultiAgentEnv):
         self.reward_name = check_reward(cfg.reward)
         self.on_target = cfg.on_target
         r = cfg.radius
-        # channels: obstacles, agents, own goal (pogema's), then the planned path with planner_path
-        self._channels = 4 if cfg.planner_path else 3
+        # channels: obstacles, agents, own goal (pogema's), then the planned path with planner_path,
+        # then the agents that outrank this one with priority_channel, then their next cells
+        self._channels = 3 + int(cfg.planner_path) + int(cfg.priority_channel) + int(cfg.intention_channel)
+        self._priority_channel = 3 + int(cfg.planner_path) if cfg.priority_channel else -1
+        self._intention_channel = self._priority_channel + 1 if cfg.intention_channel else -1
         self.observation_space = gymnasium.spaces.Box(
             0.0, 1.0, shape=(self._channels, 2 * r + 1, 2 * r + 1), dtype=np.float32
         )
@@ -237,6 +240,10 @@ class GridEnv(MultiAgentEnv):
             reached = on_goal
             terminated = np.zeros(A, dtype=bool)
 
+        # PIBT's rule: a priority grows every step an agent is off its goal and drops when it stands on
+        # it (lifelong: the goal reached is replaced below, so the new goal starts at 0 too)
+        self._goal_age += 1
+        self._goal_age[on_goal] = 0
         on_subgoal = None if self._plan is None else new == self._subgoal
         rewards = compute_rewards(self.reward_name, reached, on_goal, acting, a != 0, closer, on_subgoal)
         if n_moved:
@@ -310,6 +317,7 @@ class GridEnv(MultiAgentEnv):
         # what 'finish' mode does too).
         self._prev_on_goal = np.zeros(A, dtype=bool)
         self._goals_reached = 0
+        self._goal_age = np.zeros(A, dtype=np.int64)  # PIBT's priority clock (priority_channel)
         if self._dist_cache is not None:
             self._map_dist = self._dist_cache.for_map(~self._obst)
             self._agent_dist = [self._map_dist(tuple(gl)) for gl in self._goal.tolist()]
@@ -353,9 +361,35 @@ class GridEnv(MultiAgentEnv):
             obs = self._observe_sliced()
         else:
             obs = self._observe_gathered()
-        if self._channels == 4:
+        if self._plan is not None and self.cfg.planner_path:
             obs[:, 3] = self._plan.mask
+        if self._priority_channel >= 0:
+            self._observe_priorities(obs)
         return obs
+
+    def outranks(self) -> np.ndarray:
+        """bool [A, A]: ``[i, j]`` = agent j outranks agent i in PIBT's priority rule (``priority_channel``):
+        j's current goal is older (steps since j last stood on a goal or got a new one), or as old and
+        j < i. Agents not acting (finished) outrank nobody."""
+        age = self._goal_age
+        older = age[None, :] > age[:, None]
+        tie = (age[None, :] == age[:, None]) & (self._arange[None, :] < self._arange[:, None])
+        return (older | tie) & self._active[None, :]
+
+    def _observe_priorities(self, obs: np.ndarray) -> None:
+        """The priority channel: 1 on the cells of the agents in view that outrank the observing agent;
+        the intention channel: 1 on those agents' next planned cells (where in the window)."""
+        r = self._r
+        delta = self._pos[None, :, :] - self._pos[:, None, :]  # [A, A, 2]: j's cell relative to i's
+        seen = np.all(np.abs(delta) <= r, axis=2) & self.outranks()
+        i, j = np.nonzero(seen)
+        obs[i, self._priority_channel, r + delta[i, j, 0], r + delta[i, j, 1]] = 1.0
+        if self._intention_channel >= 0:
+            nx, ny = np.divmod(self._plan.next_cell, self._W - 2 * r)  # map coordinates
+            nxt = np.stack([nx, ny], axis=1) + r  # [A, 2] in the bordered grid, like self._pos
+            to = nxt[j] - self._pos[i]  # j's next cell relative to i's
+            ok = np.all(np.abs(to) <= r, axis=1)
+            obs[i[ok], self._intention_channel, r + to[ok, 0], r + to[ok, 1]] = 1.0
 
     def _observe_sliced(self) -> np.ndarray:
         r = self._r

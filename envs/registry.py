@@ -108,6 +108,10 @@ def env_spec(name: str) -> EnvSpec:
     return spec
 
 
+PRIORITY_CHANNEL_ENVS = ("pogema", "bottleneck")
+"""Envs that draw ``EnvConfig.priority_channel`` (plain :class:`envs.grid_env.GridEnv` observations)."""
+
+
 def make_env(cfg: EnvConfig, seed: int | None = None) -> MultiAgentEnv:
     """Build the env ``cfg.name``. ``seed`` fixes the first episode (see ``MultiAgentEnv.reset``). With
     ``cfg.num_agents_choices`` the env is an :class:`envs.mixed.MixedCountEnv` (mixed agent counts)."""
@@ -118,6 +122,11 @@ def make_env(cfg: EnvConfig, seed: int | None = None) -> MultiAgentEnv:
         from envs.mixed import MixedCountEnv
 
         return MixedCountEnv(cfg, seed)  # an env of each count inside, padded to max(choices) slots
+    if getattr(cfg, "priority_channel", False) and cfg.name not in PRIORITY_CHANNEL_ENVS:
+        raise ValueError(
+            f"env.priority_channel=true is not supported by env {cfg.name!r}; "
+            f"allowed with: {', '.join(PRIORITY_CHANNEL_ENVS)}"
+        )
     env = env_spec(cfg.name).builder(cfg, seed)
     check_spaces(cfg.name, env)
     return env

@@ -111,7 +111,7 @@ def _replayed_pibt_labels(cfg, seed, actions):
     env = make_eval_env(cfg.env, seed=seed)
     obs, _ = env.reset(seed=seed)
     state = world_state(env, obs, 0)
-    pibt = build_expert("pibt")
+    pibt = build_expert("pibt", cfg.env)  # the recorder's expert: its ties as the channels show
     pibt.reset(state, seed)
     out = []
     for t, a in enumerate(actions):

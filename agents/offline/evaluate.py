@@ -85,7 +85,7 @@ def _evaluate(cfg: OfflineConfig, env_cfg: EnvConfig, device, log) -> EvalReport
             )
     algorithms = {f"RATE (target {policy.target:.3g})": policy}
     if ec.compare:
-        algorithms[f"expert ({cfg.record.algorithm})"] = build_expert(cfg.record.algorithm)
+        algorithms[f"expert ({cfg.record.algorithm})"] = build_expert(cfg.record.algorithm, env_cfg)
         algorithms["random"] = build_expert("random")
     rows: dict[str, dict[str, float]] = {}
     per_episode: dict[str, dict[str, list[float]]] = {}

@@ -82,7 +82,7 @@ class EpisodeRecorder:
         self.env_cfg = EnvConfig(**env_fields)
         self.seed, self.epsilon, self.epsilon_mode = int(rc["seed"]), float(rc["epsilon"]), rc["epsilon_mode"]
         self.env = make_eval_env(self.env_cfg, seed=self.seed)
-        self.expert = build_expert(rc["algorithm"])
+        self.expert = build_expert(rc["algorithm"], self.env_cfg)
         self.policy = None  # DAgger: a RATE checkpoint acts, the expert labels
         if rc.get("policy"):
             from agents.offline.policy import RATEPolicy  # imports torch: only in DAgger rounds

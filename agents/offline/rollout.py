@@ -67,12 +67,19 @@ def world_state(env, obs: np.ndarray, step: int = 0) -> WorldState:
     )
 
 
-def build_expert(name: str) -> Algorithm:
-    """``pibt``, ``astar``, ``random`` or ``tmaze`` (the T-Maze's optimal policy) as an :class:`Algorithm`."""
+def build_expert(name: str, env_cfg: EnvConfig | None = None) -> Algorithm:
+    """``pibt``, ``astar``, ``random`` or ``tmaze`` (the T-Maze's optimal policy) as an :class:`Algorithm`.
+
+    With ``env_cfg.priority_channel`` PIBT breaks ties the way the observation shows them: between
+    agents by index (that channel's order) and, with the path channel on ``unit`` costs, between equally
+    short moves by the path's move (``EnvConfig.priority_channel``)."""
     if name == "pibt":
         from agents.planners.pibt import PIBT
 
-        return PIBT()
+        if env_cfg is None or not env_cfg.priority_channel:
+            return PIBT()
+        fixed = env_cfg.planner_path and env_cfg.planner_costs == "unit"
+        return PIBT(tie_break="index", move_ties="fixed" if fixed else "random")
     if name == "astar":
         from agents.planners.astar import AStar
 

@@ -47,11 +47,14 @@ def pibt_step(
     active: list[bool] | None = None,
     pull: bool = True,
     preferred: list[int] | None = None,
+    shuffle: bool = True,
 ) -> list[int]:
     """Next cell of every agent (flat indices). Inactive agents keep their cell and block nothing.
 
     ``pull`` enables the dead-end swap (see the module docstring); ``False`` is the paper's PIBT.
     ``preferred``: a cell per agent (-1 = none) tried before the others, e.g. from a windowed plan.
+    ``shuffle``: break ties between equally close cells at random; ``False`` keeps the order up, down,
+    left, right (the first of equals, as the env's planner ``envs.guidance`` draws its path).
     """
     A = len(positions)
     active = [True] * A if active is None else active
@@ -78,7 +81,8 @@ def pibt_step(
     def plan(i: int, parent: int) -> bool:
         here_i = positions[i]
         cands = [here_i, *graph.neighbors[here_i]]
-        rng.shuffle(cands)  # random tie-break among equally close cells (sort below is stable)
+        if shuffle:
+            rng.shuffle(cands)  # random tie-break among equally close cells (sort below is stable)
         dist = dists[i]
         cands.sort(key=dist.__getitem__)
         if preferred is not None and preferred[i] >= 0 and preferred[i] in cands:
@@ -128,12 +132,24 @@ class PIBT:
     stays stuck, until it reaches its goal. Plain PIBT keeps one priority order between agents that all
     wait (their priorities grow at the same rate), so a jam that needs another order never clears;
     random redraws try other orders. 0 turns it off (``pull=False, stuck_steps=0`` is the paper's PIBT).
+    ``tie_break``: the order of the unique base priorities, which decides between agents whose goals are
+    equally old: ``random`` (drawn per episode) or ``index`` (the lower agent index first: the order the
+    env's ``priority_channel`` shows, so that a policy imitating PIBT can see whom it must give way to).
+    ``move_ties``: between equally close cells, ``random`` or ``fixed`` (up, down, left, right: the move
+    of the env's path channel with ``unit`` costs).
     """
 
-    def __init__(self, pull: bool = True, stuck_steps: int = 16) -> None:
+    def __init__(
+        self, pull: bool = True, stuck_steps: int = 16, tie_break: str = "random", move_ties: str = "random"
+    ) -> None:
         if stuck_steps < 0:
             raise ValueError(f"stuck_steps={stuck_steps} must be >= 0 (0 = off)")
-        self.pull, self.stuck_steps = pull, stuck_steps
+        if tie_break not in ("random", "index"):
+            raise ValueError(f"tie_break={tie_break!r}; allowed: random, index")
+        if move_ties not in ("random", "fixed"):
+            raise ValueError(f"move_ties={move_ties!r}; allowed: random, fixed")
+        self.move_ties = move_ties
+        self.pull, self.stuck_steps, self.tie_break = pull, stuck_steps, tie_break
         self.graph: GridGraph | None = None
         self._obstacles_key: bytes = b""
         self.rng = random.Random(0)
@@ -152,8 +168,10 @@ class PIBT:
         self.rng = random.Random(seed)
         A = state.num_agents
         # unique fractional base priorities in [0, 1): ties between agents never need a tie-break
-        order = list(range(A))
-        self.rng.shuffle(order)
+        order = list(range(A - 1, -1, -1))  # index: agent 0 highest
+        if self.tie_break == "random":
+            order = list(range(A))
+            self.rng.shuffle(order)
         self.base = [order[i] / A for i in range(A)]
         self.priorities = list(self.base)
         self.prev_goals = [-1] * A  # every goal is new at the first step
@@ -187,6 +205,8 @@ class PIBT:
         goals = self.graph.cells(state.goals)
         prio = self.update_priorities(pos, goals)
         active = state.active.tolist()
-        nxt = pibt_step(self.graph, pos, goals, prio, self.rng, active, self.pull)
+        nxt = pibt_step(
+            self.graph, pos, goals, prio, self.rng, active, self.pull, shuffle=self.move_ties == "random"
+        )
         g = self.graph
         return np.array([action_towards(g.xy(p), g.xy(n)) for p, n in zip(pos, nxt)], dtype=np.int64)
