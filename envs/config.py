@@ -106,7 +106,7 @@ class EnvConfig:
     (steps since they last stood on a goal or got a new one), ties to the lower agent index. What a PIBT
     expert decides by and no agent sees otherwise; it amounts to every agent telling its neighbours one
     number (communication). The offline recorder's ``pibt`` expert then breaks ties by agent index too,
-    so that the channel shows its exact order (up to escape mode, docs/offline.md), and with the path
+    so that the channel shows its exact order (up to PIBT's escape mode), and with the path
     channel on ``unit`` costs it takes the path's move among equally short ones. Grid envs
     (``pogema``, ``bottleneck``) only."""
     intention_channel: bool = False
