@@ -127,6 +127,23 @@ def _parse_override(ov: str) -> Any:
         raise ConfigError(f"override {ov!r} cannot be parsed ({type(e).__name__}: {reason})") from None
 
 
+_INTERPOLATION = re.compile(r"(\\*)\$\{")
+
+
+def _literal(value: Any) -> Any:
+    """``value`` (nested dicts / lists of plain data) with every string escaped for OmegaConf, so that it
+    reads back as the same text: ``${`` would start an interpolation (OmegaConf's escape is ``\${``, and
+    n backslashes before it are written 2n). A config that came from ``to_dict`` then loads as itself
+    even when an override gave a value such as ``\${``."""
+    if isinstance(value, str):
+        return _INTERPOLATION.sub(lambda m: m.group(1) * 2 + "\\${", value)
+    if isinstance(value, dict):
+        return {k: _literal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_literal(v) for v in value]
+    return value
+
+
 def _one_line(e: OmegaConfBaseException, what: str) -> ConfigError:
     lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
     msg = lines[0] if lines else type(e).__name__
@@ -145,8 +162,8 @@ def load(schema: type[T], source: str | Path | dict | None = None, overrides: li
     cfg = OmegaConf.structured(schema)
     what = "config"
     try:
-        if isinstance(source, dict):
-            cfg = OmegaConf.merge(cfg, OmegaConf.create(source))
+        if isinstance(source, dict):  # plain values (e.g. a saved run's config): no interpolation
+            cfg = OmegaConf.merge(cfg, OmegaConf.create(_literal(source)))
         elif source is not None:
             path = resolve(source)
             what = f"config {path.name}"

@@ -127,6 +127,15 @@ def test_fuzzed_overrides_give_a_valid_config_or_one_clean_line(key, value):
     assert load_experiment(configs.to_dict(exp)) == exp
 
 
+@pytest.mark.parametrize("value", ["\\${", "a\\${x}", "'\\\\\\${'"])
+def test_a_value_with_interpolation_syntax_round_trips_as_text(value):
+    """An escaped ``${`` in an override is text; the saved config (``to_dict``) loads as the same text
+    instead of an OmegaConf interpolation error (found by the fuzz test above)."""
+    exp = load_experiment("bottleneck-srmt", [f"env.map={value}"])
+    assert "${" in exp.env.map
+    assert load_experiment(configs.to_dict(exp)) == exp
+
+
 # ------------------------------------------------------------------ seeds: the first episode once
 
 
