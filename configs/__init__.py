@@ -131,7 +131,7 @@ _INTERPOLATION = re.compile(r"(\\*)\$\{")
 
 
 def _literal(value: Any) -> Any:
-    """``value`` (nested dicts / lists of plain data) with every string escaped for OmegaConf, so that it
+    r"""``value`` (nested dicts / lists of plain data) with every string escaped for OmegaConf, so that it
     reads back as the same text: ``${`` would start an interpolation (OmegaConf's escape is ``\${``, and
     n backslashes before it are written 2n). A config that came from ``to_dict`` then loads as itself
     even when an override gave a value such as ``\${``."""
