@@ -1,4 +1,4 @@
-"""Paired per-map differences of the shipped SRMT (115M) against Follower (published), FollowerLite and PIBT
+"""Paired per-map differences of SRMT (the shipped checkpoint of the comparison.csv given, default the 115M one) against Follower (published), FollowerLite and PIBT
 (this repository's full-grid results) on the 32 maps per set of comparison.csv. Run from the repository root."""
 import csv, collections, sys, numpy as np
 from scipy import stats
