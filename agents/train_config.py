@@ -139,6 +139,11 @@ class TrainConfig:
     chunk; inference stays eager): ``off``, ``default`` or ``max-autotune-no-cudagraphs``.  Compiling
     costs start-up time (tens of seconds) in the learner process; docs/bench-train.md has the measured
     effect."""
+    compile_scope: Literal["step", "sequence"] = "step"
+    """What ``train.compile`` compiles: ``step`` (one graph for the memory core's per-step body; the loop
+    over the BPTT window stays in Python) or ``sequence`` (the whole window unrolled into one graph:
+    fusion across steps and fewer kernel launches, but a longer compile at start-up; it pays off in long
+    runs, not in runs of a few minutes)."""
     host_outputs: bool = True
     """Inference on CUDA: hand sample-factory all policy outputs in host memory after one device->host
     copy, instead of letting it copy each output of each request separately (fewer synchronising copies

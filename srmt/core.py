@@ -34,23 +34,29 @@ class MemoryCore(nn.Module):
     a transport that stores it in 16 bits (the sample-factory adapter) loses nothing."""
 
     compile_mode: str | None = None
-    """``torch.compile`` mode of the step that :meth:`sequence` loops over; None = eager (see
+    """``torch.compile`` mode of :meth:`sequence` (the learner's BPTT loop); None = eager (see
     :meth:`compile_sequence`)."""
+    compile_scope: Literal["step", "sequence"] = "step"
+    """What :meth:`compile_sequence` compiles: ``step`` (one graph for the per-step body, the loop over T
+    stays in Python) or ``sequence`` (the whole loop unrolled over T into one forward and one backward
+    graph: fusion across steps and fewer kernel launches, a longer compile)."""
 
-    def compile_sequence(self, mode: str = "default") -> None:
-        """Run :meth:`sequence`'s per-step body through ``torch.compile`` (fused kernels for the learner's
-        BPTT loop).  A minibatch has one fixed shape, so one graph serves every step of every chunk;
-        :meth:`step` itself (the inference path, whose batch size varies) stays eager.  The compiled
-        callable is made on first use and never copied (a deep copy of the core compiles its own)."""
+    def compile_sequence(self, mode: str = "default", scope: Literal["step", "sequence"] = "step") -> None:
+        """Run :meth:`sequence` through ``torch.compile`` (fused kernels for the learner's BPTT loop),
+        either its per-step body or the whole unrolled loop (``scope``).  A minibatch has one fixed
+        shape, so one graph serves every chunk; :meth:`step` itself (the inference path, whose batch
+        size varies) stays eager.  The compiled callable is made on first use and never copied (a deep
+        copy of the core compiles its own)."""
+        if scope not in ("step", "sequence"):
+            raise ValueError(f"compile scope {scope!r} is not one of 'step', 'sequence'")
         self.compile_mode = mode
+        self.compile_scope = scope
         self.__dict__.pop("_compiled_step", None)
 
-    def _loop_step(self) -> Callable[..., tuple[Tensor, Tensor]]:
-        if self.compile_mode is None:
-            return self.step
+    def _compiled(self, fn: Callable[..., tuple[Tensor, Tensor]]) -> Callable[..., tuple[Tensor, Tensor]]:
         compiled = self.__dict__.get("_compiled_step")
         if compiled is None:
-            compiled = torch.compile(self.step, mode=self.compile_mode, dynamic=False)
+            compiled = torch.compile(fn, mode=self.compile_mode, dynamic=False)
             self.__dict__["_compiled_step"] = compiled
         return compiled
 
@@ -103,8 +109,22 @@ class MemoryCore(nn.Module):
         A loop of :meth:`step` over T: gradients flow through the memory and the shared pool of every
         step, recomputed from the current parameters (BPTT over the chunk).
         """
+        if self.compile_mode is None:
+            return self._unrolled(x, state, reset, active)
+        if self.compile_scope == "sequence":
+            return self._compiled(self._unrolled)(x, state, reset, active)
+        return self._unrolled(x, state, reset, active, step=self._compiled(self.step))
+
+    def _unrolled(
+        self,
+        x: Tensor,
+        state: Tensor,
+        reset: Tensor | None,
+        active: Tensor | None,
+        step: Callable[..., tuple[Tensor, Tensor]] | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        step = self.step if step is None else step
         features = []
-        step = self._loop_step()
         for t in range(x.shape[2]):
             f, state = step(
                 x[:, :, t],

@@ -327,14 +327,16 @@ def test_bad_inputs_are_one_line_errors(bad, match):
     assert "\n" not in str(e.value)
 
 
-def test_compiled_sequence_step_matches_eager_and_is_not_shared_by_copies():
-    """``compile_sequence`` (train.compile): torch.compile of the BPTT step gives the eager sequence's
-    outputs, final state and gradients; ``step`` stays eager; a deep copy compiles its own step (a
-    compiled callable bound to the original would silently run the original's parameters)."""
+@pytest.mark.parametrize("scope", ["step", "sequence"])
+def test_compiled_sequence_step_matches_eager_and_is_not_shared_by_copies(scope):
+    """``compile_sequence`` (train.compile, train.compile_scope): torch.compile of the BPTT step, or of
+    the whole unrolled window, gives the eager sequence's outputs, final state and gradients; ``step``
+    stays eager; a deep copy compiles its own (a compiled callable bound to the original would silently
+    run the original's parameters)."""
     import copy
 
     eager, compiled = make("srmt"), make("srmt")
-    compiled.core.compile_sequence()
+    compiled.core.compile_sequence(scope=scope)
     obs, reset, active, mask = rand_inputs()
     state = warm_state(eager)
     outs = [m.sequence(obs, state, reset, active, mask) for m in (eager, compiled)]
@@ -348,12 +350,19 @@ def test_compiled_sequence_step_matches_eager_and_is_not_shared_by_copies():
     assert "_compiled_step" in compiled.core.__dict__
     twin = copy.deepcopy(compiled)
     assert twin.core.compile_mode == "default" and "_compiled_step" not in twin.core.__dict__
+    assert twin.core.compile_scope == scope
     with torch.no_grad():
         for p in twin.parameters():
             p.add_(0.1)
         moved = twin.sequence(obs, state, reset, active, mask)
         assert not torch.allclose(moved.logits, outs[1].logits.detach())
         torch.testing.assert_close(moved.logits, make_shifted_eager(obs, state, reset, active, mask))
+
+
+def test_compile_scope_is_checked():
+    with pytest.raises(ValueError, match=r"compile scope 'loop' is not one of 'step', 'sequence'") as e:
+        make("srmt").core.compile_sequence(scope="loop")
+    assert "\n" not in str(e.value)
 
 
 def make_shifted_eager(obs, state, reset, active, mask):

@@ -178,3 +178,58 @@ def _cli_run(tmp_path: Path, plugin: Path, expected: str) -> None:
     ttf = ended - float((tmp_path / "fault.stamp").read_text())
     print(f"\n[time-to-fail] step (CLI, process exit included): {ttf:.1f} s after the fault ({last})")
     assert ttf < 30
+
+
+class _Clock:
+    """A stand-in for the runner's view of the run: heartbeats and the learner's agent-step count."""
+
+    def __init__(self, monkeypatch):
+        from agents.sf import runner
+
+        self.now = 1000.0
+        monkeypatch.setattr(runner.time, "time", lambda: self.now)
+        self.steps = 0
+        self.r = object.__new__(runner._SrmtRunnerMixin)
+        self.r.stall_timeout_s = 10.0
+        self.r._loop_start = None
+        self.r._steps_seen = None
+        self.r.heartbeat_dict = {"learner": {"LearnerWorker_p0": None}, "rollout": {"RolloutWorker_w0": None}}
+        self.r.env_steps_total = lambda: self.steps
+
+    def beat(self, name: str) -> None:
+        for components in self.r.heartbeat_dict.values():
+            if name in components:
+                components[name] = self.now
+
+
+def test_a_learner_compiling_its_first_batch_gets_the_start_up_grace(monkeypatch):
+    """Until the first trained batch the learner may be silent for the limit plus the start-up grace
+    (compiling its step, train.compile); a silent rollout worker is a stall after the limit alone, and
+    after the first batch the learner is held to the limit too."""
+    from agents.sf.runner import STARTUP_GRACE_S
+
+    c = _Clock(monkeypatch)
+    assert c.r._stall() is None
+    c.beat("LearnerWorker_p0"), c.beat("RolloutWorker_w0")
+    c.now += 10 + STARTUP_GRACE_S - 1  # the learner compiles, the workers keep beating
+    c.beat("RolloutWorker_w0")
+    assert c.r._stall() is None
+    c.now += 2
+    assert "LearnerWorker_p0 (no heartbeat for" in c.r._stall()
+
+    c = _Clock(monkeypatch)
+    c.r._stall()
+    c.beat("LearnerWorker_p0"), c.beat("RolloutWorker_w0")
+    c.now += 11
+    c.beat("LearnerWorker_p0")
+    assert "RolloutWorker_w0 (no heartbeat for" in c.r._stall()
+
+    c = _Clock(monkeypatch)
+    c.r._stall()
+    c.steps = 512  # the first trained batch: start-up is over
+    c.beat("LearnerWorker_p0"), c.beat("RolloutWorker_w0")
+    assert c.r._stall() is None
+    c.now += 11
+    c.beat("RolloutWorker_w0")
+    c.steps = 1024
+    assert "LearnerWorker_p0 (no heartbeat for" in c.r._stall()

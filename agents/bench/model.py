@@ -53,9 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--compile",
-        choices=("none", "step", "sequence"),
+        choices=("none", "step", "sequence", "core-step", "core-sequence"),
         default="none",
-        help="torch.compile the core's step function or the whole (unrolled) sequence",
+        help="torch.compile the core's step function or the whole (unrolled) model sequence; core-step / "
+        "core-sequence: what train.compile_scope=step / sequence compile in the learner",
     )
     p.add_argument(
         "--sdpa", choices=("auto", "math"), default="auto", help="scaled_dot_product_attention backend choice"
@@ -101,6 +102,8 @@ def measure(
         model.core._step = torch.compile(model.core._step)
     elif args.compile == "sequence":  # the T steps unrolled into one forward and one backward graph
         run = torch.compile(model.sequence)
+    elif args.compile in ("core-step", "core-sequence"):  # the learner's path (train.compile_scope)
+        model.core.compile_sequence("default", "step" if args.compile == "core-step" else "sequence")
 
     def once() -> float:
         _sync(device)
@@ -114,7 +117,9 @@ def measure(
         _sync(device)
         return time.perf_counter() - start
 
-    once()  # warm-up: allocator, kernels, mask caches (and compilation)
+    warm = once()  # warm-up: allocator, kernels, mask caches (and compilation)
+    if args.compile != "none":
+        print(f"#   {cfg.core}: first (compiling) iteration {warm:.1f} s", flush=True)
     seconds = statistics.median(once() for _ in range(args.iters))  # the median resists a busy machine
     rate = G * A * T / seconds
     return sum(p.numel() for p in model.parameters()), model.state_size, rate

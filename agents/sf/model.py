@@ -81,7 +81,7 @@ class SFActorCritic(SFActorCriticBase):
         self.autocast = exp.train.autocast == "bf16"
         self.host_outputs = exp.train.host_outputs
         if exp.train.compile != "off":  # only the learner calls ``sequence``
-            self.net.core.compile_sequence(exp.train.compile)
+            self.net.core.compile_sequence(exp.train.compile, exp.train.compile_scope)
         self.num_agents = int(cfg.srmt_agents_per_env)
         self.rollout = int(cfg.rollout)
         self.bptt = int(cfg.recurrence)

@@ -115,26 +115,30 @@ class _SrmtRunnerMixin:
         if limit <= 0:
             return None
         since_start = now - self._loop_start
-        stale = []
-        for components in getattr(self, "heartbeat_dict", {}).values():
-            for name, last in components.items():
-                if last is None and since_start > limit + STARTUP_GRACE_S:
-                    stale.append(f"{name} (no heartbeat since start, {since_start:.0f} s)")
-                elif last is not None and now - last > limit:
-                    stale.append(f"{name} (no heartbeat for {now - last:.0f} s)")
-        if stale:
-            return (
-                f"no progress for more than train.stall_timeout_s={limit:g} s: {', '.join(stale)}; "
-                "a hung env step/reset or a deadlock"
-            )
         steps = self.env_steps_total()
         if self._steps_seen is None:
             self._steps_seen = (self._loop_start, steps, True)  # True: still starting up
         elif steps != self._steps_seen[1]:
             self._steps_seen = (now, steps, False)
         since, _, starting = self._steps_seen
+        # start-up lasts until the first trained batch; the learner's first batch compiles its step
+        # (train.compile) without sending heartbeats, so until then the learner gets the start-up grace
+        grace = STARTUP_GRACE_S if starting else 0.0
+        stale = []
+        for components in getattr(self, "heartbeat_dict", {}).values():
+            for name, last in components.items():
+                learner_grace = grace if str(name).startswith("LearnerWorker") else 0.0
+                if last is None and since_start > limit + STARTUP_GRACE_S:
+                    stale.append(f"{name} (no heartbeat since start, {since_start:.0f} s)")
+                elif last is not None and now - last > limit + learner_grace:
+                    stale.append(f"{name} (no heartbeat for {now - last:.0f} s)")
+        if stale:
+            return (
+                f"no progress for more than train.stall_timeout_s={limit:g} s: {', '.join(stale)}; "
+                "a hung env step/reset or a deadlock"
+            )
         idle = now - since
-        if idle > limit + (STARTUP_GRACE_S if starting else 0.0):
+        if idle > limit + grace:
             return (
                 f"no progress for more than train.stall_timeout_s={limit:g} s: the learner's agent-step count "
                 f"stayed at {steps:,} for {idle:.0f} s"

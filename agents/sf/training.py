@@ -122,6 +122,7 @@ RESUMABLE_KEYS = frozenset(
             "learner_threads",
             "stall_timeout_s",
             "compile",
+            "compile_scope",
             "host_outputs",
             "batched_envs",
             "autocast",

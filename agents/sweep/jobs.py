@@ -56,6 +56,7 @@ OPERATIONAL_KEYS = (
     "wandb_project",
     "batched_envs",  # the same episodes, stepped in one batch or one env after another
     "compile",  # the same model, its learner step compiled or not
+    "compile_scope",
     "host_outputs",
 )
 """``train`` keys that do not change what a run trains (with ``budget=steps``): a run may be resumed with
