@@ -324,3 +324,28 @@ def test_a_host_without_scipy_keeps_the_results_and_says_so_in_one_line(tiny_swe
         Path(r["run_dir"]).parent.parent.joinpath("results", f"{r['run']}.eval.json").is_file()
         for r in out["runs"]
     )
+
+
+def test_the_documented_gpu_sweep_plans_its_nine_runs(tmp_path):
+    """docs/runs/l64-controls/args.sh (the command of docs/training.md) stays a valid sweep."""
+    import subprocess
+
+    from configs.paths import BENCHMARK, data_dir
+
+    if not (data_dir() / BENCHMARK / "experiments" / "01-random").is_dir():
+        pytest.skip("needs the POGEMA benchmark data (srmt data fetch)")
+    here = Path(__file__).resolve().parents[1] / "docs" / "runs" / "l64-controls"
+    for script in ("call.sh", "unpack.sh"):
+        subprocess.run(["bash", "-n", str(here / script)], check=True)
+    args = subprocess.run(
+        ["bash", "-c", f'source {here / "args.sh"}; printf "%s\\n" "${{SWEEP_ARGS[@]}}"'],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    name, specs = plan(parse_args([*args, f"out_dir={tmp_path}"]))
+    assert name == "l64" and sorted(s.run for s in specs) == sorted(
+        f"l64-{c}-s{s}" for c in ("srmt", "rmt", "none") for s in (0, 1, 2)
+    )
+    assert all(s.target_steps == 30_000_000 for s in specs)
+    assert specs[0].eval["episodes_per_run"] == 2 * 32 * 2  # 2 sets x 32 maps x (32, 64) agents
