@@ -271,15 +271,14 @@ def test_reuse_moved_folder_without_checkpoints_and_a_failing_run(tiny_sweep):
     shutil.copytree(Path(cfg.out_dir), moved)
     for pth in moved.rglob("*.pth"):
         pth.unlink()
-    carried = dataclasses.replace(cfg, out_dir=str(moved))
-    out = run_sweep(carried, log=lambda s: None)
-    assert [r["status"] for r in out["runs"]] == ["ok", "ok"] and out["table"] == again["table"]
-    # one run's evaluation lost too: it cannot be evaluated without its checkpoint; it fails in one line
-    # and the other run is still reported
+    # and one run's evaluation lost too: that run cannot be evaluated without its checkpoint, so it fails
+    # in one line while the other is reported
     (moved / "l" / "results" / "l-none-s0.eval.json").unlink()
-    out = run_sweep(carried, log=lambda s: None)
+    out = run_sweep(dataclasses.replace(cfg, out_dir=str(moved)), log=lambda s: None)
     status = {r["run"]: r for r in out["runs"]}
-    assert status["l-srmt-s0"]["status"] == "ok" and status["l-none-s0"]["status"] == "failed"
+    assert status["l-srmt-s0"]["status"] == "ok" and not status["l-srmt-s0"]["trained"]
+    assert status["l-srmt-s0"]["eval"] == first["runs"][0]["eval"]
+    assert status["l-none-s0"]["status"] == "failed"
     assert "is not in the run folder" in status["l-none-s0"]["error"]
     assert "| tiny | 2 | `none` | - (missing: 0 failed) | n/a n/a |" in out["table"]
     assert "| tiny | 2 | `srmt` | 0 |" in out["table"]
