@@ -184,9 +184,14 @@ def test_bad_arguments_are_one_line_errors(argv, match):
         parse_args(["bottleneck-srmt", *argv])
 
 
-def test_a_task_without_test_split_fails_before_training(tmp_path):
-    with pytest.raises(ValueError, match="evaluates the corridor tasks"):
-        plan(parse_args(["lmapf-srmt", f"out_dir={tmp_path}"]))
+def test_an_env_without_a_sweep_evaluation_fails_before_training(tmp_path):
+    # corridor tasks play their test split, POGEMA envs map sets (tests/test_sweep_mapsets.py); a
+    # PettingZoo env neither
+    spread = Path(__file__).resolve().parents[1] / "examples" / "pettingzoo_spread" / "train.yaml"
+    with pytest.raises(configs.ConfigError, match="env.name='pettingzoo' is neither"):
+        plan(parse_args([str(spread), f"out_dir={tmp_path}"]))
+    with pytest.raises(configs.ConfigError, match="max_maps=4 applies to map sets"):
+        plan(parse_args(["bottleneck-srmt", "max_maps=4", f"out_dir={tmp_path}"]))
 
 
 def test_cli_reports_errors_in_one_line(capsys):

@@ -5,6 +5,6 @@ are thin entry points over :func:`evaluate` and :func:`enjoy` here.
 
 from __future__ import annotations
 
-from agents.eval.api import enjoy, evaluate, load_eval_config
+from agents.eval.api import enjoy, evaluate, load_eval_config, run_episodes
 
-__all__ = ["enjoy", "evaluate", "load_eval_config"]
+__all__ = ["enjoy", "evaluate", "load_eval_config", "run_episodes"]

@@ -259,6 +259,18 @@ def _stored_rows(
     return rows, _stored_timing(out, grid_digest(rows, {p.key: p.settings for p in planned}))
 
 
+def run_episodes(cfg: EvalConfig) -> list[dict]:
+    """Run the grid's episodes (resuming from the episode log in ``out_dir`` as :func:`evaluate` does) and
+    write the log, the result JSONs and ``results.csv``, but no tables, published rows or plots; returns
+    our rows. What ``srmt sweep`` plays each run with: it needs neither scipy nor matplotlib, so it runs on
+    a host whose scipy does not import (docs/training.md)."""
+    names = cfg.selected_algorithms
+    envs = _task_envs(cfg, names)
+    map_sets = _map_sets(cfg) if any(e is None for e in envs.values()) else []
+    rows, _ = _run_grid(cfg, names, map_sets, envs)
+    return rows
+
+
 def evaluate(cfg: EvalConfig, echo: bool = True) -> dict:
     """Run the grid, write results / tables / plots under ``cfg.out_dir``; returns a summary dict with
     ``rows`` (ours), ``published`` (on the same instances), ``report`` (markdown) and timing figures."""

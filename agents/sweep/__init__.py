@@ -1,7 +1,8 @@
 """``srmt sweep [EXPERIMENT|SWEEP.yaml] [key=value ...]``: cores x seeds on one experiment, one table.
 
 Each (core, seed) is one job (:mod:`agents.sweep.jobs`): ``srmt train`` in its own process and run
-folder ``{out_dir}/{name}/runs/{name}-{core}-s{seed}``, then the test evaluation in another process;
+folder ``{out_dir}/{name}/runs/{name}-{core}-s{seed}``, then the test evaluation in another process
+(what it plays depends on the experiment's env: :mod:`agents.sweep.suites`);
 ``parallel=N`` jobs run at once, locally or (``backend=dask``) as tasks on a Dask cluster. The results
 are gathered into ``{out_dir}/{name}/table.md``, ``summary.csv``, ``runs.csv`` and ``sweep.json``
 (:mod:`agents.sweep.stats`). docs/sweeps.md describes the keys.
@@ -21,15 +22,21 @@ from agents.sweep.jobs import JobSpec, folder_state, run_job
 USAGE = """usage: srmt sweep [EXPERIMENT | SWEEP.yaml] [key=value ...]
 
 Train every core x seed of one experiment (each its own `srmt train` process and run folder), evaluate
-each on the task's test split and write one table with means and bootstrap CIs over seeds, e.g.
+each run's latest checkpoint and write one table with means and bootstrap CIs over seeds. The env
+decides the evaluation: a corridor task (bottleneck, cue) plays its test split of corridor lengths, a
+POGEMA env (the lifelong recipes) plays map sets through srmt eval (table per map set and agent count,
+with the paired difference against the first core), e.g.
 
   srmt sweep bottleneck-srmt-paper cores=[srmt,rmt,none] seeds=[0,1,2,3,4] parallel=3 device=cuda
   srmt sweep cue-srmt cores=[srmt,rmt,none] seeds=[0,1,2] train.train_for_env_steps=2000000
+  srmt sweep lmapf-srmt-guided-64 name=l64 cores=[srmt,rmt,none] seeds=[0,1,2] \
+      train.train_for_env_steps=30000000 device=cuda max_maps=32 num_agents=[32,64] eval_workers=16
   srmt sweep bottleneck-srmt backend=dask scheduler=tcp://10.0.0.1:8786
 
-Sweep keys (docs/sweeps.md): name cores seeds parallel backend scheduler existing out_dir lengths
-episodes controls ...; keys starting with env. model. train. eval. or device are experiment overrides
-applied to every run. Running the same command again reuses finished runs and their evaluations.
+Sweep keys (docs/sweeps.md): name cores seeds parallel backend scheduler existing out_dir; corridor
+tasks: lengths episodes controls ...; map sets: eval_config map_sets max_maps num_agents eval_workers
+eval_overrides; keys starting with env. model. train. eval. or device are experiment overrides applied
+to every run. Running the same command again reuses finished runs and their evaluations.
 """
 
 EXPERIMENT_KEYS = ("env", "model", "train", "eval", "device")
@@ -91,22 +98,15 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
     """The sweep's name and one job per core and seed, every config validated here (one-line errors)."""
     import configs
     from agents.config import load_experiment
-    from agents.sweep.evaluate import test_lengths
+    from agents.sweep.suites import suite_for
 
     base = load_experiment(cfg.experiment, list(cfg.overrides))
     name = cfg.name or base.name
-    test_lengths(base.env.name, cfg.lengths)  # a task without a test split fails before any training
+    # the env decides what a run is evaluated on; keys and the test grid fail here, before any training
+    suite = suite_for(base.env.name)
+    suite.check(cfg, base.env.name)
+    eval_key = suite.eval_key(cfg)
     root = sweep_dir(cfg, name)
-    eval_key = dict(
-        lengths=list(cfg.lengths),
-        episodes=cfg.episodes,
-        eval_seed=cfg.eval_seed,
-        eval_envs=cfg.eval_envs,
-        eval_threads=cfg.eval_threads,
-        eval_device=cfg.eval_device,
-        action_selection=cfg.action_selection,
-        controls=list(cfg.controls),
-    )
     jobs = []
     start_before = time.time() + cfg.stop_after_s if cfg.stop_after_s else 0.0
     # seed-major order (every core's first seed, then every core's second, ...): a sweep cut short by
@@ -135,8 +135,8 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
             log_dir=str(root / "logs"),
             result_path=str(root / "results" / f"{run}.json"),
             existing=cfg.existing,
-            # pool controls exist for srmt only: other cores' evaluations do not depend on them
-            eval=eval_key if core == "srmt" else {**eval_key, "controls": []},
+            eval=suite.core_key(eval_key, core),
+            eval_options=suite.eval_options(cfg, root, run),
             train_csr=cfg.train_csr,
             timeout_s=cfg.timeout_s,
             budget=cfg.budget,
@@ -190,15 +190,17 @@ def run_dask(jobs: list[JobSpec], parallel: int, scheduler: str) -> Iterable[dic
 
 def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the sweep and write its tables; returns ``{name, dir, summary, per_length, runs}``."""
-    from agents.sweep import stats
+    from agents.config import load_experiment
+    from agents.sweep.suites import suite_for
 
     t0 = time.time()
     name, jobs = plan(cfg)
+    suite = suite_for(load_experiment(cfg.experiment, list(cfg.overrides)).env.name)
     root = sweep_dir(cfg, name)
     root.mkdir(parents=True, exist_ok=True)
     log(
         f"[srmt sweep] {name}: {len(cfg.cores)} cores, {len(jobs)} runs, "
-        f"{cfg.parallel} at once ({cfg.backend}); folder {root}"
+        f"{cfg.parallel} at once ({cfg.backend}); evaluation: {suite.describe()}; folder {root}"
     )
     results = []
     backend = (
@@ -209,45 +211,52 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict[str,
     for r in backend:
         results.append(r)
         if r["status"] == "ok":
-            score = sum(row["CSR"] for row in r["eval"]["shared"]) / max(len(r["eval"]["shared"]), 1)
+            score = suite.score(r["eval"]["shared"])
             what = "trained and evaluated" if r.get("trained") else "reused"
             log(
                 f"[srmt sweep] {len(results)}/{len(jobs)} {r['run']}: {what}, {r['env_steps']:,} agent-steps, "
-                f"test CSR {score:.3f} ({r['wall_s']:.0f} s)"
+                f"{suite.score_label} {score:.3f} ({r['wall_s']:.0f} s)"
             )
         else:
             log(f"[srmt sweep] {len(results)}/{len(jobs)} {r['run']}: {r['status'].upper()}: {r['error']}")
     order = {(j.core, j.seed): i for i, j in enumerate(jobs)}
     results.sort(key=lambda r: order[(r["core"], r["seed"])])
-    summary, per_length = stats.summarise(
-        results, cfg.solve_threshold, cfg.confidence, cfg.bootstrap_resamples
-    )
-    from envs.bottleneck import test_corridor_lengths
-
     meta = dict(
         name=name,
         experiment=cfg.experiment,
+        suite=suite.name,
         overrides=list(cfg.overrides),
         cores=list(cfg.cores),
         seeds={core: cfg.seeds_of(core) for core in cfg.cores},
-        num_lengths=len(cfg.lengths or test_corridor_lengths()),
-        episodes=cfg.episodes,
-        eval_seed=cfg.eval_seed,
         action_selection=cfg.action_selection,
         confidence=cfg.confidence,
         bootstrap_resamples=cfg.bootstrap_resamples,
-        train_csr=cfg.train_csr,
-        solve_threshold=cfg.solve_threshold,
+        eval_key=jobs[0].eval if jobs else {},
         wall_s=time.time() - t0,
     )
-    table = stats.markdown(summary, per_length, meta, cfg.solve_threshold)
-    (root / "table.md").write_text(table)
-    (root / "summary.csv").write_text(stats.summary_csv(summary))
-    (root / "runs.csv").write_text(stats.runs_csv(results))
-    (root / "sweep.json").write_text(stats.to_json(summary, per_length, results, meta))
-    log(table)
+    from agents.sweep import stats
+
+    try:
+        stats.require_scipy()
+    except ValueError as e:  # every run's result is saved: the tables can be written elsewhere
+        log(
+            f"[srmt sweep] tables not written: {e}; the runs' results are saved in {root}/results: the same "
+            "command with stop_after_s=0.001 on a machine where scipy imports writes them"
+        )
+        return dict(name=name, dir=root, summary=[], per_length=[], runs=results, table="")
+    out = suite.report(results, cfg, meta)
+    for filename, text in out["files"].items():
+        (root / filename).write_text(text)
+    log(out["table"])
     log(f"[srmt sweep] tables in {root} ({time.time() - t0:.0f} s)")
-    return dict(name=name, dir=root, summary=summary, per_length=per_length, runs=results, table=table)
+    return dict(
+        name=name,
+        dir=root,
+        summary=out["summary"],
+        per_length=out["per_length"],
+        runs=results,
+        table=out["table"],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

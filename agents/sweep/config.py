@@ -1,4 +1,11 @@
-"""SweepConfig: what ``srmt sweep`` trains and evaluates (owned by ``agents.sweep``; keys in docs/sweeps.md)."""
+"""SweepConfig: what ``srmt sweep`` trains and evaluates (owned by ``agents.sweep``; keys in docs/sweeps.md).
+
+Which evaluation keys apply depends on the experiment's env (:mod:`agents.sweep.suites`): a corridor
+task (``lengths``, ``episodes``, ``eval_seed``, ``eval_envs``, ``eval_threads``, ``controls``,
+``solve_threshold``, ``train_csr``) or map sets through ``srmt eval`` (``eval_config``, ``map_sets``,
+``max_maps``, ``num_agents``, ``eval_workers``, ``eval_overrides``); a key of the other kind set away from
+its default is a one-line error.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,9 @@ Existing = Literal["reuse", "overwrite"]
 ActionSelection = Literal["sample", "argmax"]
 PoolControlName = Literal["own", "other"]
 
+SWEEP_SETS_EVAL_KEYS = ("algorithms", "run", "out_dir", "workers", "restart", "report_only", "enjoy")
+"""``srmt eval`` keys the sweep sets for each run's map-set evaluation (refused in ``eval_overrides``)."""
+
 
 @dataclass
 class SweepConfig:
@@ -22,7 +32,8 @@ class SweepConfig:
     """Sweep name: its folder under ``out_dir`` and the prefix of its run names; empty = the experiment's
     ``name``."""
     cores: list[str] = field(default_factory=lambda: ["srmt", "rmt", "none"])
-    """Memory cores to train (``model.core`` of each run)."""
+    """Memory cores to train (``model.core`` of each run); on map sets the first is the reference of the
+    paired differences (``srmt - rmt``, ``srmt - none``)."""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
     """Seeds to train each core with (the experiment's ``seed``); one run per core and seed."""
     core_seeds: dict[str, list[int]] = field(default_factory=dict)
@@ -45,27 +56,48 @@ class SweepConfig:
     evaluation, resumes an unfinished one from its own checkpoint and refuses a folder whose config
     differs; ``overwrite`` trains every run from scratch."""
     lengths: list[int] = field(default_factory=list)
-    """Test corridor lengths L; empty = the task's full test split (58 lengths: 3..50, 100..1000)."""
+    """Corridor tasks: test corridor lengths L; empty = the task's full test split (58 lengths: 3..50,
+    100..1000)."""
     episodes: int = 16
-    """Test episodes per corridor length and run."""
+    """Corridor tasks: test episodes per corridor length and run."""
     eval_seed: int = 12345
-    """Seed of the test episodes (the same episodes for every run)."""
+    """Corridor tasks: seed of the test episodes (the same episodes for every run; map sets bring their
+    own seeds and frozen scenarios)."""
     eval_envs: int = 16
-    """Environments played in lockstep by one evaluation (results do not depend on it)."""
+    """Corridor tasks: environments played in lockstep by one evaluation (results do not depend on it)."""
     eval_threads: int = 1
-    """torch CPU threads of each evaluation process."""
+    """Corridor tasks: torch CPU threads of each evaluation process (map sets: one per eval worker)."""
     eval_device: str = "cpu"
     """torch device of the evaluations."""
     action_selection: ActionSelection = "sample"
     """Test actions: sampled from the policy (seeded) or its most likely action."""
     controls: list[PoolControlName] = field(default_factory=list)
-    """Pool controls evaluated too for ``srmt`` runs: ``own`` (each agent reads only its own memory) and
+    """Corridor tasks: pool controls evaluated too for ``srmt`` runs: ``own`` (each agent reads only its own memory) and
     ``other`` (the pool of another episode); the table reports each one's CSR drop."""
+    eval_config: str = "eval/lifelong"
+    """Map-set evaluation (a POGEMA env, e.g. the lifelong recipes): the ``srmt eval`` config each run's
+    latest checkpoint is played on (a shipped preset such as ``eval/lifelong`` or ``eval/smoke``, or a
+    YAML path); its algorithms are replaced by the run itself."""
+    map_sets: list[str] = field(default_factory=list)
+    """Map-set evaluation: the map sets to play (as ``srmt eval map_sets=``); empty = the eval config's."""
+    max_maps: int = 0
+    """Map-set evaluation: only the first N maps of each set (as ``srmt eval max_maps=``); 0 = the eval
+    config's (every map)."""
+    num_agents: list[int] = field(default_factory=list)
+    """Map-set evaluation: the agent counts to play (as ``srmt eval num_agents=``), each a cell of the
+    table; empty = the eval config's (the map set's own grid)."""
+    eval_workers: int = 0
+    """Map-set evaluation: worker processes of each run's ``srmt eval`` (0 = one per CPU core, 1 = in the
+    evaluation process); results do not depend on it."""
+    eval_overrides: list[str] = field(default_factory=list)
+    """Map-set evaluation: further ``srmt eval`` overrides, e.g. ``[max_episode_steps=64]``; an entry
+    holding a list goes in quotes, ``eval_overrides='["seeds=[0,1]"]'``. The sweep sets ``algorithms``,
+    ``run``, ``out_dir``, ``workers`` and ``restart`` itself."""
     solve_threshold: float = 0.9
-    """A run solves a corridor length when its test CSR there is at least this."""
+    """Corridor tasks: a run solves a corridor length when its test CSR there is at least this."""
     train_csr: float = 0.9
-    """Agent-steps to reach this training CSR (``episode/CSR`` in the run's TensorBoard scalars) are
-    reported per run."""
+    """Corridor tasks: agent-steps to reach this training CSR (``episode/CSR`` in the run's TensorBoard
+    scalars) are reported per run."""
     confidence: float = 0.95
     """Confidence level of the bootstrap intervals over seeds."""
     bootstrap_resamples: int = 10000
@@ -102,6 +134,24 @@ class SweepConfig:
         for key in ("parallel", "episodes", "eval_envs", "eval_threads", "bootstrap_resamples"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 1")
+        for key in ("max_maps", "eval_workers"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}={getattr(self, key)} must be >= 0")
+        if any(n < 1 for n in self.num_agents) or len(set(self.num_agents)) != len(self.num_agents):
+            raise ValueError(f"num_agents={self.num_agents} must be distinct integers >= 1")
+        if not self.eval_config.strip():
+            raise ValueError("eval_config is empty; name an srmt eval config, e.g. eval/lifelong")
+        for ov in self.eval_overrides:
+            key = ov.split("=", 1)[0].strip()
+            if "=" not in ov:
+                raise ValueError(
+                    f"eval_overrides entry {ov!r} must look like key=value (e.g. max_episode_steps=64)"
+                )
+            if key.split(".")[0] in SWEEP_SETS_EVAL_KEYS:
+                raise ValueError(
+                    f"eval_overrides entry {ov!r}: the sweep sets {key.split('.')[0]} for each run "
+                    "(use eval_workers=, existing= or the sweep's own keys instead)"
+                )
         if any(L < 1 for L in self.lengths):
             raise ValueError(f"lengths={self.lengths} must be integers >= 1")
         for key in ("solve_threshold", "train_csr"):

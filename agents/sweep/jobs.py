@@ -34,7 +34,10 @@ class JobSpec:
     result_path: str
     existing: str = "reuse"
     eval: dict[str, Any] = field(default_factory=dict)
-    """lengths, episodes, eval_seed, eval_envs, eval_threads, eval_device, action_selection, controls."""
+    """The evaluation keys of the run's suite (``agents.sweep.suites``), what a cached evaluation must
+    match besides the checkpoint, e.g. lengths, episodes, ... for a corridor task."""
+    eval_options: dict[str, Any] = field(default_factory=dict)
+    """Evaluation settings that do not change its results (workers, the map-set evaluation's folder)."""
     train_csr: float = 0.9
     timeout_s: float = 0.0
     budget: str = "steps"
@@ -185,7 +188,15 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
                 wall_s=time.time() - t0,
             )
             return result
-        marker = dict(config=config_digest(spec.config_yaml), env_steps=steps, wall_s=time.time() - t0)
+        # the checkpoint evaluated is recorded: a finished, evaluated run is reused from this marker and its
+        # evaluation alone, so its checkpoint file need not travel with a sweep folder carried between hosts
+        checkpoint = str(find_checkpoint(run_dir).relative_to(run_dir))
+        marker = dict(
+            config=config_digest(spec.config_yaml),
+            env_steps=steps,
+            wall_s=time.time() - t0,
+            checkpoint=checkpoint,
+        )
         (run_dir / TRAIN_MARKER).write_text(json.dumps(marker))
     marker = json.loads((run_dir / TRAIN_MARKER).read_text())
     result["env_steps"] = int(marker["env_steps"])
@@ -194,7 +205,9 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     key = _eval_key(spec)
     cached = json.loads(eval_path.read_text()) if eval_path.is_file() else None
     if not _eval_cached(spec, eval_path) or spec.existing == "overwrite" or result["trained"]:
+        options = dict(spec.eval_options, restart="overwrite" if spec.existing == "overwrite" else "resume")
         cmd = [sys.executable, "-m", "agents.sweep.evaluate", str(run_dir), str(eval_path), json.dumps(key)]
+        cmd.append(json.dumps(options))
         rc, err = _run(cmd, log_dir / f"{spec.run}.eval.log", spec.timeout_s)
         if rc != 0:
             return failed(f"evaluation failed (exit {rc}): {err}")
@@ -209,12 +222,18 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
 
 
 def _eval_key(spec: JobSpec) -> dict[str, Any]:
-    """What a cached evaluation must match: the checkpoint evaluated and the evaluation keys."""
+    """What a cached evaluation must match: the checkpoint evaluated and the evaluation keys. The
+    checkpoint is the one the training marker names (a marker of an earlier srmt without it: the run
+    folder's latest), relative to the run folder, so that a sweep folder moved to another path keeps its
+    evaluations."""
     from agents.sf.checkpoint import find_checkpoint
 
     run_dir = Path(spec.run_dir)
-    # relative to the run folder, so that a sweep folder moved to another path keeps its evaluations
-    return dict(checkpoint=str(find_checkpoint(run_dir).relative_to(run_dir)), **spec.eval)
+    marker = run_dir / TRAIN_MARKER
+    checkpoint = json.loads(marker.read_text()).get("checkpoint") if marker.is_file() else None
+    if checkpoint is None:
+        checkpoint = str(find_checkpoint(run_dir).relative_to(run_dir))
+    return dict(checkpoint=checkpoint, **spec.eval)
 
 
 def _eval_cached(spec: JobSpec, eval_path: Path) -> bool:

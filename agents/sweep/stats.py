@@ -21,6 +21,16 @@ IQM_MIN_SEEDS = 5
 """IQM is reported from this many seeds on (rliable's recommendation for few runs)."""
 
 
+def require_scipy() -> None:
+    """A one-line ValueError where ``scipy.stats`` does not import (the GPU host's scipy is built for
+    numpy 2 and fails under our numpy 1.26 with an AttributeError, hence the broad catch)."""
+    try:
+        import scipy.stats  # noqa: F401
+    except Exception as e:  # noqa: BLE001 - any failure to import is reported the same way
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ValueError(f"scipy.stats does not import here ({type(e).__name__}: {reason})") from None
+
+
 def iqm(x: Sequence[float]) -> float:
     """Interquartile mean: the mean of the middle 50% (``scipy.stats.trim_mean(x, 0.25)``, as rliable)."""
     from scipy.stats import trim_mean
@@ -274,7 +284,7 @@ def runs_csv(runs: list[dict]) -> str:
     return out.getvalue()
 
 
-def to_json(summary: list[SummaryRow], lengths: list[dict], runs: list[dict], meta: dict) -> str:
+def to_json(summary: list, lengths: list[dict], runs: list[dict], meta: dict) -> str:
     def clean(x: Any) -> Any:
         if isinstance(x, float) and math.isnan(x):
             return None
@@ -287,3 +297,197 @@ def to_json(summary: list[SummaryRow], lengths: list[dict], runs: list[dict], me
     return json.dumps(
         clean(dict(meta=meta, summary=[asdict(r) for r in summary], per_length=lengths, runs=runs)), indent=1
     )
+
+
+# ------------------------------------------------------------------------ map-set sweeps (cells)
+
+
+@dataclass
+class CellRow:
+    """One core in one cell (map set, agent count) of a map-set sweep."""
+
+    map_set: str
+    num_agents: int
+    core: str
+    metric: str
+    """``avg_throughput`` (lifelong: goals per step) or ``CSR`` (classic)."""
+    seeds: list[int]
+    mean: float
+    """Mean over seeds of each run's score in the cell (its metric averaged over the cell's episodes)."""
+    ci: tuple[float, float]
+    episodes: int
+    """Episodes per run in the cell (maps x episode seeds)."""
+    reference: str = ""
+    """The core the paired difference is taken against (empty on the reference's own row)."""
+    diff: float = math.nan
+    """Mean over the seeds both cores have of (reference's score - this core's score), paired by seed."""
+    diff_ci: tuple[float, float] = (math.nan, math.nan)
+    diff_seeds: list[int] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Seeds not in the row and why, e.g. ``3 failed``, ``4 incomplete``."""
+
+
+def summarise_cells(
+    runs: list[dict], reference: str, confidence: float = 0.95, resamples: int = 10000
+) -> list[CellRow]:
+    """One row per cell and core from the runs' result dicts (``eval.shared`` = cells with ``mean``), in
+    (map set, agent count, core) order; every other core gets the paired difference ``reference - core``
+    over the seeds both have (runs of one seed share the seed of their generated training maps)."""
+    cores = list(dict.fromkeys(r["core"] for r in runs))
+    ok = [r for r in runs if r.get("status") == "ok"]
+    score: dict[tuple[str, int], dict[str, dict[int, float]]] = {}
+    metric: dict[tuple[str, int], str] = {}
+    episodes: dict[tuple[str, int], int] = {}
+    for r in ok:
+        for c in r["eval"]["shared"]:
+            cell = (c["map_set"], int(c["num_agents"]))
+            score.setdefault(cell, {}).setdefault(r["core"], {})[r["seed"]] = float(c["mean"])
+            metric[cell] = c["metric"]
+            episodes[cell] = max(episodes.get(cell, 0), int(c["episodes"]))
+    set_order = list(dict.fromkeys(c["map_set"] for r in ok for c in r["eval"]["shared"]))
+    rows = []
+    for cell in sorted(score, key=lambda k: (set_order.index(k[0]), k[1])):
+        ref = score[cell].get(reference, {})
+        for core in cores:
+            mine = score[cell].get(core, {})
+            seeds = sorted(mine)
+            values = [mine[s] for s in seeds]
+            missing = [
+                f"{r['seed']} {r.get('status')}"
+                for r in runs
+                if r["core"] == core and r.get("status") != "ok"
+            ]
+            row = CellRow(
+                map_set=cell[0],
+                num_agents=cell[1],
+                core=core,
+                metric=metric[cell],
+                seeds=seeds,
+                mean=float(np.mean(values)) if values else math.nan,
+                ci=bootstrap_ci(values, np.mean, confidence, resamples),
+                episodes=episodes[cell],
+                missing=missing,
+            )
+            if core != reference and ref:
+                paired = sorted(set(ref) & set(mine))
+                diffs = [ref[s] - mine[s] for s in paired]
+                row.reference = reference
+                row.diff = float(np.mean(diffs)) if diffs else math.nan
+                row.diff_ci = bootstrap_ci(diffs, np.mean, confidence, resamples)
+                row.diff_seeds = paired
+            rows.append(row)
+    return rows
+
+
+METRIC_LABEL = {"avg_throughput": "throughput", "CSR": "CSR"}
+
+
+def _signed(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:+.3f}"
+
+
+def _signed_ci(ci: tuple[float, float]) -> str:
+    lo, hi = ci
+    return "n/a" if math.isnan(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+
+
+def cells_markdown(rows: list[CellRow], meta: dict[str, Any]) -> str:
+    """The map-set sweep's table: per cell and core, the score with its CI over seeds and the paired
+    difference against the reference core; then the means alone, one column per core."""
+    conf = int(round(100 * meta.get("confidence", 0.95)))
+    ref = meta.get("reference", "")
+    label = "/".join(METRIC_LABEL.get(m, m) for m in meta.get("metrics", [])) or "score"
+    narrowed = [
+        f"map sets {', '.join(meta['map_sets'])}" if meta.get("map_sets") else "",
+        f"first {meta['max_maps']} maps" if meta.get("max_maps") else "",
+        f"agents {', '.join(map(str, meta['num_agents']))}" if meta.get("num_agents") else "",
+        f"overrides {' '.join(meta['eval_overrides'])}" if meta.get("eval_overrides") else "",
+    ]
+    narrowed_text = "; ".join(x for x in narrowed if x)
+    lines = [
+        f"## Sweep `{meta['name']}`: {meta['experiment']}",
+        "",
+        f"Test: `srmt eval {meta.get('eval_config', '')}`"
+        + (f" ({narrowed_text})" if narrowed_text else "")
+        + f", {meta.get('episodes_per_run', 0)} episodes per run, the same for every run (actions "
+        f"{meta['action_selection']}). A run's score in a cell (map set, agents) = its {label} averaged over "
+        f"the cell's episodes (maps x episode seeds); mean over seeds with {conf}% percentile-bootstrap CIs "
+        f"(scipy, {meta['bootstrap_resamples']} resamples; one seed: n/a). `{ref} - core`: the "
+        "difference paired by training seed over the seeds both cores have (runs of one seed share the "
+        f"seed of their generated training maps), mean [{conf}% CI].",
+        "",
+        f"| map set | agents | core | seeds | {label} [{conf}% CI] | `{ref}` - core [{conf}% CI] (seeds) |",
+        "|---|---:|---|---|---|---|",
+    ]
+    for r in rows:
+        seeds = ",".join(map(str, r.seeds)) or "-"
+        missing = f" (missing: {', '.join(r.missing)})" if r.missing else ""
+        diff = (
+            f"{_signed(r.diff)} {_signed_ci(r.diff_ci)} ({','.join(map(str, r.diff_seeds)) or '-'})"
+            if r.reference
+            else ""
+        )
+        lines.append(
+            f"| {r.map_set} | {r.num_agents} | `{r.core}` | {seeds}{missing} | {_f(r.mean)} {_ci(r.ci)} | {diff} |"
+        )
+    if not rows:
+        lines.append("| (no run finished and evaluated yet) | | | | | |")
+    cores = list(dict.fromkeys(r.core for r in rows))
+    if rows:
+        lines += [
+            "",
+            f"Mean {label} over seeds:",
+            "",
+            "| map set | agents | " + " | ".join(f"`{c}`" for c in cores) + " |",
+            "|---|---:|" + "---:|" * len(cores),
+        ]
+        by_cell: dict[tuple[str, int], dict[str, CellRow]] = {}
+        for r in rows:
+            by_cell.setdefault((r.map_set, r.num_agents), {})[r.core] = r
+        for (map_set, n), of in by_cell.items():
+            cells = [_f(of[c].mean) if c in of else "-" for c in cores]
+            lines.append(f"| {map_set} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cells_csv(rows: list[CellRow]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(
+        ["map_set", "num_agents", "core", "metric", "seeds", "mean", "ci_low", "ci_high", "episodes"]
+        + ["reference", "diff", "diff_ci_low", "diff_ci_high", "diff_seeds", "missing"]
+    )
+    for r in rows:
+        w.writerow(
+            [
+                r.map_set,
+                r.num_agents,
+                r.core,
+                r.metric,
+                " ".join(map(str, r.seeds)),
+                r.mean,
+                *r.ci,
+                r.episodes,
+            ]
+            + [r.reference, r.diff, *r.diff_ci, " ".join(map(str, r.diff_seeds)), "; ".join(r.missing)]
+        )
+    return out.getvalue()
+
+
+def cell_runs_csv(runs: list[dict]) -> str:
+    """One row per run and cell: the raw numbers behind the map-set table."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(
+        ["core", "seed", "status", "map_set", "num_agents", "metric", "mean", "episodes", "maps", "env_steps"]
+    )
+    for r in runs:
+        if r.get("status") != "ok":
+            w.writerow([r["core"], r["seed"], r.get("status"), "", "", "", "", "", "", ""])
+            continue
+        for c in r["eval"]["shared"]:
+            w.writerow(
+                [r["core"], r["seed"], "ok", c["map_set"], c["num_agents"], c["metric"], c["mean"]]
+                + [c["episodes"], c["maps"], r.get("env_steps")]
+            )
+    return out.getvalue()
