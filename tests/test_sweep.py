@@ -304,6 +304,11 @@ def test_same_command_reuses_finished_runs_and_refuses_another_config(local_swee
     _, specs = plan(moved_cfg)
     late = [jobs.JobSpec(**{**jobs.spec_dict(sp), "start_before": time.time() - 1}) for sp in specs]
     assert [jobs.run_job(sp)["status"] for sp in late] == ["ok", "ok"]
+    # a marker written by an older srmt (its digest from an older schema) still marks a finished run
+    marker = Path(specs[0].run_dir, jobs.TRAIN_MARKER)
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "config": "0123456789abcdef"}))
+    again = run_sweep(moved_cfg, log=lambda s: None)
+    assert all(not r["trained"] for r in again["runs"])
     other = parse_args(
         [
             "bottleneck-srmt",

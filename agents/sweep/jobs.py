@@ -91,10 +91,10 @@ def folder_state(run_dir: Path, config_yaml: str) -> str:
         return "new" if not run_dir.exists() or not any(run_dir.iterdir()) else "different"
     if config_digest(saved.read_text()) != config_digest(config_yaml):
         return "different"
-    marker = run_dir / TRAIN_MARKER
-    if marker.is_file() and json.loads(marker.read_text()).get("config") == config_digest(config_yaml):
-        return "done"
-    return "partial"
+    # the marker is removed before any training starts, so one next to a matching config is this config's
+    # finished run; its own digest is not compared: it was computed with the schema of its day, and a key
+    # srmt gained since would make every finished run of an older sweep look unfinished (and retrain it)
+    return "done" if (run_dir / TRAIN_MARKER).is_file() else "partial"
 
 
 def steps_to_csr(run_dir: Path, threshold: float) -> tuple[int | None, float | None]:
@@ -172,6 +172,7 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
         )
     result["trained"] = state != "done"
     if state != "done":
+        (run_dir / TRAIN_MARKER).unlink(missing_ok=True)  # a marker means: this config's training finished
         restart = "resume" if state == "partial" else "overwrite"
         cmd = [sys.executable, "-m", "agents.cli", "train", spec.config_path, f"train.restart={restart}"]
         rc, err = _run(cmd, log_dir / f"{spec.run}.train.log", spec.timeout_s)
