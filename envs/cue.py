@@ -31,14 +31,16 @@ Two registered envs:
   agent learns its own side only from its partner: shared memory (or a signal through behaviour) is
   necessary, an agent's own memory is not enough.
 
-Splits, corridor lengths and step limits are the Bottleneck's: both envs register with its options
-type (:class:`envs.bottleneck.BottleneckOptions`: ``env.options.split``, ``env.options.corridor_lengths``);
+Splits, corridor lengths and step limits are the Bottleneck's: both envs register :class:`CueOptions`,
+the Bottleneck's options (``env.options.split``, ``env.options.corridor_lengths``) plus one training
+curriculum (``env.options.trap_free_share``, train split only: the test split always has the trap);
 the observation radius defaults to 2 (the Bottleneck's); ``on_target`` must be ``finish``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -61,6 +63,34 @@ DEFAULT_RADIUS = 2
 CUE_TASKS = ("cue", "cue_partner")
 CORRIDOR_TASKS = BOTTLENECK_FAMILY
 """Registered corridor tasks that share the Bottleneck's options (splits and corridor lengths)."""
+
+
+@dataclass
+class CueOptions(BottleneckOptions):
+    """``env.options`` of the ``cue`` and ``cue_partner`` envs: the Bottleneck's, plus a curriculum."""
+
+    trap_free_share: float = 0.0
+    """Cue tasks, train split only: the share of episodes (drawn per episode) in which the wrong end cell
+    is no trap, so an agent that reaches it can still walk on to its goal (a curriculum: the crossing and
+    the far room are learnt before the side has to be remembered); 0 = every episode has the trap. The
+    test split ignores it and always has the trap."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        share = self.trap_free_share
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+            raise ValueError(f"trap_free_share={share!r} is invalid; allowed: a number in [0, 1]")
+
+
+def trap_free_share(opts: BottleneckOptions) -> float:
+    """The share of episodes without the trap that ``opts`` asks for: 0 on the test split."""
+    return float(getattr(opts, "trap_free_share", 0.0)) if opts.split == "train" else 0.0
+
+
+def draw_trap_free(share: float, rng: np.random.Generator) -> bool:
+    """Whether an episode has no trap; draws from ``rng`` only when ``share > 0`` (so the episodes of the
+    default config are drawn as before)."""
+    return bool(share > 0.0 and rng.random() < share)
 
 
 def cue_map(length: int) -> np.ndarray:
@@ -150,6 +180,11 @@ class CueEnv(GridEnv):
         """bool [A] agents removed by their trap in this episode."""
         return self._trapped.copy()
 
+    @property
+    def trap_on(self) -> bool:
+        """Whether the current episode has the trap (False only in a ``trap_free_share`` training episode)."""
+        return bool(self.episode is None or self.episode.labels.get("trap", True))
+
     def _start_episode(self, env) -> None:
         super()._start_episode(env)
         assert self.episode is not None
@@ -158,6 +193,8 @@ class CueEnv(GridEnv):
         self._trap = goals.copy()
         self._trap[:, 1] = WIDTH - 1 - goals[:, 1]  # the mirror end cell of the same far row
         self._trap_flat = (self._trap[:, 0] + self._r) * self._W + (self._trap[:, 1] + self._r)
+        if not self.episode.labels.get("trap", True):
+            self._trap_flat = np.full(self.num_agents, -1, dtype=np.int64)  # matches no cell
         self._trapped = np.zeros(self.num_agents, dtype=bool)
 
     def step(self, actions):
@@ -221,6 +258,7 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
     if cfg.num_agents is None:
         cfg = dataclasses.replace(cfg, num_agents=DEFAULT_NUM_AGENTS)
     opts: BottleneckOptions = cfg.opts
+    share = trap_free_share(opts)
     lengths = list(opts.corridor_lengths) or corridor_lengths(opts.split)
     for length in lengths:
         _check_length(length)
@@ -230,6 +268,7 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
     def new_episode(ep_seed: int, rng: np.random.Generator) -> Episode:
         length = lengths[int(rng.integers(len(lengths)))] if len(lengths) > 1 else lengths[0]
         starts, goals, sides = sample_task(length, cfg.num_agents, rng)
+        trap = not draw_trap_free(share, rng)
         gc = grid_config(
             map=maps[length],
             agents_xy=starts,
@@ -241,7 +280,12 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
             max_episode_steps=cfg.max_episode_steps or step_limit(length, opts.split),
             seed=ep_seed,
         )
-        labels = {"map_name": f"{cfg.name}-{length}", "corridor_length": length, "sides": sides.tolist()}
+        labels = {
+            "map_name": f"{cfg.name}-{length}",
+            "corridor_length": length,
+            "sides": sides.tolist(),
+            "trap": trap,
+        }
         return Episode(gc, ep_seed, labels)
 
     return CueEnv(cfg, new_episode, seed, partner_cue)
