@@ -33,7 +33,8 @@ Two registered envs:
 
 Splits, corridor lengths and step limits are the Bottleneck's: both envs register :class:`CueOptions`,
 the Bottleneck's options (``env.options.split``, ``env.options.corridor_lengths``) plus one training
-curriculum (``env.options.trap_free_share``, train split only: the test split always has the trap);
+curricula (``env.options.trap_free_share``, ``env.options.cue_shown_share``; train split only: the test
+split always has the trap and shows the side once);
 the observation radius defaults to 2 (the Bottleneck's); ``on_target`` must be ``finish``.
 """
 
@@ -75,11 +76,18 @@ class CueOptions(BottleneckOptions):
     the far room are learnt before the side has to be remembered); 0 = every episode has the trap. The
     test split ignores it and always has the trap."""
 
+    cue_shown_share: float = 0.0
+    """Cue tasks, train split only: the share of episodes (drawn per episode) in which the goal channel
+    shows the side at every step, not only in the first observation (a curriculum: the choice of end cell
+    is learnt as a function of the side before the side has to come from memory); 0 = the side is shown
+    once in every episode. The test split ignores it and shows the side once."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        share = self.trap_free_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
-            raise ValueError(f"trap_free_share={share!r} is invalid; allowed: a number in [0, 1]")
+        for key in ("trap_free_share", "cue_shown_share"):
+            share = getattr(self, key)
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+                raise ValueError(f"{key}={share!r} is invalid; allowed: a number in [0, 1]")
 
 
 def trap_free_share(opts: BottleneckOptions) -> float:
@@ -87,9 +95,14 @@ def trap_free_share(opts: BottleneckOptions) -> float:
     return float(getattr(opts, "trap_free_share", 0.0)) if opts.split == "train" else 0.0
 
 
+def cue_shown_share(opts: BottleneckOptions) -> float:
+    """The share of episodes that show the side at every step: 0 on the test split."""
+    return float(getattr(opts, "cue_shown_share", 0.0)) if opts.split == "train" else 0.0
+
+
 def draw_trap_free(share: float, rng: np.random.Generator) -> bool:
-    """Whether an episode has no trap; draws from ``rng`` only when ``share > 0`` (so the episodes of the
-    default config are drawn as before)."""
+    """Whether an episode is drawn into a curriculum share (no trap, or the side shown throughout); draws
+    from ``rng`` only when ``share > 0`` (so the episodes of the default config are drawn as before)."""
     return bool(share > 0.0 and rng.random() < share)
 
 
@@ -185,6 +198,11 @@ class CueEnv(GridEnv):
         """Whether the current episode has the trap (False only in a ``trap_free_share`` training episode)."""
         return bool(self.episode is None or self.episode.labels.get("trap", True))
 
+    @property
+    def cue_always(self) -> bool:
+        """Whether the current episode shows the side at every step (a ``cue_shown_share`` training episode)."""
+        return bool(self.episode is not None and self.episode.labels.get("cue_always", False))
+
     def _start_episode(self, env) -> None:
         super()._start_episode(env)
         assert self.episode is not None
@@ -227,7 +245,7 @@ class CueEnv(GridEnv):
         # row of the goal marker: as pogema's (vertical offset clipped to the window); column: the side
         # during the cue, the centre afterwards
         dx = np.clip(self._pos[:, 0] - self._goal[:, 0], -r, r)
-        if self.elapsed_steps < CUE_STEPS:
+        if self.elapsed_steps < CUE_STEPS or self.cue_always:
             shown = self._sides[self._partner] if self.partner_cue else self._sides
             cols = r + r * shown
         else:
@@ -258,7 +276,7 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
     if cfg.num_agents is None:
         cfg = dataclasses.replace(cfg, num_agents=DEFAULT_NUM_AGENTS)
     opts: BottleneckOptions = cfg.opts
-    share = trap_free_share(opts)
+    share, shown = trap_free_share(opts), cue_shown_share(opts)
     lengths = list(opts.corridor_lengths) or corridor_lengths(opts.split)
     for length in lengths:
         _check_length(length)
@@ -269,6 +287,7 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
         length = lengths[int(rng.integers(len(lengths)))] if len(lengths) > 1 else lengths[0]
         starts, goals, sides = sample_task(length, cfg.num_agents, rng)
         trap = not draw_trap_free(share, rng)
+        cue_always = draw_trap_free(shown, rng)
         gc = grid_config(
             map=maps[length],
             agents_xy=starts,
@@ -285,6 +304,7 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
             "corridor_length": length,
             "sides": sides.tolist(),
             "trap": trap,
+            "cue_always": cue_always,
         }
         return Episode(gc, ep_seed, labels)
 

@@ -138,6 +138,34 @@ def test_trap_free_share_is_a_training_curriculum_that_the_test_split_ignores():
         assert a.episode.seed == b.episode.seed and b.trap_on
 
 
+def test_cue_shown_share_shows_the_side_throughout_in_training_only():
+    def marker_cols_after_the_cue(cfg, seed):
+        env = make_env(cfg, seed=seed)
+        obs, _ = env.reset(seed=seed)
+        np.testing.assert_array_equal(read_cue(obs), env.sides)
+        cols = []
+        for _ in range(3):
+            obs, *_ = env.step(np.zeros(2, dtype=np.int64))
+            cols.append(obs[:, 2].max(axis=1).argmax(axis=1))
+        return env, np.stack(cols)
+
+    for seed in range(5):
+        train = EnvConfig(name="cue", options={"corridor_lengths": [5], "cue_shown_share": 1.0})
+        env, cols = marker_cols_after_the_cue(train, seed)
+        assert env.cue_always and (cols == R + R * env.sides).all(), "the side must stay in the goal channel"
+        test = cue_config(5, options={"cue_shown_share": 1.0})  # what evaluation plays
+        env, cols = marker_cols_after_the_cue(test, seed)
+        assert not env.cue_always and (cols == R).all(), "the test split shows the side once"
+    cfg = EnvConfig(name="cue", options={"corridor_lengths": [3], "cue_shown_share": 0.3})
+    env = make_env(cfg, seed=2)
+    shown = []
+    for _ in range(300):
+        env.reset()
+        shown.append(env.cue_always)
+    assert 0.2 < np.mean(shown) < 0.4, np.mean(shown)
+    assert env.trap_on  # the other curriculum stays off
+
+
 @pytest.mark.parametrize(
     "share, match",
     [
@@ -147,9 +175,11 @@ def test_trap_free_share_is_a_training_curriculum_that_the_test_split_ignores():
         ("half", r"env.options.trap_free_share: Value 'half' .*could not be converted to Float"),
     ],
 )
-def test_bad_trap_free_share_is_a_one_line_error(share, match):
+def test_bad_curriculum_shares_are_one_line_errors(share, match):
     with pytest.raises(ValueError, match=match):
         EnvConfig(name="cue", options={"trap_free_share": share})
+    with pytest.raises(ValueError, match=match.replace("trap_free_share", "cue_shown_share")):
+        EnvConfig(name="cue", options={"cue_shown_share": share})
 
 
 @pytest.mark.parametrize("name", ["cue", "cue_partner"])
