@@ -42,10 +42,10 @@ register_env("bottleneck", build_bottleneck, BottleneckOptions, grid=True, repla
 register_env("pettingzoo", build_pettingzoo, PettingZooOptions, replace=True)
 register_env("gym_multiagent", build_gym_multiagent, GymMultiAgentOptions, replace=True)
 
-from envs.cue import build_cue, build_cue_partner  # noqa: E402  (needs the registry above)
+from envs.cue import CueOptions, build_cue, build_cue_partner  # noqa: E402  (needs the registry above)
 
-register_env("cue", build_cue, BottleneckOptions, grid=True, replace=True)
-register_env("cue_partner", build_cue_partner, BottleneckOptions, grid=True, replace=True)
+register_env("cue", build_cue, CueOptions, grid=True, replace=True)
+register_env("cue_partner", build_cue_partner, CueOptions, grid=True, replace=True)
 
 from envs.tmaze import TMazeOptions, build_tmaze  # noqa: E402
 
@@ -61,6 +61,7 @@ register_vector_env("cue_partner", build_cue_partner_vector)
 
 __all__ = [
     "BottleneckOptions",
+    "CueOptions",
     "EnvConfig",
     "EnvSpec",
     "GymMultiAgentEnv",

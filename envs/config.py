@@ -4,7 +4,7 @@ Which fields an env reads:
 
 - every env: ``name num_agents num_agents_choices max_episode_steps plugin`` and its own ``options``: a dict checked
   against the dataclass the env registered (``register_env(name, builder, options_type)``) and
-  available typed as ``cfg.opts`` (``bottleneck``, ``cue``, ``cue_partner``: ``split``, ``corridor_lengths``; ``tmaze``: ``corridor_lengths``; ``pettingzoo``:
+  available typed as ``cfg.opts`` (``bottleneck``, ``cue``, ``cue_partner``: ``split``, ``corridor_lengths``; the Cue tasks also ``trap_free_share``, ``cue_shown_share``; ``tmaze``: ``corridor_lengths``; ``pettingzoo``:
   ``id`` and the env's keyword arguments; ...).
 - POGEMA grid envs (registered with ``grid=True``: ``pogema``, ``bottleneck``, ``cue``, ``cue_partner``) also read the grid
   keys ``on_target collision_system obs_radius reward`` and (``pogema``) the map source: ``map`` (a map
@@ -39,7 +39,7 @@ MAX_SIDE = 4096
 MAX_CORRIDOR_LENGTH = MAX_SIDE - 4
 """Longest Bottleneck corridor: the map (L + 4 rows, two rooms of 2) stays within ``MAX_SIDE``."""
 BOTTLENECK_FAMILY = ("bottleneck", "cue", "cue_partner")
-"""The corridor envs that register ``envs.bottleneck.BottleneckOptions`` (split, corridor lengths; radius 2)."""
+"""The corridor envs that register ``envs.bottleneck.BottleneckOptions`` or its subclass ``envs.cue.CueOptions`` (split, corridor lengths; radius 2)."""
 
 
 @dataclass

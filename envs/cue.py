@@ -31,14 +31,17 @@ Two registered envs:
   agent learns its own side only from its partner: shared memory (or a signal through behaviour) is
   necessary, an agent's own memory is not enough.
 
-Splits, corridor lengths and step limits are the Bottleneck's: both envs register with its options
-type (:class:`envs.bottleneck.BottleneckOptions`: ``env.options.split``, ``env.options.corridor_lengths``);
+Splits, corridor lengths and step limits are the Bottleneck's: both envs register :class:`CueOptions`,
+the Bottleneck's options (``env.options.split``, ``env.options.corridor_lengths``) plus one training
+curricula (``env.options.trap_free_share``, ``env.options.cue_shown_share``; train split only: the test
+split always has the trap and shows the side once);
 the observation radius defaults to 2 (the Bottleneck's); ``on_target`` must be ``finish``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -61,6 +64,46 @@ DEFAULT_RADIUS = 2
 CUE_TASKS = ("cue", "cue_partner")
 CORRIDOR_TASKS = BOTTLENECK_FAMILY
 """Registered corridor tasks that share the Bottleneck's options (splits and corridor lengths)."""
+
+
+@dataclass
+class CueOptions(BottleneckOptions):
+    """``env.options`` of the ``cue`` and ``cue_partner`` envs: the Bottleneck's, plus a curriculum."""
+
+    trap_free_share: float = 0.0
+    """Cue tasks, train split only: the share of episodes (drawn per episode) in which the wrong end cell
+    is no trap, so an agent that reaches it can still walk on to its goal (a curriculum: the crossing and
+    the far room are learnt before the side has to be remembered); 0 = every episode has the trap. The
+    test split ignores it and always has the trap."""
+
+    cue_shown_share: float = 0.0
+    """Cue tasks, train split only: the share of episodes (drawn per episode) in which the goal channel
+    shows the side at every step, not only in the first observation (a curriculum: the choice of end cell
+    is learnt as a function of the side before the side has to come from memory); 0 = the side is shown
+    once in every episode. The test split ignores it and shows the side once."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("trap_free_share", "cue_shown_share"):
+            share = getattr(self, key)
+            if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+                raise ValueError(f"{key}={share!r} is invalid; allowed: a number in [0, 1]")
+
+
+def trap_free_share(opts: BottleneckOptions) -> float:
+    """The share of episodes without the trap that ``opts`` asks for: 0 on the test split."""
+    return float(getattr(opts, "trap_free_share", 0.0)) if opts.split == "train" else 0.0
+
+
+def cue_shown_share(opts: BottleneckOptions) -> float:
+    """The share of episodes that show the side at every step: 0 on the test split."""
+    return float(getattr(opts, "cue_shown_share", 0.0)) if opts.split == "train" else 0.0
+
+
+def draw_trap_free(share: float, rng: np.random.Generator) -> bool:
+    """Whether an episode is drawn into a curriculum share (no trap, or the side shown throughout); draws
+    from ``rng`` only when ``share > 0`` (so the episodes of the default config are drawn as before)."""
+    return bool(share > 0.0 and rng.random() < share)
 
 
 def cue_map(length: int) -> np.ndarray:
@@ -150,6 +193,16 @@ class CueEnv(GridEnv):
         """bool [A] agents removed by their trap in this episode."""
         return self._trapped.copy()
 
+    @property
+    def trap_on(self) -> bool:
+        """Whether the current episode has the trap (False only in a ``trap_free_share`` training episode)."""
+        return bool(self.episode is None or self.episode.labels.get("trap", True))
+
+    @property
+    def cue_always(self) -> bool:
+        """Whether the current episode shows the side at every step (a ``cue_shown_share`` training episode)."""
+        return bool(self.episode is not None and self.episode.labels.get("cue_always", False))
+
     def _start_episode(self, env) -> None:
         super()._start_episode(env)
         assert self.episode is not None
@@ -158,6 +211,8 @@ class CueEnv(GridEnv):
         self._trap = goals.copy()
         self._trap[:, 1] = WIDTH - 1 - goals[:, 1]  # the mirror end cell of the same far row
         self._trap_flat = (self._trap[:, 0] + self._r) * self._W + (self._trap[:, 1] + self._r)
+        if not self.episode.labels.get("trap", True):
+            self._trap_flat = np.full(self.num_agents, -1, dtype=np.int64)  # matches no cell
         self._trapped = np.zeros(self.num_agents, dtype=bool)
 
     def step(self, actions):
@@ -190,7 +245,7 @@ class CueEnv(GridEnv):
         # row of the goal marker: as pogema's (vertical offset clipped to the window); column: the side
         # during the cue, the centre afterwards
         dx = np.clip(self._pos[:, 0] - self._goal[:, 0], -r, r)
-        if self.elapsed_steps < CUE_STEPS:
+        if self.elapsed_steps < CUE_STEPS or self.cue_always:
             shown = self._sides[self._partner] if self.partner_cue else self._sides
             cols = r + r * shown
         else:
@@ -221,6 +276,7 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
     if cfg.num_agents is None:
         cfg = dataclasses.replace(cfg, num_agents=DEFAULT_NUM_AGENTS)
     opts: BottleneckOptions = cfg.opts
+    share, shown = trap_free_share(opts), cue_shown_share(opts)
     lengths = list(opts.corridor_lengths) or corridor_lengths(opts.split)
     for length in lengths:
         _check_length(length)
@@ -230,6 +286,8 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
     def new_episode(ep_seed: int, rng: np.random.Generator) -> Episode:
         length = lengths[int(rng.integers(len(lengths)))] if len(lengths) > 1 else lengths[0]
         starts, goals, sides = sample_task(length, cfg.num_agents, rng)
+        trap = not draw_trap_free(share, rng)
+        cue_always = draw_trap_free(shown, rng)
         gc = grid_config(
             map=maps[length],
             agents_xy=starts,
@@ -241,7 +299,13 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
             max_episode_steps=cfg.max_episode_steps or step_limit(length, opts.split),
             seed=ep_seed,
         )
-        labels = {"map_name": f"{cfg.name}-{length}", "corridor_length": length, "sides": sides.tolist()}
+        labels = {
+            "map_name": f"{cfg.name}-{length}",
+            "corridor_length": length,
+            "sides": sides.tolist(),
+            "trap": trap,
+            "cue_always": cue_always,
+        }
         return Episode(gc, ep_seed, labels)
 
     return CueEnv(cfg, new_episode, seed, partner_cue)

@@ -3,7 +3,9 @@
 :class:`CueVector` is :class:`envs.bottleneck_vec.BottleneckVector` with the rules of
 :class:`envs.cue.CueEnv`: the 11-wide map, starts in the inner room cells, goals at the end cells of
 the far rows with the mirror end as a trap (an agent that steps on it leaves the episode as a
-failure), and the goal marker that shows the side only in the first observation of an episode.
+failure), and the goal marker that shows the side only in the first observation of an episode; with
+``env.options.trap_free_share`` (train split) a drawn share of episodes has no trap, with
+``env.options.cue_shown_share`` a drawn share shows the side at every step.
 It plays what ``k`` independent ``make_env(cfg, seed=s)`` Cue envs play (``tests/test_envs_vector.py``).
 """
 
@@ -16,7 +18,7 @@ import numpy as np
 from envs.bottleneck import ROOM_ROWS
 from envs.bottleneck_vec import BottleneckVector
 from envs.config import EnvConfig
-from envs.cue import CUE_STEPS, WIDTH, _build, partners
+from envs.cue import CUE_STEPS, WIDTH, _build, cue_shown_share, draw_trap_free, partners, trap_free_share
 from envs.rewards import needs_planner
 
 
@@ -35,7 +37,12 @@ class CueVector(BottleneckVector):
         self.partner_cue = partner_cue
         super().__init__(cfg, seeds, obs_dtype)
         A, N = self.num_agents, self._N
-        self.draw_size = 2 * self._inner + A  # two permutations of the inner cells, then the sides
+        # two permutations of the inner cells, the sides, whether the episode has no trap and whether it
+        # shows the side throughout
+        self.draw_size = 2 * self._inner + A + 2
+        self._share = trap_free_share(self.cfg.opts)
+        self._shown = cue_shown_share(self.cfg.opts)
+        self._cue_always = np.zeros(N, dtype=bool)
         self._sides = np.zeros(N, dtype=np.int64)
         self._trap_flat = np.full(N, -1, dtype=np.int64)
         self._trapped = np.zeros(N, dtype=bool)
@@ -51,6 +58,16 @@ class CueVector(BottleneckVector):
         """bool [k, A] agents removed by their trap in the current episodes."""
         return self._trapped.reshape(self.num_envs, self.num_agents).copy()
 
+    @property
+    def trap_on(self) -> np.ndarray:
+        """bool [k] whether each env's current episode has the trap (``trap_free_share``)."""
+        return self._trap_flat.reshape(self.num_envs, self.num_agents)[:, 0] >= 0
+
+    @property
+    def cue_always(self) -> np.ndarray:
+        """bool [k] whether each env's current episode shows the side at every step (``cue_shown_share``)."""
+        return self._cue_always.reshape(self.num_envs, self.num_agents)[:, 0].copy()
+
     def _check_config(self, cfg: EnvConfig) -> tuple[EnvConfig, list[int]]:
         # the single env's own checks and defaults (builds no episode)
         cfg = _build(cfg, None, partner_cue=self.partner_cue).cfg
@@ -65,10 +82,16 @@ class CueVector(BottleneckVector):
         return cue_map(length)
 
     def _draw(self, rng: np.random.Generator) -> np.ndarray:
-        """:func:`envs.cue.sample_task`'s draws: starts down, starts up, then each agent's side."""
+        """:func:`envs.cue.sample_task`'s draws: starts down, starts up, each agent's side, then
+        :func:`envs.cue.draw_trap_free` twice (1 = no trap; 1 = the side shown at every step)."""
         n = self._inner
         return np.concatenate(
-            [rng.permutation(n), rng.permutation(n), rng.choice(np.array([-1, 1]), size=self.num_agents)]
+            [
+                rng.permutation(n),
+                rng.permutation(n),
+                rng.choice(np.array([-1, 1]), size=self.num_agents),
+                [int(draw_trap_free(self._share, rng)), int(draw_trap_free(self._shown, rng))],
+            ]
         )
 
     def _place(self, envs, picks, length_of):
@@ -77,7 +100,8 @@ class CueVector(BottleneckVector):
         cols = WIDTH - 2
         last = (2 * ROOM_ROWS - 1 + length_of)[:, None]  # the far row of the bottom room
         bottom = (ROOM_ROWS + length_of)[:, None]
-        p_down, p_up, sides = picks[:, :n], picks[:, n : 2 * n], picks[:, 2 * n :]
+        p_down, p_up, sides = picks[:, :n], picks[:, n : 2 * n], picks[:, 2 * n : 2 * n + A]
+        trap_free = np.repeat(picks[:, 2 * n + A] == 1, A)
         x = np.empty((len(envs), A), dtype=np.int64)
         y, gx, gy = np.empty_like(x), np.empty_like(x), np.empty_like(x)
         x[:, 0::2], y[:, 0::2] = p_down[:, :down] // cols, 1 + p_down[:, :down] % cols
@@ -86,10 +110,12 @@ class CueVector(BottleneckVector):
         gx[:, 0::2], gx[:, 1::2] = np.broadcast_to(last, (len(envs), down)), 0
         gy[:] = end_col
         ag = (envs[:, None] * A + np.arange(A)).reshape(-1)
+        self._cue_always[ag] = np.repeat(picks[:, 2 * n + A + 1] == 1, A)
         self._sides[ag] = sides.reshape(-1)
         self._trapped[ag] = False
         trap_y = WIDTH - 1 - gy  # the mirror end cell of the same far row
-        self._trap_flat[ag] = self._base[ag] + (gx + r).reshape(-1) * Wp + (trap_y + r).reshape(-1)
+        trap = self._base[ag] + (gx + r).reshape(-1) * Wp + (trap_y + r).reshape(-1)
+        self._trap_flat[ag] = np.where(trap_free, -1, trap)  # -1 matches no cell
         return x, y, gx, gy
 
     def _after_step(self, terminated: np.ndarray, ended: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -108,7 +134,7 @@ class CueVector(BottleneckVector):
         r = self._r
         dx = np.clip(self._pos[:, 0] - self._goal[:, 0], -r, r)
         shown = self._sides[self._partner] if self.partner_cue else self._sides
-        cue = np.repeat(self._t < CUE_STEPS, self.num_agents)
+        cue = np.repeat(self._t < CUE_STEPS, self.num_agents) | self._cue_always
         return r - dx, np.where(cue, r + r * shown, r)
 
     def _metrics(self, envs: np.ndarray) -> list[dict[str, float]]:

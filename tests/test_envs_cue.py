@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from agents.cue_policies import ScriptedCuePolicy, evaluate, play, read_cue
-from envs import BottleneckOptions, EnvConfig, env_spec, make_env, registered_envs
+from envs import (
+    BottleneckOptions,
+    CueOptions,
+    EnvConfig,
+    env_spec,
+    make_env,
+    make_vector_env,
+    registered_envs,
+)
 from envs.cue import cue_config, cue_map, end_cells
 
 R = 2
@@ -27,9 +35,9 @@ def test_registered_with_the_bottleneck_api():
 def test_cue_tasks_take_the_bottleneck_options():
     for name in ("cue", "cue_partner"):
         spec = env_spec(name)
-        assert spec.options_type is BottleneckOptions and spec.grid
+        assert spec.options_type is CueOptions and issubclass(CueOptions, BottleneckOptions) and spec.grid
     cfg = cue_config(7, name="cue_partner")
-    assert cfg.opts == BottleneckOptions(split="test", corridor_lengths=[7])
+    assert cfg.opts == CueOptions(split="test", corridor_lengths=[7])
     env = make_env(cfg, seed=0)
     env.reset(seed=0)
     assert env.episode.labels["corridor_length"] == 7 and env.max_episode_steps == 2 * 7 + 100  # test split
@@ -66,25 +74,112 @@ def test_partner_cue_shows_the_partners_side():
     assert seen_different
 
 
-def test_trap_removes_the_agent_as_a_failure():
-    env = make_env(cue_config(3, num_agents=1), seed=0)
+def _walk_into_the_trap(env):
+    """Reset ``env`` (1 agent, L = 3) to an episode whose goal is at the right end, walk the agent into the
+    left end cell (its trap); returns (steps taken, the path's length, the last step's outputs)."""
     for seed in range(50):
         env.reset(seed=seed)
-        if env.sides[0] > 0:  # goal at the right end: walk into the left end
+        if env.sides[0] > 0:
             break
     x, y = env.agents_xy()[0]
     # to the corridor's column, down to the far row of the bottom room, then left to the end cell
     path = [4 if y < 5 else 3] * abs(5 - y) + [2] * (env.obstacles.shape[0] - 1 - x) + [3] * 5
-    steps = 0
+    steps, out = 0, None
     for a in path:
-        obs, rew, term, trunc, infos = env.step(np.array([a]))
+        out = env.step(np.array([a]))
         steps += 1
-        if term[0]:
+        if out[2][0]:
             break
-    assert steps == len(path), "the agent must be removed exactly when it steps onto its trap"
-    assert env.trapped[0] and not env.active[0] and rew[0] == 0.0
+    return steps, len(path), out
+
+
+def test_trap_removes_the_agent_as_a_failure():
+    env = make_env(cue_config(3, num_agents=1), seed=0)
+    steps, n, (obs, rew, term, trunc, infos) = _walk_into_the_trap(env)
+    assert steps == n, "the agent must be removed exactly when it steps onto its trap"
+    assert env.trapped[0] and not env.active[0] and rew[0] == 0.0 and env.trap_on
     m = infos[0]["metrics"]
     assert m["CSR"] == 0.0 and m["ISR"] == 0.0 and m["trapped"] == 1.0
+
+
+def test_trap_free_share_is_a_training_curriculum_that_the_test_split_ignores():
+    # train split, every episode without the trap: the wrong end cell is a plain cell, the goal still counts
+    free = make_env(
+        EnvConfig(name="cue", num_agents=1, options={"corridor_lengths": [3], "trap_free_share": 1.0})
+    )
+    steps, n, (obs, rew, term, trunc, infos) = _walk_into_the_trap(free)
+    assert steps == n and not free.trap_on and free.active[0] and not free.trapped[0] and not term[0]
+    for _ in range(10):  # on along the far row to the goal at the right end
+        obs, rew, term, trunc, infos = free.step(np.array([4]))
+    assert term[0] and rew[0] == 1.0 and infos[0]["metrics"]["CSR"] == 1.0
+    assert infos[0]["metrics"]["trapped"] == 0.0
+    # the test split (what evaluation plays: the training options switched to split=test) keeps the trap
+    test = make_env(cue_config(3, num_agents=1, options={"trap_free_share": 1.0}), seed=0)
+    assert test.cfg.opts.trap_free_share == 1.0
+    steps, n, (obs, rew, term, trunc, infos) = _walk_into_the_trap(test)
+    assert steps == n and test.trapped[0] and test.trap_on and infos[0]["metrics"]["trapped"] == 1.0
+    # a share of the episodes, drawn per episode, the same in the batched env
+    cfg = EnvConfig(name="cue", options={"corridor_lengths": [3], "trap_free_share": 0.3})
+    env = make_env(cfg, seed=1)
+    on = []
+    for _ in range(300):
+        env.reset()
+        on.append(env.trap_on)
+    assert 0.6 < np.mean(on) < 0.8, np.mean(on)  # 0.7 expected; 300 draws: sd 0.026
+    vec = make_vector_env(cfg, [1])
+    vec.reset()
+    assert bool(vec.trap_on[0]) == on[0]
+    # the test split draws nothing for it: its episodes are those of a config without the option
+    a = make_env(cue_config(5), seed=3)
+    b = make_env(cue_config(5, options={"trap_free_share": 0.5}), seed=3)
+    for _ in range(5):
+        a.reset(), b.reset()
+        assert a.agents_xy().tolist() == b.agents_xy().tolist() and a.sides.tolist() == b.sides.tolist()
+        assert a.episode.seed == b.episode.seed and b.trap_on
+
+
+def test_cue_shown_share_shows_the_side_throughout_in_training_only():
+    def marker_cols_after_the_cue(cfg, seed):
+        env = make_env(cfg, seed=seed)
+        obs, _ = env.reset(seed=seed)
+        np.testing.assert_array_equal(read_cue(obs), env.sides)
+        cols = []
+        for _ in range(3):
+            obs, *_ = env.step(np.zeros(2, dtype=np.int64))
+            cols.append(obs[:, 2].max(axis=1).argmax(axis=1))
+        return env, np.stack(cols)
+
+    for seed in range(5):
+        train = EnvConfig(name="cue", options={"corridor_lengths": [5], "cue_shown_share": 1.0})
+        env, cols = marker_cols_after_the_cue(train, seed)
+        assert env.cue_always and (cols == R + R * env.sides).all(), "the side must stay in the goal channel"
+        test = cue_config(5, options={"cue_shown_share": 1.0})  # what evaluation plays
+        env, cols = marker_cols_after_the_cue(test, seed)
+        assert not env.cue_always and (cols == R).all(), "the test split shows the side once"
+    cfg = EnvConfig(name="cue", options={"corridor_lengths": [3], "cue_shown_share": 0.3})
+    env = make_env(cfg, seed=2)
+    shown = []
+    for _ in range(300):
+        env.reset()
+        shown.append(env.cue_always)
+    assert 0.2 < np.mean(shown) < 0.4, np.mean(shown)
+    assert env.trap_on  # the other curriculum stays off
+
+
+@pytest.mark.parametrize(
+    "share, match",
+    [
+        (-0.1, r"trap_free_share=-0.1 is invalid; allowed: a number in \[0, 1\]"),
+        (1.5, r"trap_free_share=1.5 is invalid; allowed: a number in \[0, 1\]"),
+        (True, r"env.options.trap_free_share: Value 'True' of type 'bool' could not be converted to Float"),
+        ("half", r"env.options.trap_free_share: Value 'half' .*could not be converted to Float"),
+    ],
+)
+def test_bad_curriculum_shares_are_one_line_errors(share, match):
+    with pytest.raises(ValueError, match=match):
+        EnvConfig(name="cue", options={"trap_free_share": share})
+    with pytest.raises(ValueError, match=match.replace("trap_free_share", "cue_shown_share")):
+        EnvConfig(name="cue", options={"cue_shown_share": share})
 
 
 @pytest.mark.parametrize("name", ["cue", "cue_partner"])

@@ -29,6 +29,11 @@ def _policy(rng, pos, goal, active, lengths, p_random, corridor=4):
 
 CASES = [
     dict(name="cue", max_episode_steps=40, options={"corridor_lengths": [3, 4]}),
+    dict(
+        name="cue",
+        max_episode_steps=40,
+        options={"corridor_lengths": [3], "trap_free_share": 0.5, "cue_shown_share": 0.5},
+    ),
     dict(name="cue_partner", reward="directional", num_agents=3, obs_radius=3, max_episode_steps=60),
     dict(reward="sparse", max_episode_steps=48),
     dict(reward="directional_negative", options={"corridor_lengths": [3, 5, 8]}),
@@ -93,6 +98,8 @@ def test_batched_bottleneck_equals_independent_envs(case):
             if isinstance(vec, CueVector):
                 np.testing.assert_array_equal(vec.sides[i], env.sides, err_msg=f"step {t} env {i}")
                 np.testing.assert_array_equal(vec.trapped[i], env.trapped, err_msg=f"step {t} env {i}")
+                np.testing.assert_array_equal(vec.trap_on[i], env.trap_on, err_msg=f"step {t} env {i}")
+                assert vec.cue_always[i] == env.cue_always, f"step {t} env {i}"
         np.testing.assert_array_equal(vec.elapsed_steps, [e.elapsed_steps for e in refs])
         np.testing.assert_array_equal(vec.episode_seeds, [e.episode.seed for e in refs])
         np.testing.assert_array_equal(
