@@ -115,30 +115,19 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(
-        self,
-        q_in: Tensor,
-        kv_in: Tensor,
-        mask: Tensor | None = None,
-        mask_repeat: int = 1,
-        query: slice | None = None,
+        self, q_in: Tensor, kv_in: Tensor, mask: Tensor | None = None, mask_repeat: int = 1
     ) -> Tensor:
         """``q_in [B, Lq, D]``, ``kv_in [B, Lk, D]``, ``mask`` bool broadcastable to ``[B, 1, Lq, Lk]``
         (True = attend; every row needs one True) -> ``[B, Lq, D]``.
 
         ``mask_repeat``: each mask row stands for that many consecutive query rows (``mask [B, 1, Lq /
-        mask_repeat, Lk]``), expanded in the same op that makes the additive mask.  ``query``: only these
-        positions of ``q_in`` are queries (``Lq`` is then the slice's length); they are sliced from the
-        projection of all of ``q_in``, which costs a little arithmetic and saves copying a strided slice.
-        """
+        mask_repeat, Lk]``), expanded in the same op that makes the additive mask."""
         B, Lq, D = q_in.shape
         Lk = kv_in.shape[1]
         H = self.num_heads
-        # 2-D inputs: a linear on a strided 3-D tensor would copy it and then run matmul + add
-        q = self.q(q_in.reshape(B * Lq, D)).view(B, Lq, D)
-        if query is not None:
-            q = q[:, query]
-            Lq = q.shape[1]
-        q = q.view(B, Lq, H, D // H).transpose(1, 2)  # (B, H, Lq, hd)
+        # 2-D inputs: a linear on a strided 3-D slice copies it and then runs matmul + add; on the slice
+        # reshaped to 2-D (the same copy) it is one addmm
+        q = self.q(q_in.reshape(B * Lq, D)).view(B, Lq, H, D // H).transpose(1, 2)  # (B, H, Lq, hd)
         kv = self.kv(kv_in.reshape(B * Lk, D))
         k, v = kv.view(B, Lk, 2, H, D // H).permute(2, 0, 3, 1, 4)  # 2 x (B, H, Lk, hd)
         if mask is not None and mask.dtype == torch.bool:
@@ -177,8 +166,8 @@ class MemoryBlock(nn.Module):
         are updated, the others serve as keys.  ``pool`` None skips the cross-attention.
         """
         h = self.norm_self(x)
-        xq = x if query is None else x[:, query]
-        xq = xq + self.self_attn(h, h, mask, query=query)
+        xq, hq = (x, h) if query is None else (x[:, query], h[:, query])
+        xq = xq + self.self_attn(hq, h, mask)
         if pool is not None:
             if self.norm_cross is None:
                 raise ValueError("this block was built with cross=False and cannot read a pool")

@@ -68,3 +68,15 @@ def test_op_counter_counts_and_separates_views():
         torch.cat([y, y])
     assert c.ops["add"] == 1 and c.ops["cat"] == 1 and c.ops["view"] == 1
     assert c.total - c.views == 2
+
+
+def test_bench_step_core_only_counts_fewer_ops(capsys):
+    from agents.bench import step as bench_step
+
+    base = ["--preset", "srmt-bottleneck", "--G", "2", "--A", "3", "--iters", "1", "--flags", "mixed"]
+    full, core = [], []
+    for argv, rows in ((base, full), ([*base, "--core-only"], core)):
+        assert bench_step.main([*argv, "--variants", "srmt"]) == 0
+        rows += [ln.split("|") for ln in capsys.readouterr().out.splitlines() if ln.startswith("| srmt |")]
+    assert len(full) == len(core) == 1
+    assert 0 < int(core[0][5]) < int(full[0][5])  # no encoder, no heads

@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         default="none",
         help="bf16 autocast around the step (as train.autocast)",
     )
+    p.add_argument(
+        "--core-only",
+        action="store_true",
+        help="count and time the memory core's step alone (on precomputed embeddings): no encoder, no heads",
+    )
     p.add_argument("--top", type=int, default=0, help="also print the N most frequent ops of each row")
     return p
 
@@ -94,19 +99,24 @@ def measure(model: Any, G: int, args: argparse.Namespace, flags: str, device: to
     """(op counter, median seconds) of one ``model.step`` on ``G x A`` agents."""
     x, state, reset, active = _inputs(G, args.A, tuple(args.obs), flags, device, model)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp == "bf16")
+    step = model.step
+    if args.core_only:
+        with torch.no_grad():
+            x = model.encoder(x)  # (G, A, D) embeddings
+        step = model.core.step
 
     def once() -> float:
         _sync(device)
         start = time.perf_counter()
         with torch.no_grad(), amp:
-            model.step(x, state, reset, active)
+            step(x, state, reset, active)
         _sync(device)
         return time.perf_counter() - start
 
     once(), once()  # warm-up: allocator, caches
     counter = OpCounter()
     with torch.no_grad(), amp, counter:
-        model.step(x, state, reset, active)
+        step(x, state, reset, active)
     return counter, statistics.median(once() for _ in range(args.iters))
 
 
@@ -117,7 +127,7 @@ def main(argv: list[str]) -> int:
     print(
         f"# srmt bench step: device={device} ({where}), torch {torch.__version__}, "
         f"threads={torch.get_num_threads()}, preset={args.preset} {' '.join(args.set)} A={args.A} "
-        f"obs={tuple(args.obs)} amp={args.amp} iters={args.iters}"
+        f"obs={tuple(args.obs)} amp={args.amp} iters={args.iters} core_only={args.core_only}"
     )
     print("| variant | G | flags | aten ops | kernels (non-view) | ms/step | vs none (ms) |")
     print("|---|---:|---|---:|---:|---:|---:|")
