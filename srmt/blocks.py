@@ -16,11 +16,55 @@ SRMT's online step is the case M=1, segment = recent history + current embedding
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+_CONSTANTS: dict[tuple, Tensor] = {}
+"""Small constant tensors (identity masks, 0 / -inf, ones) built once per key, not per step: in the eager
+inference step every op is a kernel launch, and these would otherwise be rebuilt at every call."""
+
+
+def constant(key: tuple, make: Callable[[], Tensor]) -> Tensor:
+    """``make()`` cached under ``key`` (which must name everything ``make`` depends on: shape, dtype,
+    device).  Inside a ``torch.compile`` graph it is built fresh: a constant there, and a cache write
+    would force recompiles.  The few keys per shape and device keep the cache small."""
+    if torch.compiler.is_compiling():
+        return make()
+    t = _CONSTANTS.get(key)
+    if t is None:
+        t = _CONSTANTS[key] = make()
+    return t
+
+
+def _eye(n: int, device: torch.device) -> Tensor:
+    return constant(("eye", n, device), lambda: torch.eye(n, dtype=torch.bool, device=device))
+
+
+def cached_ones(dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A cached 1-element ``[1, 1, 1]`` ones tensor; ``.expand(...)`` it (a view, no kernel)."""
+    return constant(("ones", dtype, device), lambda: torch.ones(1, 1, 1, dtype=dtype, device=device))
+
+
+def attention_bias(mask: Tensor, dtype: torch.dtype, repeat: int = 1) -> Tensor:
+    """Bool mask ``[..., R, P]`` (True = attend) -> the additive float mask ``[..., R * repeat, P]`` in
+    ``dtype`` (0 where True, -inf where False; row r repeated ``repeat`` times), in one op.
+
+    ``scaled_dot_product_attention`` converts a bool mask to exactly this itself (two scalar tensors and
+    a ``where`` per call); doing it here with cached scalars saves those ops, and ``repeat`` builds an
+    expanded mask without a separate copy."""
+    device = mask.device
+    zero = constant(
+        ("zero", dtype, device, repeat), lambda: torch.zeros(repeat, 1, dtype=dtype, device=device)
+    )
+    ninf = constant(("-inf", dtype, device), lambda: torch.tensor(float("-inf"), dtype=dtype, device=device))
+    if repeat == 1:
+        return torch.where(mask, zero[0, 0], ninf)
+    *lead, R, P = mask.shape
+    return torch.where(mask[..., None, :], zero, ninf).view(*lead, R * repeat, P)
 
 
 class Pool(NamedTuple):
@@ -47,8 +91,7 @@ class Pool(NamedTuple):
         G, A, M, D = memory.shape
         if active is None:
             return Pool(memory.reshape(G, A * M, D), None)
-        eye = torch.eye(A, dtype=torch.bool, device=memory.device)
-        readable = active[:, None, :] | eye  # (G, A reader, A entry)
+        readable = active[:, None, :] | _eye(A, memory.device)  # (G, A reader, A entry)
         mask = readable[..., None].expand(G, A, A, M).reshape(G, A, A * M)
         return Pool(memory.reshape(G, A * M, D), mask)
 
@@ -71,17 +114,27 @@ class Attention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, q_in: Tensor, kv_in: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, q_in: Tensor, kv_in: Tensor, mask: Tensor | None = None, mask_repeat: int = 1
+    ) -> Tensor:
         """``q_in [B, Lq, D]``, ``kv_in [B, Lk, D]``, ``mask`` bool broadcastable to ``[B, 1, Lq, Lk]``
-        (True = attend; every row needs one True) -> ``[B, Lq, D]``."""
+        (True = attend; every row needs one True) -> ``[B, Lq, D]``.
+
+        ``mask_repeat``: each mask row stands for that many consecutive query rows (``mask [B, 1, Lq /
+        mask_repeat, Lk]``), expanded in the same op that makes the additive mask."""
         B, Lq, D = q_in.shape
         Lk = kv_in.shape[1]
         H = self.num_heads
-        q = self.q(q_in).view(B, Lq, H, D // H).transpose(1, 2)  # (B, H, Lq, hd)
-        k, v = self.kv(kv_in).view(B, Lk, 2, H, D // H).permute(2, 0, 3, 1, 4)  # 2 x (B, H, Lk, hd)
+        # 2-D inputs: a linear on a strided 3-D slice copies it and then runs matmul + add; on the slice
+        # reshaped to 2-D (the same copy) it is one addmm
+        q = self.q(q_in.reshape(B * Lq, D)).view(B, Lq, H, D // H).transpose(1, 2)  # (B, H, Lq, hd)
+        kv = self.kv(kv_in.reshape(B * Lk, D))
+        k, v = kv.view(B, Lk, 2, H, D // H).permute(2, 0, 3, 1, 4)  # 2 x (B, H, Lk, hd)
+        if mask is not None and mask.dtype == torch.bool:
+            mask = attention_bias(mask, q.dtype, mask_repeat)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, Lq, hd)
-        return self.out(y.transpose(1, 2).reshape(B, Lq, D))
+        return self.out(y.transpose(1, 2).reshape(B * Lq, D)).view(B, Lq, D)
 
 
 class MLP(nn.Sequential):
@@ -127,12 +180,10 @@ class MemoryBlock(nn.Module):
         if N % B:
             raise ValueError(f"{N} query rows cannot be split into {B} pool groups")
         R = N // B
-        mask = None
-        if pool.mask is not None:
-            # one mask row per query token: row r's Lq tokens share r's readable entries
-            mask = pool.mask[:, :, None, :].expand(B, R, Lq, P).reshape(B, 1, R * Lq, P)
+        # one mask row per query row: row r's Lq tokens share r's readable entries (expanded by the attention)
+        mask = None if pool.mask is None else pool.mask[:, None]  # (B, 1, R, P)
         assert self.cross_attn is not None and self.norm_pool is not None  # built with cross=True
-        y = self.cross_attn(q.reshape(B, R * Lq, D), self.norm_pool(pool.memory), mask)  # (B, R*Lq, D)
+        y = self.cross_attn(q.reshape(B, R * Lq, D), self.norm_pool(pool.memory), mask, Lq)  # (B, R*Lq, D)
         return y.view(N, Lq, D)
 
 
@@ -191,25 +242,42 @@ class MemoryTransformer(nn.Module):
 
     def forward(
         self,
-        segment: Tensor,
+        segment: Tensor | Sequence[Tensor],
         memory: Tensor | None = None,
         segment_valid: Tensor | None = None,
         pool: Pool | None = None,
         last_only: bool = False,
+        segment_pos: Tensor | None = None,
     ) -> SegmentOutput:
-        """``segment [N, L, D]``, ``memory [N, M, D]`` or None, ``segment_valid [N, L]`` bool or None (all
-        valid), ``pool`` or None -> :class:`SegmentOutput`.
+        """``segment [N, L, D]`` (or its parts ``[N, L_i, D]``, concatenated here), ``memory [N, M, D]``
+        or None, ``segment_valid [N, L']`` bool or None (all valid; ``L' < L`` flags the first L'
+        tokens, the rest are valid), ``pool`` or None, ``segment_pos [L, D]`` or None (added to the
+        segment) -> :class:`SegmentOutput`.
 
         Invalid segment tokens are never attended (they are padding, e.g. an empty history slot); each
-        token may always attend to itself so that no softmax row is empty.
+        token may always attend to itself so that no softmax row is empty.  With ``last_only`` and
+        memory every row already sees the read memory, and an invalid token's own output is read by no
+        valid token, so that self-exception is left out of the mask (the outputs are the same).
         """
-        N, L, D = segment.shape
+        parts = [segment] if isinstance(segment, Tensor) else list(segment)
+        N, _, D = parts[0].shape
+        L = sum(p.shape[1] for p in parts)
         M = 0 if memory is None else memory.shape[1]
-        parts = [segment]
-        if memory is not None:
-            parts = [memory + self.read_emb, segment, memory + self.write_emb]
-        x = torch.cat(parts, dim=1) if len(parts) > 1 else segment  # (N, 2M+L, D)
-        mask = self._mask(M, L, segment_valid, segment.device)  # (N or 1, 1, 2M+L, 2M+L)
+        if segment_pos is not None:
+            # the fast path of the online step: one cat of the tokens and one add of their embeddings
+            tokens = parts if memory is None else [memory, *parts, memory]
+            x = torch.cat(tokens, dim=1) if len(tokens) > 1 else tokens[0]
+            if memory is None:
+                x = x + segment_pos
+            else:
+                bias = [self.read_emb.expand(M, D), segment_pos, self.write_emb.expand(M, D)]
+                x = x + torch.cat(bias, dim=0)  # (N, 2M+L, D)
+        else:
+            seg = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+            tokens = [seg] if memory is None else [memory + self.read_emb, seg, memory + self.write_emb]
+            x = torch.cat(tokens, dim=1) if len(tokens) > 1 else seg  # (N, 2M+L, D)
+        self_exception = not (last_only and M > 0)
+        mask = self._mask(M, L, segment_valid, x.device, self_exception)  # (N or 1, 1, 2M+L, 2M+L)
         # with last_only the final layer computes just the last segment token and the write tokens
         query = slice(M + L - 1, 2 * M + L) if last_only else None
         for i, layer in enumerate(self.layers):
@@ -221,11 +289,17 @@ class MemoryTransformer(nn.Module):
             seg_out, mem_out = x[:, M : M + L], x[:, M + L :]
         return SegmentOutput(self.norm_out(seg_out), self.norm_mem(mem_out) if memory is not None else None)
 
-    def _mask(self, M: int, L: int, segment_valid: Tensor | None, device: torch.device) -> Tensor:
+    def _mask(
+        self, M: int, L: int, segment_valid: Tensor | None, device: torch.device, self_exception: bool = True
+    ) -> Tensor:
         s, eye = self.structure(M, L, device)
         if segment_valid is None:
             return s[None, None]
-        N = segment_valid.shape[0]
-        ones = torch.ones(N, M, dtype=torch.bool, device=device)
-        key_valid = torch.cat([ones, segment_valid, ones], dim=1)  # (N, 2M+L)
-        return ((s & key_valid[:, None, :]) | eye)[:, None]
+        N, Lv = segment_valid.shape
+        ones = cached_ones(torch.bool, device)
+        # (N, 2M+L): read memory, the flagged segment tokens, the rest of the segment and the write memory
+        key_valid = torch.cat(
+            [ones.expand(N, M, 1)[..., 0], segment_valid, ones.expand(N, L - Lv + M, 1)[..., 0]], 1
+        )
+        allowed = s & key_valid[:, None, :]
+        return (allowed | eye if self_exception else allowed)[:, None]

@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from srmt.blocks import MLP, MemoryTransformer, Pool
+from srmt.blocks import MLP, MemoryTransformer, Pool, cached_ones
 from srmt.config import ModelConfig
 
 
@@ -96,9 +96,11 @@ class MemoryCore(nn.Module):
         else:
             features, new_state = self._step_with_pool(x, state, active, pool)
         if self.state_precision == "bfloat16":
-            new_state = new_state.to(torch.bfloat16).to(state.dtype)
+            new_state = new_state.to(torch.bfloat16)  # widened back by the where (one op less), or here
+            if active is None:
+                new_state = new_state.to(state.dtype)
         if active is not None:
-            new_state = torch.where(active[..., None], new_state, state)
+            new_state = torch.where(active[..., None], new_state, state)  # bf16 | float32 -> state's dtype
         return features, new_state
 
     def sequence(
@@ -202,14 +204,18 @@ class TransformerCore(MemoryCore):
         if replaced is not None and self.pool is None:
             raise ValueError("this core reads no memory pool, so its pool cannot be replaced")
         G, A, D = x.shape
-        N, K = G * A, self.history_len
+        N, K, Dh, m = G * A, self.history_len, self.history_dim, self.mem_size
         memory, history, valid = self.unpack(state)  # history (G, A, K, Dh)
-        current = x[:, :, None].to(state.dtype)  # (G, A, 1, D)
-        # tokens: history oldest..newest (up-projected when stored narrower), then the current embedding
-        window = torch.cat([self.hist_up(history).to(state.dtype), current], dim=2)  # (G, A, K+1, D)
-        window_valid = torch.cat([valid, valid.new_ones(G, A, 1)], dim=2)  # (G, A, K+1)
-        segment = window + self.pos_emb
-        seg_valid = window_valid.view(N, K + 1) if K else None  # all valid without history: no mask
+        current = x.reshape(N, 1, D).to(state.dtype)
+        # tokens: history oldest..newest (up-projected when stored narrower), then the current embedding;
+        # the transformer concatenates them with the memory tokens and adds the position embeddings
+        segment = [current]
+        if K:
+            slots = history.reshape(N, K, Dh)  # a view of the state
+            if isinstance(self.hist_up, nn.Linear):  # one copy to 2-D rows, then one addmm
+                slots = self.hist_up(slots.reshape(N * K, Dh)).view(N, K, D).to(state.dtype)
+            segment.insert(0, slots)
+        seg_valid = valid.view(N, K) if K else None  # the history flags (the current token is valid)
         mem_tokens = None if memory is None else memory.reshape(N, 1, D)
         pool = replaced
         if self.pool is not None and pool is None:
@@ -218,12 +224,21 @@ class TransformerCore(MemoryCore):
                 pool = Pool.shared(memory[:, :, None], active)  # entries m_j(t-1), j active in env g
             else:
                 pool = Pool.own(mem_tokens)
-        out = self.transformer(segment.view(N, K + 1, D), mem_tokens, seg_valid, pool, last_only=True)
+        out = self.transformer(segment, mem_tokens, seg_valid, pool, last_only=True, segment_pos=self.pos_emb)
         features = out.segment.view(G, A, D)
-        new_memory = None if out.memory is None else out.memory.view(G, A, D)
-        # slide the window: drop the oldest slot, store the current embedding (keeps K slots, also K=0)
-        stored = torch.cat([history, self.hist_down(current).to(state.dtype)], dim=2)[:, :, 1:]
-        return features, self.pack(new_memory, stored, window_valid[:, :, 1:])
+        # the new state in one cat: [new memory | slots 2..K, the current embedding | flags 2..K, 1]
+        parts: list[Tensor] = []
+        if out.memory is not None:
+            parts.append(out.memory.view(G, A, D).to(state.dtype))
+        if K:
+            stored = self.hist_down(current.view(G, A, D)).to(state.dtype)  # (G, A, Dh)
+            flags = valid.to(state.dtype)
+            one = cached_ones(state.dtype, state.device).expand(G, A, 1)
+            parts += [state[..., m + Dh : m + K * Dh], stored, flags[..., 1:], one]
+        width = sum(p.shape[-1] for p in parts)
+        if width < self.state_size:  # the 1-float placeholder of a stateless configuration
+            parts.append(state.new_zeros(G, A, self.state_size - width))
+        return features, torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
 
 class GRUCore(MemoryCore):

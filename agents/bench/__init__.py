@@ -1,4 +1,4 @@
-"""``srmt bench {env,model,train}``: benchmark scripts that print figures (never timed tests)."""
+"""``srmt bench {env,model,step,train}``: benchmark scripts that print figures (never timed tests)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 TARGETS = {
     "env": ("agents.bench.env", "raw environment throughput, agent-steps/s, 1 and N processes"),
     "model": ("agents.bench.model", "forward+backward agent-steps/s per model variant and preset"),
+    "step": ("agents.bench.step", "aten ops and time of one inference step per core (launch count)"),
     "train": ("agents.bench.train", "end-to-end APPO training agent-steps/s vs raw env throughput"),
 }
 
