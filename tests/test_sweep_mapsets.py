@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_model import TINY_SERIAL  # tests/tiny_model.py
 
 import configs
 from agents.sweep import jobs, parse_args, plan, run_sweep, stats
@@ -25,17 +26,7 @@ TINY = [
     "env.num_agents=4",
     "env.size=8",
     "env.max_episode_steps=16",
-    "model.hidden_size=8",
-    "model.num_heads=2",
-    "model.num_filters=4",
-    "model.num_res_blocks=0",
-    "model.history_len=2",
-    "train.serial=true",
-    "train.num_workers=1",
-    "train.policy_workers=1",
-    "train.envs_per_worker=2",
-    "train.double_buffer=false",
-    "train.compile='off'",
+    *TINY_SERIAL,
     "train.autocast='off'",
     "train.rollout=8",
     "train.batch_size=64",

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny_model import TINY_SERIAL  # tests/tiny_model.py
 
 from agents.config import load_experiment
 from agents.sf import find_checkpoint, load_policy, read_checkpoint, train
@@ -20,17 +21,7 @@ TINY = [
     "env.num_agents_choices=[4,8]",
     "env.size=11",
     "env.max_episode_steps=32",
-    "model.hidden_size=8",
-    "model.num_heads=2",
-    "model.num_filters=4",
-    "model.num_res_blocks=0",
-    "model.history_len=2",
-    "train.serial=true",
-    "train.num_workers=1",
-    "train.policy_workers=1",
-    "train.envs_per_worker=2",
-    "train.double_buffer=false",
-    "train.compile='off'",  # quoted: YAML reads a bare off as False. The recipe compiles the learner step; seconds of compile time here
+    *TINY_SERIAL,
     "train.rollout=8",
     "train.batch_size=128",
     "train.train_for_seconds=0",
