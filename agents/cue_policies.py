@@ -23,7 +23,7 @@ from collections import deque
 
 import numpy as np
 
-from envs.cue import CORRIDOR_COL, WIDTH, CueEnv, partners
+from envs.cue import CORRIDOR_COL, MAX_END_OFFSET, WIDTH, CueEnv, end_offset, partners
 
 POLICIES = ("memory", "own_memory", "reactive_left", "reactive_random")
 MOVES = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))  # pogema's actions: wait, up, down, left, right
@@ -95,7 +95,7 @@ class ScriptedCuePolicy:
                     continue
                 targets = [c for c in safe if c not in others]
             else:
-                targets = [(int(goal_rows[i]), 0 if self.side[i] < 0 else WIDTH - 1)]
+                targets = [(int(goal_rows[i]), CORRIDOR_COL + int(self.side[i]) * end_offset(env.cfg.opts))]
             blocked = free.copy()
             for o in others:
                 blocked[o] = False
@@ -130,16 +130,24 @@ def play(env: CueEnv, policy: ScriptedCuePolicy, seed: int) -> dict[str, float]:
 
 
 def evaluate(
-    name: str, kind: str, lengths: list[int], episodes: int, num_agents: int = 2, seed: int = 0
+    name: str,
+    kind: str,
+    lengths: list[int],
+    episodes: int,
+    num_agents: int = 2,
+    seed: int = 0,
+    offset: int = MAX_END_OFFSET,
 ) -> dict[str, float]:
-    """Mean CSR / ISR / trapped of ``episodes`` episodes per corridor length of the ``name`` env."""
+    """Mean CSR / ISR / trapped of ``episodes`` episodes per corridor length of the ``name`` env (goal and
+    trap ``offset`` columns from the corridor's, ``env.options.end_offset``)."""
     from envs import make_env
     from envs.cue import cue_config
 
     policy = ScriptedCuePolicy(kind, seed)
     rows = []
     for L in lengths:
-        env = make_env(cue_config(L, name=name, num_agents=num_agents), seed=seed)
+        cfg = cue_config(L, name=name, num_agents=num_agents, options={"end_offset": offset})
+        env = make_env(cfg, seed=seed)
         rows += [play(env, policy, seed * 100_003 + L * 1_009 + e) for e in range(episodes)]
     return {k: float(np.mean([r[k] for r in rows])) for k in ("CSR", "ISR", "trapped")}
 
@@ -149,15 +157,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lengths", default="3,5,10,20,50,100", help="corridor lengths L")
     p.add_argument("--episodes", type=int, default=50, help="episodes per L, env and policy")
     p.add_argument("--agents", type=int, default=2, help="agents per episode")
+    p.add_argument(
+        "--end-offset",
+        type=int,
+        default=MAX_END_OFFSET,
+        help=f"env.options.end_offset: goal/trap columns from the corridor's, 1..{MAX_END_OFFSET}",
+    )
     args = p.parse_args(argv)
+    if not 1 <= args.end_offset <= MAX_END_OFFSET:
+        p.error(f"--end-offset {args.end_offset} is invalid; allowed: an integer in 1..{MAX_END_OFFSET}")
     lengths = [int(x) for x in args.lengths.split(",") if x.strip()]
     print(
-        f"| env | policy | CSR | ISR | trapped |  ({args.episodes} episodes x L in {lengths}, {args.agents} agents)"
+        f"| env | policy | CSR | ISR | trapped |  ({args.episodes} episodes x L in {lengths}, {args.agents} agents, "
+        f"end_offset {args.end_offset})"
     )
     print("|---|---|---|---|---|")
     for name in ("cue", "cue_partner"):
         for kind in POLICIES:
-            m = evaluate(name, kind, lengths, args.episodes, args.agents)
+            m = evaluate(name, kind, lengths, args.episodes, args.agents, offset=args.end_offset)
             print(f"| `{name}` | {kind} | {m['CSR']:.3f} | {m['ISR']:.3f} | {m['trapped']:.3f} |", flush=True)
     return 0
 

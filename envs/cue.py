@@ -2,7 +2,8 @@
 
 The Bottleneck of the SRMT paper (:mod:`envs.bottleneck`) with two changes:
 
-- each agent's goal is one of the two **end cells** of the far row of the opposite room, left or right,
+- each agent's goal is one of the two **end cells** of the far row of the opposite room, left or right
+  (the row's ends, or nearer the corridor's column: ``env.options.end_offset``),
   and the *other* end cell is a **trap**: stepping onto it removes the agent from the episode as a
   failure (it never reaches its goal);
 - the goal channel shows **which end** only at the first observation (the cue, ``CUE_STEPS`` = 1
@@ -59,6 +60,8 @@ from envs.grid_env import Episode, GridEnv, grid_config
 WIDTH = 11
 CORRIDOR_COL = 5
 CUE_STEPS = 1
+MAX_END_OFFSET = CORRIDOR_COL
+"""The far row's ends: ``env.options.end_offset`` at most (and its default)."""
 """Observations (from the reset on) that show the side of the goal."""
 DEFAULT_RADIUS = 2
 CUE_TASKS = ("cue", "cue_partner")
@@ -82,8 +85,19 @@ class CueOptions(BottleneckOptions):
     is learnt as a function of the side before the side has to come from memory); 0 = the side is shown
     once in every episode. The test split ignores it and shows the side once."""
 
+    end_offset: int = MAX_END_OFFSET
+    """Cue tasks, both splits: how far the two end cells (goal and trap) lie from the corridor's column
+    on the far row, 1..5. 5 = the far row's own ends (the task as first built: after the corridor an
+    agent walks 5 cells along the far row, and may turn back on the way); 1 = the far-row cells one column
+    either side of the corridor's, two moves from the room cell at the corridor's mouth (a T-junction:
+    the side is chosen in one move). Every value keeps the map symmetric, so a memoryless policy
+    still reaches its goal with probability 1/2 (docs/memory-task.md)."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
+        d = self.end_offset
+        if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= MAX_END_OFFSET:
+            raise ValueError(f"end_offset={d!r} is invalid; allowed: an integer in 1..{MAX_END_OFFSET}")
         for key in ("trap_free_share", "cue_shown_share"):
             share = getattr(self, key)
             if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
@@ -118,11 +132,18 @@ def cue_map(length: int) -> np.ndarray:
     return grid
 
 
-def end_cells(length: int) -> np.ndarray:
-    """int [2 rooms (top, bottom), 2 sides (left, right), 2] the end cells, in map coordinates."""
+def end_cells(length: int, offset: int = MAX_END_OFFSET) -> np.ndarray:
+    """int [2 rooms (top, bottom), 2 sides (left, right), 2] the end cells, in map coordinates: columns
+    ``CORRIDOR_COL -/+ offset`` of each far row (``env.options.end_offset``)."""
     _check_length(length)
     last = 2 * ROOM_ROWS + length - 1
-    return np.array([[[0, 0], [0, WIDTH - 1]], [[last, 0], [last, WIDTH - 1]]], dtype=np.int64)
+    left, right = CORRIDOR_COL - offset, CORRIDOR_COL + offset
+    return np.array([[[0, left], [0, right]], [[last, left], [last, right]]], dtype=np.int64)
+
+
+def end_offset(opts: BottleneckOptions) -> int:
+    """``opts.end_offset`` (5 for options without it, e.g. the Bottleneck's own)."""
+    return int(getattr(opts, "end_offset", MAX_END_OFFSET))
 
 
 def inner_room_cells(length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,8 +155,11 @@ def inner_room_cells(length: int) -> tuple[np.ndarray, np.ndarray]:
     return top, top + np.array([ROOM_ROWS + length, 0])
 
 
-def sample_task(length: int, num_agents: int, rng: np.random.Generator) -> tuple[list, list, np.ndarray]:
-    """Starts, goals and sides (-1 left, +1 right): even agents top -> bottom, odd agents bottom -> top."""
+def sample_task(
+    length: int, num_agents: int, rng: np.random.Generator, offset: int = MAX_END_OFFSET
+) -> tuple[list, list, np.ndarray]:
+    """Starts, goals and sides (-1 left, +1 right): even agents top -> bottom, odd agents bottom -> top;
+    the goals at the end cells ``offset`` columns from the corridor's (:func:`end_cells`)."""
     top, bottom = inner_room_cells(length)
     cells = len(top)
     down, up = num_agents - num_agents // 2, num_agents // 2
@@ -147,7 +171,7 @@ def sample_task(length: int, num_agents: int, rng: np.random.Generator) -> tuple
     starts = np.empty((num_agents, 2), dtype=np.int64)
     starts[0::2], starts[1::2] = top[rng.permutation(cells)[:down]], bottom[rng.permutation(cells)[:up]]
     sides = rng.choice(np.array([-1, 1]), size=num_agents)
-    ends = end_cells(length)
+    ends = end_cells(length, offset)
     goals = np.empty((num_agents, 2), dtype=np.int64)
     goals[0::2] = ends[1, (sides[0::2] + 1) // 2]  # down-agents end in the bottom room
     goals[1::2] = ends[0, (sides[1::2] + 1) // 2]
@@ -276,7 +300,7 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
     if cfg.num_agents is None:
         cfg = dataclasses.replace(cfg, num_agents=DEFAULT_NUM_AGENTS)
     opts: BottleneckOptions = cfg.opts
-    share, shown = trap_free_share(opts), cue_shown_share(opts)
+    share, shown, offset = trap_free_share(opts), cue_shown_share(opts), end_offset(opts)
     lengths = list(opts.corridor_lengths) or corridor_lengths(opts.split)
     for length in lengths:
         _check_length(length)
@@ -285,7 +309,7 @@ def _build(cfg: EnvConfig, seed: int | None, partner_cue: bool) -> CueEnv:
 
     def new_episode(ep_seed: int, rng: np.random.Generator) -> Episode:
         length = lengths[int(rng.integers(len(lengths)))] if len(lengths) > 1 else lengths[0]
-        starts, goals, sides = sample_task(length, cfg.num_agents, rng)
+        starts, goals, sides = sample_task(length, cfg.num_agents, rng, offset)
         trap = not draw_trap_free(share, rng)
         cue_always = draw_trap_free(shown, rng)
         gc = grid_config(

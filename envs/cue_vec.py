@@ -18,7 +18,17 @@ import numpy as np
 from envs.bottleneck import ROOM_ROWS
 from envs.bottleneck_vec import BottleneckVector
 from envs.config import EnvConfig
-from envs.cue import CUE_STEPS, WIDTH, _build, cue_shown_share, draw_trap_free, partners, trap_free_share
+from envs.cue import (
+    CORRIDOR_COL,
+    CUE_STEPS,
+    WIDTH,
+    _build,
+    cue_shown_share,
+    draw_trap_free,
+    end_offset,
+    partners,
+    trap_free_share,
+)
 from envs.rewards import needs_planner
 
 
@@ -42,6 +52,7 @@ class CueVector(BottleneckVector):
         self.draw_size = 2 * self._inner + A + 2
         self._share = trap_free_share(self.cfg.opts)
         self._shown = cue_shown_share(self.cfg.opts)
+        self._offset = end_offset(self.cfg.opts)
         self._cue_always = np.zeros(N, dtype=bool)
         self._sides = np.zeros(N, dtype=np.int64)
         self._trap_flat = np.full(N, -1, dtype=np.int64)
@@ -106,7 +117,7 @@ class CueVector(BottleneckVector):
         y, gx, gy = np.empty_like(x), np.empty_like(x), np.empty_like(x)
         x[:, 0::2], y[:, 0::2] = p_down[:, :down] // cols, 1 + p_down[:, :down] % cols
         x[:, 1::2], y[:, 1::2] = bottom + p_up[:, :up] // cols, 1 + p_up[:, :up] % cols
-        end_col = np.where(sides > 0, WIDTH - 1, 0)
+        end_col = CORRIDOR_COL + sides * self._offset  # sides are -1 / +1
         gx[:, 0::2], gx[:, 1::2] = np.broadcast_to(last, (len(envs), down)), 0
         gy[:] = end_col
         ag = (envs[:, None] * A + np.arange(A)).reshape(-1)

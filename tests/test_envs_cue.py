@@ -182,16 +182,58 @@ def test_bad_curriculum_shares_are_one_line_errors(share, match):
         EnvConfig(name="cue", options={"cue_shown_share": share})
 
 
+@pytest.mark.parametrize("offset", [5, 1])
 @pytest.mark.parametrize("name", ["cue", "cue_partner"])
-def test_memory_solves_it_and_the_reactive_policies_do_not(name):
+def test_memory_solves_it_and_the_reactive_policies_do_not(name, offset):
     lengths, episodes = [3, 8, 20], 12
-    mem = evaluate(name, "memory", lengths, episodes)
+    mem = evaluate(name, "memory", lengths, episodes, offset=offset)
     assert mem["CSR"] == 1.0 and mem["trapped"] == 0.0
     for kind in ("reactive_left", "reactive_random"):
-        m = evaluate(name, kind, lengths, episodes)
+        m = evaluate(name, kind, lengths, episodes, offset=offset)
         assert m["CSR"] < 0.45 and 0.3 < m["ISR"] < 0.7, (kind, m)  # ~1/4 and ~1/2 with 2 agents
-    own = evaluate(name, "own_memory", lengths, episodes)
+    own = evaluate(name, "own_memory", lengths, episodes, offset=offset)
     assert (own["CSR"] == 1.0) == (name == "cue")  # own memory suffices only when the cue is one's own
+
+
+@pytest.mark.parametrize("offset", [1, 3, 5])
+def test_end_offset_moves_goal_and_trap_symmetrically_in_both_splits(offset):
+    for split in ("train", "test"):
+        seen = set()
+        for seed in range(12):
+            env = make_env(cue_config(4, split=split, options={"end_offset": offset}), seed=seed)
+            obs, _ = env.reset(seed=seed)
+            goals = env.targets_xy()
+            far = np.where(np.arange(env.num_agents) % 2 == 0, 4 + 3, 0)  # L + 3 for down-agents, 0 for up
+            np.testing.assert_array_equal(goals[:, 0], far)
+            np.testing.assert_array_equal(goals[:, 1], 5 + env.sides * offset)
+            np.testing.assert_array_equal(env.traps[:, 1], 10 - goals[:, 1])  # the mirror cell
+            np.testing.assert_array_equal(read_cue(obs), env.sides)
+            seen |= set(goals[:, 1].tolist())
+        assert seen == {5 - offset, 5 + offset}, seen
+    np.testing.assert_array_equal(end_cells(4, offset)[:, :, 1], [[5 - offset, 5 + offset]] * 2)
+
+
+def test_end_offset_one_is_a_t_junction_that_the_trap_decides():
+    """Offset 1: from the cell under the corridor's mouth one step sideways reaches the goal or the trap."""
+    env = make_env(cue_config(3, options={"end_offset": 1}, num_agents=1), seed=0)
+    env.reset(seed=3)
+    side = int(env.sides[0])
+    start = env.agents_xy()[0]
+    lateral = 3 if start[1] > 5 else 4  # pogema's left / right, towards the corridor's column
+    # along the start row to column 5, then down through the corridor (L = 3) to the far row
+    moves = [lateral] * abs(int(start[1]) - 5) + [2] * (6 - int(start[0]))
+    for a in moves:
+        env.step(np.array([a]))
+    assert env.agents_xy()[0].tolist() == [6, 5]  # under the mouth, on the far row (L + 3 = 6)
+    trap_move = 3 if side > 0 else 4  # away from the goal's side
+    _, _, term, _, infos = env.step(np.array([trap_move]))
+    assert term[0] and env.trapped[0] and infos[0]["metrics"]["ISR"] == 0.0
+
+
+@pytest.mark.parametrize("bad", [0, 6, -1, True, 2.5])
+def test_bad_end_offset_is_a_one_line_error(bad):
+    with pytest.raises(ValueError, match="end_offset"):
+        EnvConfig(name="cue", options={"end_offset": bad})
 
 
 def test_scripted_policy_plays_on_its_own_episode_seed():

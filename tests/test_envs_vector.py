@@ -35,6 +35,8 @@ CASES = [
         options={"corridor_lengths": [3], "trap_free_share": 0.5, "cue_shown_share": 0.5},
     ),
     dict(name="cue_partner", reward="directional", num_agents=3, obs_radius=3, max_episode_steps=60),
+    dict(name="cue", max_episode_steps=40, options={"corridor_lengths": [3, 4], "end_offset": 1}),
+    dict(name="cue_partner", num_agents=4, max_episode_steps=50, options={"end_offset": 3}),
     dict(reward="sparse", max_episode_steps=48),
     dict(reward="directional_negative", options={"corridor_lengths": [3, 5, 8]}),
     dict(reward="directional", collision_system="priority", max_episode_steps=60, num_agents=4),
