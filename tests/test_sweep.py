@@ -290,6 +290,28 @@ def test_a_job_past_its_timeout_is_stopped_with_exit_code_124(tmp_path):
     assert (rc, err) == (124, "stopped after timeout_s=0.5 s") and time.time() - t0 < 30
 
 
+def test_an_interrupted_local_sweep_starts_no_queued_job(monkeypatch):
+    """Ctrl-C reaches the running trainings (the terminal signals the whole process group), and the jobs
+    still queued must not start after it (ThreadPoolExecutor's exit would run every one of them)."""
+    import time
+
+    import agents.sweep as sweep
+
+    started = []
+
+    def fake_job(spec):
+        started.append(spec)
+        time.sleep(0.2)
+        return {"run": spec}
+
+    monkeypatch.setattr(sweep, "run_job", fake_job)
+    results = sweep.run_local(list(range(10)), parallel=2)
+    next(results)
+    results.close()  # what an exception in the consumer (KeyboardInterrupt) does to the generator
+    time.sleep(0.5)
+    assert len(started) <= 4, started
+
+
 # ----------------------------------------------------------------------------------- real runs
 
 
