@@ -231,6 +231,87 @@ def test_budget_steps_leaves_a_short_run_incomplete_and_stop_after_starts_nothin
     assert jobs.run_job(late)["status"] == "not_started" and len(trained) == 2
 
 
+STUBBORN_JOB = """
+import os, signal, subprocess, sys, time
+if sys.argv[1] == "ignore":  # a job that does not stop on SIGTERM (wedged)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+# a child that ignores SIGTERM: it ends only when killed (as srmt train's workers outlived it before)
+child = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                          "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(f"{os.getpid()} {child.pid}")
+os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("main", ["ignore", "default"])
+def test_a_stopped_job_leaves_no_process_behind(tmp_path, main):
+    """``_stop_job`` (the sweep's timeout): SIGTERM, and after the grace SIGKILL to the job and to every
+    process it started, also to an orphan of a job that died at once on SIGTERM."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from agents.sweep import jobs
+
+    pids = tmp_path / "pids"
+    proc = subprocess.Popen([sys.executable, "-c", STUBBORN_JOB, main, str(pids)])
+    try:
+        deadline = time.time() + 60
+        while not pids.exists():
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        started = [psutil.Process(int(pid)) for pid in pids.read_text().split()]
+        t0 = time.time()
+        jobs._stop_job(proc, grace_s=1.0)
+        assert time.time() - t0 < 20
+        assert proc.returncode == (-9 if main == "ignore" else -15)
+        gone, alive = psutil.wait_procs(started, timeout=5)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for p in psutil.Process().children(recursive=True):
+            if p.pid != proc.pid:
+                p.kill()
+
+
+def test_a_job_past_its_timeout_is_stopped_with_exit_code_124(tmp_path):
+    import sys
+    import time
+
+    from agents.sweep import jobs
+
+    t0 = time.time()
+    rc, err = jobs._run([sys.executable, "-c", "import time; time.sleep(600)"], tmp_path / "job.log", 0.5)
+    assert (rc, err) == (124, "stopped after timeout_s=0.5 s") and time.time() - t0 < 30
+
+
+def test_an_interrupted_local_sweep_starts_no_queued_job(monkeypatch):
+    """Ctrl-C reaches the running trainings (the terminal signals the whole process group), and the jobs
+    still queued must not start after it (ThreadPoolExecutor's exit would run every one of them)."""
+    import time
+
+    import agents.sweep as sweep
+
+    started = []
+
+    def fake_job(spec):
+        started.append(spec)
+        time.sleep(0.2)
+        return {"run": spec}
+
+    monkeypatch.setattr(sweep, "run_job", fake_job)
+    results = sweep.run_local(list(range(10)), parallel=2)
+    next(results)
+    results.close()  # what an exception in the consumer (KeyboardInterrupt) does to the generator
+    time.sleep(0.5)
+    assert len(started) <= 4, started
+
+
 # ----------------------------------------------------------------------------------- real runs
 
 
