@@ -4,6 +4,7 @@ another config."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -245,38 +246,88 @@ time.sleep(600)
 """
 
 
-@pytest.mark.parametrize("main", ["ignore", "default"])
-def test_a_stopped_job_leaves_no_process_behind(tmp_path, main):
-    """``_stop_job`` (the sweep's timeout): SIGTERM, and after the grace SIGKILL to the job and to every
-    process it started, also to an orphan of a job that died at once on SIGTERM."""
+@contextlib.contextmanager
+def _stubborn_job(tmp_path: Path, main: str):
+    """A running STUBBORN_JOB: its Popen and its processes (the job, its child). On the way out whatever is
+    left of the job's own tree is killed, and only that: this process's other children (torch's
+    torch_shm_manager, multiprocessing's resource tracker) serve the later tests in the same run."""
     import subprocess
     import sys
     import time
 
     import psutil
 
-    from agents.sweep import jobs
-
     pids = tmp_path / "pids"
     proc = subprocess.Popen([sys.executable, "-c", STUBBORN_JOB, main, str(pids)])
+    started: list[psutil.Process] = []
     try:
         deadline = time.time() + 60
         while not pids.exists():
             assert proc.poll() is None and time.time() < deadline
             time.sleep(0.05)
         started = [psutil.Process(int(pid)) for pid in pids.read_text().split()]
+        yield proc, started
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            started += psutil.Process(proc.pid).children(recursive=True)
+        for p in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("main", ["ignore", "default"])
+def test_a_stopped_job_leaves_no_process_behind(tmp_path, main):
+    """``_stop_job`` (the sweep's timeout): SIGTERM, and after the grace SIGKILL to the job and to every
+    process it started, also to an orphan of a job that died at once on SIGTERM."""
+    import time
+
+    import psutil
+
+    from agents.sweep import jobs
+
+    with _stubborn_job(tmp_path, main) as (proc, started):
         t0 = time.time()
         jobs._stop_job(proc, grace_s=1.0)
         assert time.time() - t0 < 20
         assert proc.returncode == (-9 if main == "ignore" else -15)
         gone, alive = psutil.wait_procs(started, timeout=5)
         assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+
+
+def test_a_stopped_job_leaves_the_callers_other_processes_alone(tmp_path):
+    """Stopping a job (and this file's cleanup after it) ends the job's own process tree and nothing else
+    of the caller's: not another child of the caller, not torch's torch_shm_manager, which the caller's
+    every later ``share_memory_()`` needs (sample-factory shares tensors by file name; once the manager is
+    killed, every later training in the process fails with ``RuntimeError: Broken pipe``)."""
+    import subprocess
+    import sys
+
+    import torch
+    import torch.multiprocessing as torch_mp
+
+    from agents.sweep import jobs
+
+    strategy = torch_mp.get_sharing_strategy()
+    torch_mp.set_sharing_strategy("file_system")  # as sample-factory does: shared via torch_shm_manager
+    # another child of the caller: it echoes its input once that is closed, unless it was killed
+    echo = "import sys; sys.stdout.write(sys.stdin.read())"
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", echo], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        torch.zeros(4).share_memory_()  # starts this process's torch_shm_manager (once per process)
+        with _stubborn_job(tmp_path, "ignore") as (proc, _):
+            jobs._stop_job(proc, grace_s=0.5)
+        assert torch.zeros(4).share_memory_().is_shared()  # RuntimeError (broken pipe) without the manager
+        assert bystander.communicate("alive", timeout=60) == ("alive", None), bystander.returncode
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        for p in psutil.Process().children(recursive=True):
-            if p.pid != proc.pid:
-                p.kill()
+        torch_mp.set_sharing_strategy(strategy)
+        if bystander.poll() is None:
+            bystander.kill()
+            bystander.wait()
 
 
 def test_a_job_past_its_timeout_is_stopped_with_exit_code_124(tmp_path):
