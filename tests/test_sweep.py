@@ -4,6 +4,7 @@ another config."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -229,6 +230,137 @@ def test_budget_steps_leaves_a_short_run_incomplete_and_stop_after_starts_nothin
     assert trained == ["train.restart=overwrite", "train.restart=resume"]
     late = jobs.JobSpec(**{**jobs.spec_dict(spec), "start_before": time.time() - 1})
     assert jobs.run_job(late)["status"] == "not_started" and len(trained) == 2
+
+
+STUBBORN_JOB = """
+import os, signal, subprocess, sys, time
+if sys.argv[1] == "ignore":  # a job that does not stop on SIGTERM (wedged)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+# a child that ignores SIGTERM: it ends only when killed (as srmt train's workers outlived it before)
+child = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                          "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(f"{os.getpid()} {child.pid}")
+os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def _stubborn_job(tmp_path: Path, main: str):
+    """A running STUBBORN_JOB: its Popen and its processes (the job, its child). On the way out whatever is
+    left of the job's own tree is killed, and only that: this process's other children (torch's
+    torch_shm_manager, multiprocessing's resource tracker) serve the later tests in the same run."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    pids = tmp_path / "pids"
+    proc = subprocess.Popen([sys.executable, "-c", STUBBORN_JOB, main, str(pids)])
+    started: list[psutil.Process] = []
+    try:
+        deadline = time.time() + 60
+        while not pids.exists():
+            assert proc.poll() is None and time.time() < deadline
+            time.sleep(0.05)
+        started = [psutil.Process(int(pid)) for pid in pids.read_text().split()]
+        yield proc, started
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            started += psutil.Process(proc.pid).children(recursive=True)
+        for p in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("main", ["ignore", "default"])
+def test_a_stopped_job_leaves_no_process_behind(tmp_path, main):
+    """``_stop_job`` (the sweep's timeout): SIGTERM, and after the grace SIGKILL to the job and to every
+    process it started, also to an orphan of a job that died at once on SIGTERM."""
+    import time
+
+    import psutil
+
+    from agents.sweep import jobs
+
+    with _stubborn_job(tmp_path, main) as (proc, started):
+        t0 = time.time()
+        jobs._stop_job(proc, grace_s=1.0)
+        assert time.time() - t0 < 20
+        assert proc.returncode == (-9 if main == "ignore" else -15)
+        gone, alive = psutil.wait_procs(started, timeout=5)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+
+
+def test_a_stopped_job_leaves_the_callers_other_processes_alone(tmp_path):
+    """Stopping a job (and this file's cleanup after it) ends the job's own process tree and nothing else
+    of the caller's: not another child of the caller, not torch's torch_shm_manager, which the caller's
+    every later ``share_memory_()`` needs (sample-factory shares tensors by file name; once the manager is
+    killed, every later training in the process fails with ``RuntimeError: Broken pipe``)."""
+    import subprocess
+    import sys
+
+    import torch
+    import torch.multiprocessing as torch_mp
+
+    from agents.sweep import jobs
+
+    strategy = torch_mp.get_sharing_strategy()
+    torch_mp.set_sharing_strategy("file_system")  # as sample-factory does: shared via torch_shm_manager
+    # another child of the caller: it echoes its input once that is closed, unless it was killed
+    echo = "import sys; sys.stdout.write(sys.stdin.read())"
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", echo], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        torch.zeros(4).share_memory_()  # starts this process's torch_shm_manager (once per process)
+        with _stubborn_job(tmp_path, "ignore") as (proc, _):
+            jobs._stop_job(proc, grace_s=0.5)
+        assert torch.zeros(4).share_memory_().is_shared()  # RuntimeError (broken pipe) without the manager
+        assert bystander.communicate("alive", timeout=60) == ("alive", None), bystander.returncode
+    finally:
+        torch_mp.set_sharing_strategy(strategy)
+        if bystander.poll() is None:
+            bystander.kill()
+            bystander.wait()
+
+
+def test_a_job_past_its_timeout_is_stopped_with_exit_code_124(tmp_path):
+    import sys
+    import time
+
+    from agents.sweep import jobs
+
+    t0 = time.time()
+    rc, err = jobs._run([sys.executable, "-c", "import time; time.sleep(600)"], tmp_path / "job.log", 0.5)
+    assert (rc, err) == (124, "stopped after timeout_s=0.5 s") and time.time() - t0 < 30
+
+
+def test_an_interrupted_local_sweep_starts_no_queued_job(monkeypatch):
+    """Ctrl-C reaches the running trainings (the terminal signals the whole process group), and the jobs
+    still queued must not start after it (ThreadPoolExecutor's exit would run every one of them)."""
+    import time
+
+    import agents.sweep as sweep
+
+    started = []
+
+    def fake_job(spec):
+        started.append(spec)
+        time.sleep(0.2)
+        return {"run": spec}
+
+    monkeypatch.setattr(sweep, "run_job", fake_job)
+    results = sweep.run_local(list(range(10)), parallel=2)
+    next(results)
+    results.close()  # what an exception in the consumer (KeyboardInterrupt) does to the generator
+    time.sleep(0.5)
+    assert len(started) <= 4, started
 
 
 # ----------------------------------------------------------------------------------- real runs

@@ -5,7 +5,9 @@ quoted in docs/reliability.md."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -153,21 +155,34 @@ def test_an_injected_fault_ends_the_parallel_run_within_30_s(fault, tmp_path, ki
         assert ttf < 30
 
 
-def _cli_run(tmp_path: Path, plugin: Path, expected: str) -> None:
+def _cli_command(tmp_path: Path, plugin: Path, **train_overrides) -> list[str]:
+    """``srmt train`` of ``_exp`` as a command line (a config file in ``tmp_path``)."""
     import dataclasses
 
-    data = dataclasses.asdict(_exp(tmp_path, plugin))
+    import_plugins([str(plugin)])  # _exp validates the env name
+    data = dataclasses.asdict(_exp(tmp_path, plugin, **train_overrides))
     data["env"]["name"] = "bottleneck"  # validated before the plugin is known; switched on the command line
     cfg_file = tmp_path / "fault.yaml"
     cfg_file.write_text(yaml.safe_dump(data))
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return [sys.executable, "-m", "agents.cli", "train", str(cfg_file), "env.name=faulty"]
+
+
+def _cli_env() -> dict[str, str]:
+    """The environment now (the fault fixture sets ``SRMT_TEST_FAULT*`` in this process first)."""
+    return dict(os.environ, PYTHONUNBUFFERED="1")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli_run(tmp_path: Path, plugin: Path, expected: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "agents.cli", "train", str(cfg_file), "env.name=faulty"],
+        _cli_command(tmp_path, plugin),
         capture_output=True,
         text=True,
         timeout=300,
-        env=env,
-        cwd=Path(__file__).resolve().parents[1],
+        env=_cli_env(),
+        cwd=REPO,
     )
     ended = time.time()
     assert proc.returncode == 1, proc.stderr[-2000:]
@@ -178,6 +193,137 @@ def _cli_run(tmp_path: Path, plugin: Path, expected: str) -> None:
     ttf = ended - float((tmp_path / "fault.stamp").read_text())
     print(f"\n[time-to-fail] step (CLI, process exit included): {ttf:.1f} s after the fault ({last})")
     assert ttf < 30
+
+
+def _alive(procs: list) -> list[str]:
+    import psutil
+
+    alive = []
+    for p in procs:
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{p.pid} {' '.join(p.cmdline())[:100]}")
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["main", "group"])
+def test_sigterm_stops_a_parallel_run_and_leaves_no_process(fault, tmp_path, target):
+    """``kill PID`` of ``srmt train`` after training started: the main process stops the run the way Ctrl-C
+    does (exit code 130, a checkpoint of the steps so far) and no process it started survives it; before
+    the fix sample-factory's processes were orphaned and spun forever. ``kill -- -PGID`` (``timeout``, a
+    scheduler) ends every process at once: exit code 130 too, within the stop deadline, no checkpoint
+    promised (the learner is killed with the rest)."""
+    import psutil
+
+    from agents.sf.training import STOP_DEADLINE_S
+
+    plugin, _ = fault("none")
+    cmd = _cli_command(tmp_path, plugin, log_interval_s=1)
+    log = tmp_path / "train.log"  # a file, not a pipe: orphans would hold a pipe open and nothing must block
+    # its own session: the test can list (and, whatever happens, end) exactly the run's processes
+    with log.open("w") as f:
+        proc = subprocess.Popen(
+            cmd, stdout=f, stderr=subprocess.STDOUT, env=_cli_env(), cwd=REPO, start_new_session=True
+        )
+    group = proc.pid
+
+    tree: list = []
+
+    def survivors() -> list[str]:  # of the process group and of the tree seen (torch_shm_manager: own group)
+        procs = {p.pid: p for p in tree + [p for p in psutil.process_iter() if _pgid(p.pid) == group]}
+        return _alive(list(procs.values()))
+
+    try:
+        deadline = time.time() + 240  # start-up on a loaded 2-core machine
+        while "agent-steps/s" not in log.read_text():  # the first rate: sample-factory's processes work
+            assert proc.poll() is None and time.time() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        assert len(tree) >= 3, tree  # the learner, a rollout worker, an inference worker (+ helpers)
+        sent = time.time()
+        if target == "main":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(group, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_DEADLINE_S + 20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"srmt train still running {STOP_DEADLINE_S + 20:g} s after SIGTERM: {log.read_text()[-2000:]}"
+            )
+        exited = time.time() - sent
+        deadline = time.time() + 10  # the resource tracker exits once its last user has
+        while survivors() and time.time() < deadline:
+            time.sleep(0.2)
+        print(f"\n[sigterm] {target}: main exited {exited:.1f} s after SIGTERM (exit code {proc.returncode})")
+        assert not survivors(), survivors()
+        out = log.read_text()
+        assert proc.returncode == 130, out[-2000:]
+        assert out.strip().splitlines()[-1].startswith("srmt train: interrupted"), out[-2000:]
+        if target == "main":
+            assert (
+                out.strip().splitlines()[-1].startswith("srmt train: interrupted; checkpoints so far are in")
+            )
+            assert list((tmp_path / "runs" / "fault" / "checkpoint_p0").glob("checkpoint_*.pth")), out[-2000:]
+        assert exited < STOP_DEADLINE_S + 5
+
+    finally:
+        if survivors():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            for p in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.kill()
+        proc.wait(timeout=10)
+
+
+STUCK_STOP = """
+import signal, subprocess, sys, time
+from agents.sf import training
+training.STOP_DEADLINE_S = 2.0
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+print(child.pid, flush=True)
+class Child:  # what the deadline needs of a runner's process
+    is_alive = lambda self: child.poll() is None
+    kill = child.kill
+with training._InterruptGuard() as guard:
+    guard.children = lambda: [Child()]
+    try:
+        signal.raise_signal(signal.SIGTERM)
+    except KeyboardInterrupt:
+        time.sleep(600)  # a stop that never finishes (a queue lock held by a killed process)
+"""
+
+
+def test_a_stop_that_hangs_ends_at_the_deadline(tmp_path):
+    """The first SIGTERM arms the stop deadline: past it the run's processes are killed and the process
+    exits with code 130, wherever its stop is stuck."""
+    import psutil
+
+    t0 = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-c", STUCK_STOP],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=_cli_env(),
+    )
+    child = int(proc.stdout.split()[0])
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "the stop did not finish within 2 s" in proc.stderr
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
+    assert time.time() - t0 < 60
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 class _Clock:

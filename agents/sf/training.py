@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
+import os
 import re
+import signal
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -284,8 +290,107 @@ def _start_wandb(exp: ExperimentConfig, train_dir: Path):
     return run
 
 
+CHILD_STOP_GRACE_S = 20.0
+"""How long an interrupted run waits for sample-factory's processes to stop by themselves (the learner
+saves its checkpoint on the way out) before it terminates those still running."""
+
+STOP_DEADLINE_S = 40.0
+"""From the first SIGTERM / Ctrl-C, the most an interrupted run takes to end: after it the run's processes
+are killed and this process exits (code 130) wherever it is stuck."""
+
+
+class _InterruptGuard:
+    """SIGTERM (``kill PID``, ``pkill``, a job scheduler) and Ctrl-C while training, as one stop.
+
+    Python's default SIGTERM action ends this process at once, without running any code, and sample-factory
+    2.1.1's processes (non-daemon, SIGINT ignored, no watch on their parent) only stop when the runner's
+    event loop sends them its stop message: killed that way they were orphaned and spun forever. Here
+    SIGTERM raises KeyboardInterrupt like Ctrl-C, which ends the runner's event loop (``EventLoopStatus.
+    INTERRUPTED``): the runner sends the stop message, the learner saves a checkpoint, every process exits.
+
+    The first signal also arms a deadline (:data:`STOP_DEADLINE_S`): a SIGTERM to the whole process group
+    (``kill -- -PGID``, ``timeout``) kills sample-factory's processes at once, possibly while one holds the
+    lock of a shared queue, and the runner's stop message then waits on that lock forever; past the
+    deadline the run's processes are killed and this process exits. Spawned children start with default
+    handlers (a Python handler is not inherited across exec). Only the main thread can set handlers;
+    elsewhere nothing changes. An ignored SIGINT (a background job) stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self.children: Callable[[], list] = list
+        """The run's processes (set once the runner exists), for the deadline."""
+        self._done = threading.Event()
+        self._armed = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _InterruptGuard:
+        if threading.current_thread() is threading.main_thread():
+            signals = [signal.SIGTERM]
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signals.append(signal.SIGINT)
+            for sig in signals:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        for sig, previous in self._previous.items():
+            signal.signal(sig, signal.SIG_DFL if previous is None else previous)  # type: ignore[arg-type]
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if not self._armed:
+            self._armed = True
+            threading.Thread(target=self._deadline, name="stop-deadline", daemon=True).start()
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    def _deadline(self) -> None:
+        if self._done.wait(STOP_DEADLINE_S):
+            return
+        print(
+            f"srmt train: interrupted; the stop did not finish within {STOP_DEADLINE_S:g} s, killing the "
+            "run's processes (the last saved checkpoint stays)",
+            file=sys.stderr,
+            flush=True,
+        )
+        for p in self.children():
+            with contextlib.suppress(Exception):
+                if p.is_alive():
+                    p.kill()
+        os._exit(130)
+
+
+def _stop_children(processes: list, grace_s: float = CHILD_STOP_GRACE_S) -> None:
+    """Wait up to ``grace_s`` for the started processes to exit, then terminate (and kill) the rest: after
+    a normal stop they are gone already, after an interruption they are finishing their stop message, and
+    a second Ctrl-C / SIGTERM while waiting ends the wait at once."""
+    deadline = time.time() + grace_s
+    try:
+        for p in processes:
+            if p.is_alive():
+                p.join(timeout=max(0.0, deadline - time.time()))
+    finally:
+        alive = [p for p in processes if p.is_alive()]
+        for p in alive:
+            log_name = getattr(p, "name", "?")
+            logging.getLogger("rl").warning("terminating %s: still running after the stop", log_name)
+            p.terminate()
+        for p in alive:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+
+
 def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
-    """Train ``exp`` with sample-factory APPO; checkpoints and logs go to ``train.train_dir/<name>/``."""
+    """Train ``exp`` with sample-factory APPO; checkpoints and logs go to ``train.train_dir/<name>/``.
+
+    Ctrl-C and SIGTERM stop the run in order (a checkpoint is saved) and raise no exception: the result's
+    status is ``interrupted``; one that comes before the runner started raises KeyboardInterrupt."""
+    with _InterruptGuard() as guard:
+        return _train(exp, guard, verbose=verbose)
+
+
+def _train(exp: ExperimentConfig, guard: _InterruptGuard, *, verbose: bool) -> TrainResult:
     t0 = time.time()
     num_agents, obs_shape, num_actions = probe_env(exp)
     from agents.sf.model import transport_size
@@ -313,6 +418,7 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
     # created after wandb.init
     wandb_run = _start_wandb(exp, Path(cfg.train_dir))
     runner = runner_cls(cfg)  # handles train.restart (moves/deletes an existing run folder)
+    guard.children = runner.child_processes
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(configs.to_yaml(exp))
     if verbose:
@@ -325,11 +431,12 @@ def train(exp: ExperimentConfig, *, verbose: bool = True) -> TrainResult:
         if resume_from is not None:
             print(f"[srmt] resuming from {resume_from[0]} ({resume_from[1]:,} agent-steps)", flush=True)
 
-    status = runner.init()
-    if status == ExperimentStatus.SUCCESS:
-        status = runner.run()
-    for p in runner.child_processes():  # reap children after a failure (normal stops join them already)
-        p.join(timeout=10)
+    try:
+        status = runner.init()
+        if status == ExperimentStatus.SUCCESS:
+            status = runner.run()
+    finally:  # also when an interrupt escapes the runner: no process of the run outlives it
+        _stop_children(runner.child_processes())
     if wandb_run is not None:
         wandb_run.finish(exit_code=0 if status == ExperimentStatus.SUCCESS else 1)
         import wandb

@@ -157,8 +157,14 @@ def run_local(jobs: list[JobSpec], parallel: int) -> Iterable[dict]:
 
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         futures = [pool.submit(run_job, j) for j in jobs]
-        for fut in as_completed(futures):
-            yield fut.result()
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        except BaseException:
+            # Ctrl-C, an error, the caller stopped: start no queued job (the pool's exit would run every
+            # one of them); the running ones got the terminal's SIGINT too and are waited for
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def run_dask(jobs: list[JobSpec], parallel: int, scheduler: str) -> Iterable[dict]:

@@ -112,8 +112,9 @@ class SweepConfig:
     ``train.train_for_seconds`` it keeps one invocation inside a wall-clock limit; the runs not started
     are listed and the same command continues with them."""
     timeout_s: float = 0.0
-    """Kill a run's training or evaluation process after this many seconds (0 = no limit); the run is
-    then reported as failed and the others go on."""
+    """Stop a run's training or evaluation process after this many seconds (0 = no limit): SIGTERM (a
+    training saves a checkpoint, which the next invocation resumes), then after 60 s a kill of it and
+    every process it started; the run is reported as failed and the others go on."""
 
     def __post_init__(self) -> None:
         if not self.cores:

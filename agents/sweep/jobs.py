@@ -5,6 +5,7 @@ returns plain data, so the same function runs in a local thread or as a Dask tas
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -120,18 +121,54 @@ def _tail(path: Path) -> str:
     return (errors or lines or ["(no output)"])[-1][:300]
 
 
+JOB_STOP_GRACE_S = 60.0
+"""After ``timeout_s``, how long a job's process gets to stop by itself after SIGTERM (``srmt train`` stops
+in order, saves a checkpoint and ends its own processes) before it and every process it started is killed."""
+
+
 def _run(cmd: list[str], log: Path, timeout_s: float) -> tuple[int, str]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log.open("a") as f:
         f.write(f"$ {' '.join(cmd)}\n")
         f.flush()
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
         try:
-            rc = subprocess.run(
-                cmd, stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s or None
-            ).returncode
+            rc = proc.wait(timeout=timeout_s or None)
         except subprocess.TimeoutExpired:
-            return 124, f"killed after timeout_s={timeout_s:g} s"
+            _stop_job(proc)
+            return 124, f"stopped after timeout_s={timeout_s:g} s"
+        except BaseException:  # e.g. Ctrl-C in the thread that waits: the job does not outlive the sweep
+            _stop_job(proc)
+            raise
     return rc, "" if rc == 0 else _tail(log)
+
+
+def _stop_job(proc: subprocess.Popen, grace_s: float | None = None) -> None:
+    """SIGTERM to the job's process, up to ``grace_s`` (default :data:`JOB_STOP_GRACE_S`) for it to exit,
+    then SIGKILL to it and to every process it started that is still running. (``subprocess.run``'s own
+    timeout sends SIGKILL at once, which left the training's sample-factory processes orphaned.) Its
+    descendants are listed while it still runs: once it is gone, orphans are no longer its children."""
+    import psutil  # a dependency of sample-factory
+
+    def descendants() -> list[psutil.Process]:
+        try:
+            return psutil.Process(proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    tree = descendants()
+    proc.terminate()
+    try:
+        proc.wait(timeout=JOB_STOP_GRACE_S if grace_s is None else grace_s)
+        _, left = psutil.wait_procs(tree, timeout=5)  # helpers (resource tracker) exit shortly after it
+    except subprocess.TimeoutExpired:
+        left = tree + descendants()
+        proc.kill()
+        proc.wait()
+    for p in left:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(left, timeout=5)
 
 
 def run_job(spec: JobSpec | dict) -> dict[str, Any]:
