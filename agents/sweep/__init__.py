@@ -22,10 +22,10 @@ from agents.sweep.jobs import JobSpec, folder_state, run_job
 USAGE = """usage: srmt sweep [EXPERIMENT | SWEEP.yaml] [key=value ...]
 
 Train every core x seed of one experiment (each its own `srmt train` process and run folder), evaluate
-each run's latest checkpoint and write one table with means and bootstrap CIs over seeds. The env
-decides the evaluation: a corridor task (bottleneck, cue) plays its test split of corridor lengths, a
-POGEMA env (the lifelong recipes) plays map sets through srmt eval (table per map set and agent count,
-with the paired difference against the first core), e.g.
+each run's latest checkpoint (checkpoint=best: its best by training reward) and write one table with
+means and bootstrap CIs over seeds. The env decides the evaluation: a corridor task (bottleneck, cue)
+plays its test split of corridor lengths, a POGEMA env (the lifelong recipes) plays map sets through
+srmt eval (table per map set and agent count, with the paired difference against the first core), e.g.
 
   srmt sweep bottleneck-srmt-paper cores=[srmt,rmt,none] seeds=[0,1,2,3,4] parallel=3 device=cuda
   srmt sweep cue-srmt cores=[srmt,rmt,none] seeds=[0,1,2] train.train_for_env_steps=2000000
@@ -33,10 +33,11 @@ with the paired difference against the first core), e.g.
       train.train_for_env_steps=30000000 device=cuda max_maps=32 num_agents=[32,64] eval_workers=16
   srmt sweep bottleneck-srmt backend=dask scheduler=tcp://10.0.0.1:8786
 
-Sweep keys (docs/sweeps.md): name cores seeds parallel backend scheduler existing out_dir; corridor
-tasks: lengths episodes controls ...; map sets: eval_config map_sets max_maps num_agents eval_workers
-eval_overrides; keys starting with env. model. train. eval. or device are experiment overrides applied
-to every run. Running the same command again reuses finished runs and their evaluations.
+Sweep keys (docs/sweeps.md): name cores seeds parallel backend scheduler existing out_dir checkpoint;
+corridor tasks: lengths episodes controls ...; map sets: eval_config map_sets max_maps num_agents
+eval_workers eval_overrides; keys starting with env. model. train. eval. or device are experiment
+overrides applied to every run. Running the same command again reuses finished runs and their
+evaluations.
 """
 
 EXPERIMENT_KEYS = ("env", "model", "train", "eval", "device")
@@ -142,6 +143,7 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
             budget=cfg.budget,
             target_steps=exp.train.train_for_env_steps,
             start_before=start_before,
+            checkpoint=cfg.checkpoint,
         )
         if cfg.existing == "reuse" and folder_state(Path(spec.run_dir), spec.config_yaml) == "different":
             raise configs.ConfigError(
@@ -206,7 +208,9 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict[str,
     root.mkdir(parents=True, exist_ok=True)
     log(
         f"[srmt sweep] {name}: {len(cfg.cores)} cores, {len(jobs)} runs, "
-        f"{cfg.parallel} at once ({cfg.backend}); evaluation: {suite.describe()}; folder {root}"
+        f"{cfg.parallel} at once ({cfg.backend}); evaluation: {suite.describe()}"
+        + (f", {cfg.checkpoint} checkpoints" if cfg.checkpoint != "latest" else "")
+        + f"; folder {root}"
     )
     results = []
     backend = (
@@ -235,6 +239,7 @@ def run_sweep(cfg: SweepConfig, log: Callable[[str], None] = print) -> dict[str,
         cores=list(cfg.cores),
         seeds={core: cfg.seeds_of(core) for core in cfg.cores},
         action_selection=cfg.action_selection,
+        checkpoint=cfg.checkpoint,
         confidence=cfg.confidence,
         bootstrap_resamples=cfg.bootstrap_resamples,
         eval_key=jobs[0].eval if jobs else {},

@@ -19,6 +19,7 @@ Budget = Literal["steps", "seconds"]
 Existing = Literal["reuse", "overwrite"]
 ActionSelection = Literal["sample", "argmax"]
 PoolControlName = Literal["own", "other"]
+CheckpointKind = Literal["latest", "best"]
 
 SWEEP_SETS_EVAL_KEYS = ("algorithms", "run", "out_dir", "workers", "restart", "report_only", "enjoy")
 """``srmt eval`` keys the sweep sets for each run's map-set evaluation (refused in ``eval_overrides``)."""
@@ -71,12 +72,17 @@ class SweepConfig:
     """torch device of the evaluations."""
     action_selection: ActionSelection = "sample"
     """Test actions: sampled from the policy (seeded) or its most likely action."""
+    checkpoint: CheckpointKind = "latest"
+    """Checkpoint of each run that is evaluated: ``latest`` (the one its training ended with) or ``best``
+    (sample-factory's ``best_*.pth`` in ``checkpoint_p0/``: the policy at its highest mean training
+    reward, saved from 100,000 agent-steps on; a run without one is reported as failed). An evaluation of
+    the other one is never reused: switching re-evaluates."""
     controls: list[PoolControlName] = field(default_factory=list)
     """Corridor tasks: pool controls evaluated too for ``srmt`` runs: ``own`` (each agent reads only its own memory) and
     ``other`` (the pool of another episode); the table reports each one's CSR drop."""
     eval_config: str = "eval/lifelong"
     """Map-set evaluation (a POGEMA env, e.g. the lifelong recipes): the ``srmt eval`` config each run's
-    latest checkpoint is played on (a shipped preset such as ``eval/lifelong`` or ``eval/smoke``, or a
+    checkpoint (``checkpoint``) is played on (a shipped preset such as ``eval/lifelong`` or ``eval/smoke``, or a
     YAML path); its algorithms are replaced by the run itself."""
     map_sets: list[str] = field(default_factory=list)
     """Map-set evaluation: the map sets to play (as ``srmt eval map_sets=``); empty = the eval config's."""

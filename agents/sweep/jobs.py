@@ -46,6 +46,8 @@ class JobSpec:
     """``train.train_for_env_steps`` of the run (what ``budget=steps`` waits for)."""
     start_before: float = 0.0
     """Unix time after which the job does not start (0 = any time); it then reports ``not_started``."""
+    checkpoint: str = "latest"
+    """Which checkpoint is evaluated: ``latest`` or ``best`` (sample-factory's ``best_*.pth``)."""
 
 
 OPERATIONAL_KEYS = (
@@ -235,12 +237,21 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
             wall_s=time.time() - t0,
             checkpoint=checkpoint,
         )
+        best = _best_checkpoint(run_dir)
+        if best is not None:  # what checkpoint=best evaluates, recorded for the same reason
+            marker["best_checkpoint"] = best
         (run_dir / TRAIN_MARKER).write_text(json.dumps(marker))
     marker = json.loads((run_dir / TRAIN_MARKER).read_text())
     result["env_steps"] = int(marker["env_steps"])
     result["train_wall_s"] = float(marker.get("wall_s", math.nan))
 
-    key = _eval_key(spec)
+    try:
+        key = _eval_key(spec)
+    except FileNotFoundError as e:
+        return failed(str(e))
+    if spec.checkpoint != "latest":
+        result["checkpoint"] = spec.checkpoint
+        result["checkpoint_file"] = key["checkpoint"]
     cached = json.loads(eval_path.read_text()) if eval_path.is_file() else None
     if not _eval_cached(spec, eval_path) or spec.existing == "overwrite" or result["trained"]:
         options = dict(spec.eval_options, restart="overwrite" if spec.existing == "overwrite" else "resume")
@@ -259,16 +270,39 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     return result
 
 
+def _best_checkpoint(run_dir: Path) -> str | None:
+    """The run's ``best_*.pth`` (sample-factory's best by training reward) relative to the run folder, or
+    None if it saved none."""
+    from agents.sf.checkpoint import find_checkpoint
+
+    try:
+        return str(find_checkpoint(run_dir, kind="best").relative_to(run_dir))
+    except FileNotFoundError:
+        return None
+
+
 def _eval_key(spec: JobSpec) -> dict[str, Any]:
     """What a cached evaluation must match: the checkpoint evaluated and the evaluation keys. The
-    checkpoint is the one the training marker names (a marker of an earlier srmt without it: the run
-    folder's latest), relative to the run folder, so that a sweep folder moved to another path keeps its
-    evaluations."""
-    from agents.sf.checkpoint import find_checkpoint
+    checkpoint is the one the training marker names (``checkpoint=latest``: the one training ended with,
+    a marker of an earlier srmt without it: the run folder's latest; ``checkpoint=best``: its
+    ``best_*.pth``), relative to the run folder, so that a sweep folder moved to another path keeps its
+    evaluations, and an evaluation of the other kind (another file) is never taken for this one. A run
+    without a best checkpoint under ``checkpoint=best`` is a one-line FileNotFoundError."""
+    from agents.sf.checkpoint import CHECKPOINT_SUBDIR, find_checkpoint
 
     run_dir = Path(spec.run_dir)
     marker = run_dir / TRAIN_MARKER
-    checkpoint = json.loads(marker.read_text()).get("checkpoint") if marker.is_file() else None
+    recorded = json.loads(marker.read_text()) if marker.is_file() else {}
+    if spec.checkpoint == "best":
+        checkpoint = recorded.get("best_checkpoint") or _best_checkpoint(run_dir)
+        if checkpoint is None:
+            raise FileNotFoundError(
+                f"checkpoint=best: run folder {run_dir} has no best_*.pth in {CHECKPOINT_SUBDIR}/ (sample-factory "
+                "saves one only after 100,000 agent-steps); allowed: checkpoint=latest, or checkpoint=best "
+                "for runs that saved one"
+            )
+        return dict(checkpoint=checkpoint, **spec.eval)
+    checkpoint = recorded.get("checkpoint")
     if checkpoint is None:
         checkpoint = str(find_checkpoint(run_dir).relative_to(run_dir))
     return dict(checkpoint=checkpoint, **spec.eval)

@@ -171,12 +171,17 @@ def _steps(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x:,.0f}"
 
 
+def _checkpoint_note(meta: dict[str, Any]) -> str:
+    """The table header's note on the checkpoint evaluated: nothing for the latest (the default)."""
+    return " (each run's best checkpoint by training reward)" if meta.get("checkpoint") == "best" else ""
+
+
 def markdown(
     summary: list[SummaryRow], lengths: list[dict], meta: dict[str, Any], solve_threshold: float
 ) -> str:
     conf = int(round(100 * meta.get("confidence", 0.95)))
     lines = [
-        f"## Sweep `{meta['name']}`: {meta['experiment']}",
+        f"## Sweep `{meta['name']}`: {meta['experiment']}{_checkpoint_note(meta)}",
         "",
         f"Test: {meta['num_lengths']} corridor lengths x {meta['episodes']} episodes per length and run "
         f"(eval seed {meta['eval_seed']}, actions {meta['action_selection']}). Score of a run = its test "
@@ -405,7 +410,7 @@ def cells_markdown(rows: list[CellRow], meta: dict[str, Any]) -> str:
     ]
     narrowed_text = "; ".join(x for x in narrowed if x)
     lines = [
-        f"## Sweep `{meta['name']}`: {meta['experiment']}",
+        f"## Sweep `{meta['name']}`: {meta['experiment']}{_checkpoint_note(meta)}",
         "",
         f"Test: `srmt eval {meta.get('eval_config', '')}`"
         + (f" ({narrowed_text})" if narrowed_text else "")
