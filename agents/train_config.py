@@ -57,7 +57,9 @@ class TrainConfig:
     recurrence: int = 0
     """BPTT window in steps (0 = ``rollout``); must divide ``rollout``."""
     batch_size: int = 2048
-    """Agent-steps per minibatch; a multiple of num_agents x rollout so whole environments stay together."""
+    """Agent-steps per minibatch; a multiple of num_agents x rollout so whole environments stay together.
+    A larger batch means fewer learner steps per agent-step: 131072 trained the lifelong SRMT 1.37x faster
+    than 65536 on a GPU host (docs/bench-train.md), but it changes the learning, so recipes keep 65536."""
     num_batches_per_epoch: int = 1
     """Minibatches per training iteration (batch_size x this = samples per iteration)."""
     num_epochs: int = 1
