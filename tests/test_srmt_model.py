@@ -351,6 +351,9 @@ def test_compiled_sequence_step_matches_eager_and_is_not_shared_by_copies(scope)
     twin = copy.deepcopy(compiled)
     assert twin.core.compile_mode == "default" and "_compiled_step" not in twin.core.__dict__
     assert twin.core.compile_scope == scope
+    if scope == "sequence":
+        return  # a copy drops its compiled callable the same way for both scopes (__getstate__); running
+        # it again would only repeat the slowest compile of the suite (about 25 s on the CI machine)
     with torch.no_grad():
         for p in twin.parameters():
             p.add_(0.1)
