@@ -178,6 +178,8 @@ def test_a_run_may_resume_under_another_wall_clock_limit_but_not_another_trainin
         (["train.restart=resume"], "the sweep sets train.restart"),
         (["colour=red"], "colour"),
         (["seeds"], "must look like key=value"),
+        (["finish_by_s=-5"], r"finish_by_s=-5\.0 must be >= 0"),
+        (["finish_reserve_s=-1"], r"finish_reserve_s=-1\.0 must be >= 0"),
     ],
 )
 def test_bad_arguments_are_one_line_errors(argv, match):
@@ -230,6 +232,39 @@ def test_budget_steps_leaves_a_short_run_incomplete_and_stop_after_starts_nothin
     assert trained == ["train.restart=overwrite", "train.restart=resume"]
     late = jobs.JobSpec(**{**jobs.spec_dict(spec), "start_before": time.time() - 1})
     assert jobs.run_job(late)["status"] == "not_started" and len(trained) == 2
+
+
+@pytest.mark.parametrize("limit", [0.0, 100.0])
+def test_finish_by_cuts_a_late_runs_wall_clock_limit_and_starts_none_without_a_minute_left(
+    tmp_path, monkeypatch, limit
+):
+    import time
+
+    from agents.sweep import jobs
+
+    args = ["bottleneck-srmt", f"out_dir={tmp_path}", "cores=[srmt]", "seeds=[0]", "finish_by_s=500"]
+    name, (spec,) = plan(parse_args([*args, f"train.train_for_seconds={limit}"]))
+    assert time.time() + 490 < spec.finish_by <= time.time() + 500 and spec.finish_reserve_s == 60
+    seen = []
+
+    def fake_train(cmd, log, timeout_s):
+        seen.append(Path(cmd[4]).read_text())  # the config the training process reads
+        Path(spec.run_dir).mkdir(parents=True, exist_ok=True)
+        Path(spec.run_dir, "config.yaml").write_text(seen[-1])
+        return 0, ""
+
+    monkeypatch.setattr(jobs, "_run", fake_train)
+    monkeypatch.setattr("agents.sf.checkpoint.find_checkpoint", lambda d: Path(d) / "ckpt.pth")
+    monkeypatch.setattr("agents.sf.checkpoint.read_checkpoint", lambda p: {"env_steps": 1000})
+    late = jobs.JobSpec(**{**jobs.spec_dict(spec), "finish_by": time.time() + 200})
+    assert jobs.run_job(late)["status"] == "incomplete"  # cut short: the next invocation resumes it
+    cut = load_experiment(yaml.safe_load(seen[-1])).train.train_for_seconds
+    assert (cut == limit) if limit else (130 <= cut <= 140)  # a shorter limit of its own is kept
+    assert jobs.config_digest(seen[-1]) == jobs.config_digest(spec.config_yaml)  # the same run
+    assert jobs.folder_state(Path(spec.run_dir), spec.config_yaml) == "partial"
+    too_late = jobs.JobSpec(**{**jobs.spec_dict(spec), "finish_by": time.time() + 100})
+    r = jobs.run_job(too_late)
+    assert r["status"] == "not_started" and "under 60 s" in r["error"] and len(seen) == 1
 
 
 STUBBORN_JOB = """

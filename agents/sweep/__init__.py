@@ -110,6 +110,7 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
     root = sweep_dir(cfg, name)
     jobs = []
     start_before = time.time() + cfg.stop_after_s if cfg.stop_after_s else 0.0
+    finish_by = time.time() + cfg.finish_by_s if cfg.finish_by_s else 0.0
     # seed-major order (every core's first seed, then every core's second, ...): a sweep cut short by
     # ``stop_after_s`` or a time limit has compared the cores on the same seeds so far
     pairs = [(core, seed) for core in cfg.cores for seed in cfg.seeds_of(core)]
@@ -143,6 +144,8 @@ def plan(cfg: SweepConfig) -> tuple[str, list[JobSpec]]:
             budget=cfg.budget,
             target_steps=exp.train.train_for_env_steps,
             start_before=start_before,
+            finish_by=finish_by,
+            finish_reserve_s=cfg.finish_reserve_s,
             checkpoint=cfg.checkpoint,
         )
         if cfg.existing == "reuse" and folder_state(Path(spec.run_dir), spec.config_yaml) == "different":

@@ -117,6 +117,14 @@ class SweepConfig:
     """Start no new run after this many seconds of the sweep (0 = no limit): with
     ``train.train_for_seconds`` it keeps one invocation inside a wall-clock limit; the runs not started
     are listed and the same command continues with them."""
+    finish_by_s: float = 0.0
+    """End every run's training this many seconds after the sweep starts (0 = no limit): a run that starts
+    later gets ``train.train_for_seconds`` cut to the time left less ``finish_reserve_s``, and one with less
+    than 60 s of training left is not started. With ``budget=steps`` a cut run is resumed from its own
+    checkpoint by the next invocation, so a device call of fixed length is used to its end instead of idling
+    after the last run that fits whole."""
+    finish_reserve_s: float = 60.0
+    """With ``finish_by_s``: seconds kept back for each cut run's shutdown, checkpoint and evaluation."""
     timeout_s: float = 0.0
     """Stop a run's training or evaluation process after this many seconds (0 = no limit): SIGTERM (a
     training saves a checkpoint, which the next invocation resumes), then after 60 s a kill of it and
@@ -166,7 +174,7 @@ class SweepConfig:
                 raise ValueError(f"{key}={getattr(self, key)} must be in (0, 1]")
         if not 0.0 < self.confidence < 1.0:
             raise ValueError(f"confidence={self.confidence} must be in (0, 1)")
-        for key in ("timeout_s", "stop_after_s"):
+        for key in ("timeout_s", "stop_after_s", "finish_by_s", "finish_reserve_s"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key}={getattr(self, key)} must be >= 0")
         if self.scheduler and self.backend != "dask":

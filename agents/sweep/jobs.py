@@ -46,6 +46,10 @@ class JobSpec:
     """``train.train_for_env_steps`` of the run (what ``budget=steps`` waits for)."""
     start_before: float = 0.0
     """Unix time after which the job does not start (0 = any time); it then reports ``not_started``."""
+    finish_by: float = 0.0
+    """Unix time by which the job's training ends (0 = no limit): ``train.train_for_seconds`` is cut to the
+    time left less ``finish_reserve_s``; with less than :data:`MIN_SLICE_S` left the job does not start."""
+    finish_reserve_s: float = 60.0
     checkpoint: str = "latest"
     """Which checkpoint is evaluated: ``latest`` or ``best`` (sample-factory's ``best_*.pth``)."""
 
@@ -173,6 +177,22 @@ def _stop_job(proc: subprocess.Popen, grace_s: float | None = None) -> None:
     psutil.wait_procs(left, timeout=5)
 
 
+MIN_SLICE_S = 60.0
+"""The shortest training slice ``finish_by_s`` starts: less would be mostly the run's start-up."""
+
+
+def _cut_to_deadline(config_yaml: str, seconds: float) -> str:
+    """``config_yaml`` with ``train.train_for_seconds`` at most ``seconds`` (an operational key: the run's
+    identity, :func:`config_digest`, does not change)."""
+    import yaml
+
+    data = yaml.safe_load(config_yaml)
+    train = data.setdefault("train", {})
+    limit = float(train.get("train_for_seconds") or 0.0)
+    train["train_for_seconds"] = round(seconds if limit <= 0 else min(limit, seconds), 1)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
 def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     """Train (unless a finished run of the same config is there) and evaluate one run; a result dict."""
     if isinstance(spec, dict):
@@ -195,9 +215,22 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
             status="not_started",
             error="stop_after_s reached before this run started",
         )
+    config_yaml = spec.config_yaml
+    if spec.finish_by and state != "done":
+        left = spec.finish_by - time.time() - spec.finish_reserve_s
+        if left < MIN_SLICE_S:
+            return dict(
+                core=spec.core,
+                seed=spec.seed,
+                run=spec.run,
+                run_dir=spec.run_dir,
+                status="not_started",
+                error=f"finish_by_s: {max(left, 0.0):.0f} s of training left, under {MIN_SLICE_S:.0f} s",
+            )
+        config_yaml = _cut_to_deadline(config_yaml, left)
     log_dir.mkdir(parents=True, exist_ok=True)
     Path(spec.config_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(spec.config_path).write_text(spec.config_yaml)
+    Path(spec.config_path).write_text(config_yaml)
     result: dict[str, Any] = dict(core=spec.core, seed=spec.seed, run=spec.run, run_dir=str(run_dir))
 
     def failed(error: str) -> dict[str, Any]:
