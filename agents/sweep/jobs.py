@@ -193,6 +193,10 @@ def _cut_to_deadline(config_yaml: str, seconds: float) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
+def _not_started(spec: JobSpec, why: str) -> dict[str, Any]:
+    return dict(core=spec.core, seed=spec.seed, run=spec.run, run_dir=spec.run_dir, status="not_started", error=why)
+
+
 def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     """Train (unless a finished run of the same config is there) and evaluate one run; a result dict."""
     if isinstance(spec, dict):
@@ -207,26 +211,12 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
         and t0 > spec.start_before
         and not (state == "done" and _eval_cached(spec, eval_path))
     ):
-        return dict(
-            core=spec.core,
-            seed=spec.seed,
-            run=spec.run,
-            run_dir=spec.run_dir,
-            status="not_started",
-            error="stop_after_s reached before this run started",
-        )
+        return _not_started(spec, "stop_after_s reached before this run started")
     config_yaml = spec.config_yaml
     if spec.finish_by and state != "done":
         left = spec.finish_by - time.time() - spec.finish_reserve_s
         if left < MIN_SLICE_S:
-            return dict(
-                core=spec.core,
-                seed=spec.seed,
-                run=spec.run,
-                run_dir=spec.run_dir,
-                status="not_started",
-                error=f"finish_by_s: {max(left, 0.0):.0f} s of training left, under {MIN_SLICE_S:.0f} s",
-            )
+            return _not_started(spec, f"finish_by_s: {max(left, 0.0):.0f} s of training left, under {MIN_SLICE_S:.0f} s")
         config_yaml = _cut_to_deadline(config_yaml, left)
     log_dir.mkdir(parents=True, exist_ok=True)
     Path(spec.config_path).parent.mkdir(parents=True, exist_ok=True)
