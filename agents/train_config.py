@@ -25,6 +25,11 @@ class TrainConfig:
     """Runs are written to ``train_dir/<name>/`` (checkpoints, TensorBoard, resolved config)."""
     restart: Literal["resume", "overwrite", "restart"] = "resume"
     """If the run folder exists: continue from its latest checkpoint, delete it, or move it aside."""
+    init_checkpoint: str = ""
+    """Start a new run from the weights of an srmt checkpoint (a .pth file, a checkpoint folder or a run
+    folder; weights-only files such as ``configs/data/srmt-lifelong/srmt-lifelong.pth`` too): fresh
+    optimiser, the agent-step counter continues from the checkpoint's; the model config must match it.
+    Empty = off; ignored when the run folder already holds a checkpoint (that run resumes)."""
     save_every_sec: int = 120
     """Seconds between checkpoints (one is always written at the end)."""
     keep_checkpoints: int = 2

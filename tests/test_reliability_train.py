@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pickle
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -440,3 +441,171 @@ def test_ctrl_c_ends_a_command_with_one_line(monkeypatch, capsys):
     monkeypatch.setitem(cli.COMMANDS, "eval", ("srmt_test_interrupted", "test", 0))
     assert cli.main(["eval", "eval/smoke"]) == 130
     assert capsys.readouterr().err.strip().splitlines() == ["srmt eval: interrupted"]
+
+
+# ------------------------------------------------------------------ train.init_checkpoint: weights of another run
+
+
+def _weights(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if k.startswith("net.")}
+
+
+def _same(a: dict, b: dict) -> bool:
+    import torch
+
+    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
+
+
+def test_init_checkpoint_starts_a_new_run_from_the_weights_and_counters(tmp_path, capfd):
+    from test_train_adapter import _learner
+
+    from agents.sf import train
+    from agents.sf.checkpoint import checkpoint_files, read_checkpoint
+
+    a = train(_tiny(tmp_path, "a"), verbose=False)
+    assert a.status == "success", a.error
+    a_file = checkpoint_files(a.run_dir / "checkpoint_p0")[-1]
+    a_ckpt = read_checkpoint(a_file)
+    a_steps, a_train_step = int(a_ckpt["env_steps"]), int(a_ckpt["train_step"])
+    assert a_steps >= 200 and a_train_step > 0
+    a_weights = {k: v for k, v in a_ckpt["model"].items() if k.startswith("net.")}
+
+    # the learner of the new run: a fresh model differs from A's trained one; loading gives A's weights
+    # and counters with an untouched optimiser and the config's learning rate
+    exp_b = _tiny(
+        tmp_path,
+        "b",
+        train={"init_checkpoint": str(a_file), "train_for_env_steps": a_steps + 200, "learning_rate": 1e-3},
+    )
+    learner, _ = _learner(exp_b)  # cfg without srmt_init_checkpoint: a fresh start
+    assert not _same(_weights(learner.actor_critic), a_weights)
+    learner.cfg.srmt_init_checkpoint = str(a_file)
+    learner.load_from_checkpoint(0)
+    assert _same(_weights(learner.actor_critic), a_weights)
+    assert (learner.train_step, learner.env_steps) == (a_train_step, a_steps)
+    assert learner.optimizer.state_dict()["state"] == {} and learner.curr_lr == 1e-3
+    del learner
+
+    capfd.readouterr()
+    b = train(exp_b, verbose=True)
+    out, _ = capfd.readouterr()
+    assert b.status == "success", b.error
+    assert f"[srmt] starting from the weights of {a_file} ({a_steps:,} agent-steps; fresh optimiser)" in out
+    assert b.env_steps >= a_steps + 200
+    b_files = checkpoint_files(b.run_dir / "checkpoint_p0")
+    b_first = read_checkpoint(b_files[0])
+    assert b_first["env_steps"] > a_steps and b_first["train_step"] > a_train_step
+    # fresh optimiser: Adam has taken B's steps only, not A's as well
+    adam_steps = {int(s["step"]) for s in b_first["optimizer"]["state"].values()}
+    assert adam_steps == {b_first["train_step"] - a_train_step}, (
+        adam_steps,
+        b_first["train_step"],
+        a_train_step,
+    )
+
+
+def test_a_weights_only_file_works_as_init_checkpoint(tmp_path, capfd):
+    import torch
+
+    from agents.sf import train
+    from agents.sf.checkpoint import checkpoint_files, read_checkpoint
+
+    exp = _tiny(tmp_path, "source")
+    _, folder = _saved_run(tmp_path, exp, steps=(300,))
+    full = read_checkpoint(folder)
+    weights_only = tmp_path / "weights.pth"  # as configs/data/srmt-lifelong/srmt-lifelong.pth
+    torch.save({k: full[k] for k in ("model", "srmt", "env_steps", "train_step")}, weights_only)
+    result = train(
+        _tiny(
+            tmp_path, "from-weights", train={"init_checkpoint": str(weights_only), "train_for_env_steps": 500}
+        )
+    )
+    out, _ = capfd.readouterr()
+    assert result.status == "success", result.error
+    assert f"starting from the weights of {weights_only} (300 agent-steps; fresh optimiser)" in out
+    assert result.env_steps >= 500
+    first = read_checkpoint(checkpoint_files(result.run_dir / "checkpoint_p0")[0])
+    assert first["env_steps"] > 300
+    # the counters went on from the file's (a fresh run's Adam would have taken all train steps)
+    assert {int(s["step"]) for s in first["optimizer"]["state"].values()} == {first["train_step"] - 1}
+    # a run folder works too, as read_checkpoint reads it (its newest checkpoint)
+    result = train(
+        _tiny(
+            tmp_path, "from-folder", train={"init_checkpoint": str(folder.parent), "train_for_env_steps": 500}
+        )
+    )
+    out, _ = capfd.readouterr()
+    assert result.status == "success", result.error
+    assert f"starting from the weights of {folder / 'checkpoint_000000001_300.pth'} (300 agent-steps" in out
+
+
+def test_bad_init_checkpoints_are_one_line_errors(tmp_path, capsys):
+    from agents import train as train_cmd
+    from agents.sf import train
+
+    missing = tmp_path / "nowhere.pth"
+    with pytest.raises((FileNotFoundError, ValueError), match="train.init_checkpoint=.*nowhere.pth") as e:
+        train(_tiny(tmp_path, "x", train={"init_checkpoint": str(missing)}), verbose=False)
+    assert "\n" not in str(e.value)
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(ValueError, match="train.init_checkpoint=.*cannot be loaded") as e:
+        train(_tiny(tmp_path, "x", train={"init_checkpoint": str(garbage)}), verbose=False)
+    assert "\n" not in str(e.value)
+
+    # a checkpoint of another model: the first differing tensor, its shapes and the model config
+    other = _tiny(tmp_path, "wide", model={"core": "gru", **TINY, "hidden_size": 16})
+    _, folder = _saved_run(tmp_path, other, steps=(100,))
+    with pytest.raises(ValueError, match=r"train.init_checkpoint=.* net\.\S+ has shape \[") as e:
+        train(_tiny(tmp_path, "x", train={"init_checkpoint": str(folder)}), verbose=False)
+    message = str(e.value)
+    assert "\n" not in message and "model config" in message and "model.hidden_size=16" in message, message
+    assert not (tmp_path / "runs" / "x").exists()  # refused before the runner made a run folder
+    # the command prints it as one line, exit code 2
+    cfg_file = tmp_path / "x.yaml"
+    cfg_file.write_text(configs.to_yaml(_tiny(tmp_path, "x")))
+    assert train_cmd.main([str(cfg_file), f"train.init_checkpoint={folder}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("srmt train: train.init_checkpoint=") and "has shape" in err[-1], err[-3:]
+    assert not any(ln.startswith("srmt train:") for ln in err[:-1])  # the error is that one line
+
+    # a file inside the run folder that train.restart=overwrite deletes first
+    _, own = _saved_run(tmp_path, _tiny(tmp_path, "own"), steps=(100,))
+    with pytest.raises(ValueError, match="lies in the run folder") as e:
+        train(
+            _tiny(tmp_path, "own", train={"init_checkpoint": str(own), "restart": "overwrite"}), verbose=False
+        )
+    assert "\n" not in str(e.value) and (own / "checkpoint_000000001_100.pth").is_file()
+
+
+def test_resume_wins_over_init_checkpoint(tmp_path, capfd):
+    from agents.sf import train
+
+    _, other = _saved_run(tmp_path, _tiny(tmp_path, "other"), steps=(1000,))
+    exp = _tiny(tmp_path, "mine")
+    _, folder = _saved_run(tmp_path, exp)
+    # the same command as the run's first session (with train.init_checkpoint) resumes the run folder
+    result = train(
+        _tiny(tmp_path, "mine", train={"init_checkpoint": str(other), "train_for_env_steps": 400}),
+        verbose=True,
+    )
+    out, _ = capfd.readouterr()
+    assert result.status == "success", result.error
+    assert f"resuming from {folder / 'checkpoint_000000002_200.pth'} (200 agent-steps)" in out
+    lines = [ln for ln in out.splitlines() if "train.init_checkpoint" in ln]
+    assert len(lines) == 1 and "ignored" in lines[0], out
+    assert "starting from the weights" not in out
+    assert 400 <= result.env_steps < 1000  # counted on from its own checkpoint, not the other run's
+
+
+def test_the_shipped_weights_fit_their_recipe():
+    """The docs' command: ``lmapf-srmt-guided-64`` with ``train.init_checkpoint`` = the shipped file."""
+    from agents.sf.training import _init_checkpoint, probe_env
+    from srmt import build_actor_critic
+
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "data" / "srmt-lifelong" / "srmt-lifelong.pth"
+    exp = load_experiment("lmapf-srmt-guided-64", [f"train.init_checkpoint={shipped}"])
+    _, obs_shape, n = probe_env(exp)
+    model = build_actor_critic(exp.model, obs_shape, n)
+    found = _init_checkpoint(exp, Path("train_dir") / exp.name, model.state_dict(), resuming=False)
+    assert found is not None and found[0] == shipped and found[1] == 263_520_256

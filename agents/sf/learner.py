@@ -16,6 +16,8 @@
   that loads, and if none loads that is an error, not a silent fresh start (sample-factory 2.1.1 logs
   the failure and trains from scratch, which is what happens under torch >= 2.6 once a numpy scalar is
   in the checkpoint).
+* ``train.init_checkpoint`` (``cfg.srmt_init_checkpoint``, chosen and checked by ``train()``): a new run
+  takes the weights and step counters of another checkpoint, with a fresh optimiser.
 * Checkpoints are written atomically (temp file, fsync, rename) and found by their exact names, so a
   kill mid-save never breaks a later resume (see the comment above ``get_checkpoints``).
 """
@@ -138,11 +140,40 @@ class SrmtLearner(Learner):
     def load_from_checkpoint(self, policy_id, load_progress=True):
         chosen = self.cfg.get("srmt_resume_checkpoint") or ""
         if not chosen:
+            init = self.cfg.get("srmt_init_checkpoint") or ""
+            if init:
+                return self._load_init_weights(init, load_progress)
             return super().load_from_checkpoint(policy_id, load_progress)
         # exactly the file train() validated and printed; a failure here is an error, never a fresh start
         ckpt = load_weights_only(chosen, map_location=self.device)
         self._load_state(ckpt, load_progress=load_progress)
         return None
+
+    def _load_init_weights(self, path: str, load_progress: bool = True) -> None:
+        """``train.init_checkpoint``: the weights (``net.*``, strictly) and the step counters of another
+        run's checkpoint; the optimiser stays fresh and the learning rate is the config's. The returns
+        normaliser's statistics come along when both the checkpoint and this model have one."""
+        ckpt = load_weights_only(path, what="train.init_checkpoint", map_location=self.device)
+        theirs = ckpt["model"]
+        state = self.actor_critic.state_dict()
+        net = {k for k in state if k.startswith("net.")}
+        if net != {k for k in theirs if k.startswith("net.")}:  # train() checked this; the file changed?
+            raise ValueError(f"train.init_checkpoint {path!r} does not fit the model (its net.* keys differ)")
+        norm = "returns_normalizer."
+        keep = {k for k in state if k.startswith(norm)}
+        take_norm = bool(keep) and keep == {k for k in theirs if k.startswith(norm)}
+        state.update({k: theirs[k] for k in net | (keep if take_norm else set())})
+        self.actor_critic.load_state_dict(state, strict=True)
+        if load_progress:
+            self.train_step = int(ckpt.get("train_step") or 0)
+            self.env_steps = int(ckpt.get("env_steps") or 0)
+        log.info(
+            "Started from the weights of %s at train_step=%d, env_steps=%d (fresh optimiser%s)",
+            path,
+            self.train_step,
+            self.env_steps,
+            "" if take_norm else "; returns normaliser not in the checkpoint, kept fresh" if keep else "",
+        )
 
     def _save_impl(self, name_prefix, name_suffix, keep_checkpoints, verbose=True) -> bool:
         if not self.is_initialized:

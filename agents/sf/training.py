@@ -109,6 +109,7 @@ RESUMABLE_KEYS = frozenset(
             "train_for_seconds",
             "train_dir",
             "restart",
+            "init_checkpoint",
             "save_every_sec",
             "keep_checkpoints",
             "serial",
@@ -217,6 +218,84 @@ def _resume_checkpoint(run_dir: Path, exp: ExperimentConfig, kind: str) -> tuple
 
     folder = run_dir / CHECKPOINT_SUBDIR
     return latest_valid_checkpoint(folder, kind) if folder.is_dir() else None
+
+
+def _init_checkpoint(
+    exp: ExperimentConfig, run_dir: Path, model_state: dict, resuming: bool
+) -> tuple[Path, int] | None:
+    """The file ``train.init_checkpoint`` names and its agent-steps, checked against the model to train
+    (every ``net.*`` tensor: same keys, same shapes), or None when it is off or the run resumes."""
+    source = exp.train.init_checkpoint
+    if not source or resuming:
+        return None
+    from agents.sf.checkpoint import find_checkpoint, latest_valid_checkpoint, read_checkpoint
+
+    what = f"train.init_checkpoint={source}"
+    try:  # what read_checkpoint accepts, and the file it reads (the learner loads exactly that one)
+        p = Path(source)
+        found = latest_valid_checkpoint(p) if p.is_dir() else None
+        if found is None:
+            file = find_checkpoint(p)
+            found = (file, read_checkpoint(file))
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{what}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
+    file, ckpt = found
+    if file != p:
+        what = f"{what} ({file})"
+    if exp.train.restart != "resume" and file.resolve().is_relative_to(run_dir.resolve()):
+        raise ValueError(
+            f"{what} lies in the run folder {str(run_dir)!r}, which train.restart={exp.train.restart} "
+            "removes before training starts; copy it elsewhere first or use another name="
+        )
+    weights = ckpt["model"] if isinstance(ckpt.get("model"), dict) else {}
+    prefix = "net."
+    theirs = {k[len(prefix) :]: _shape(v) for k, v in weights.items() if k.startswith(prefix)}
+    ours = {k: _shape(v) for k, v in model_state.items()}
+    problem = None
+    for key, shape in ours.items():
+        if key not in theirs:
+            problem = f"{prefix}{key} (shape {shape}) is missing from the checkpoint"
+        elif theirs[key] != shape:
+            problem = (
+                f"{prefix}{key} has shape {theirs[key]} in the checkpoint but {shape} in the model to train"
+            )
+        if problem:
+            break
+    extra = [k for k in theirs if k not in ours]
+    if problem is None and extra:
+        problem = f"the checkpoint has {prefix}{extra[0]} (shape {theirs[extra[0]]}), which the model to train lacks"
+    if problem is not None:
+        raise ValueError(
+            f"{what} does not fit the model to train: {problem}; the model config (model.*) must "
+            f"match the checkpoint's{_model_diff(ckpt, exp)}"
+        )
+    return file, int(ckpt.get("env_steps") or 0)
+
+
+def _shape(value: object) -> str:
+    import torch
+
+    return (
+        str(list(value.shape))
+        if isinstance(value, torch.Tensor)
+        else f"<{type(value).__name__}, not a tensor>"
+    )
+
+
+def _model_diff(ckpt: dict, exp: ExperimentConfig) -> str:
+    """`` (it was trained with model.x=..., ...)``: the model keys where the checkpoint's saved config
+    differs from ``exp``, or nothing when that cannot be told."""
+    try:
+        theirs = ckpt["srmt"]["experiment"]["model"]
+        ours = configs.to_dict(exp)["model"]
+        diffs = [f"model.{k}={theirs[k]!r}" for k in sorted(theirs) if k in ours and theirs[k] != ours[k]]
+    except (KeyError, TypeError, AttributeError):
+        return ""
+    if not diffs:
+        return ""
+    return f" (it was trained with {', '.join(diffs[:4])}{', ...' if len(diffs) > 4 else ''})"
 
 
 def _check_run_folder(run_dir: Path, exp: ExperimentConfig) -> None:
@@ -396,7 +475,8 @@ def _train(exp: ExperimentConfig, guard: _InterruptGuard, *, verbose: bool) -> T
     from agents.sf.model import transport_size
     from srmt import build_actor_critic
 
-    state_size = build_actor_critic(exp.model, obs_shape, num_actions).state_size
+    model = build_actor_critic(exp.model, obs_shape, num_actions)
+    state_size = model.state_size
     cfg = make_sf_config(exp, num_agents, transport_size(state_size, exp.model.state_precision))
     check_layout(cfg)
     run_dir = Path(cfg.train_dir) / exp.name
@@ -406,10 +486,15 @@ def _train(exp: ExperimentConfig, guard: _InterruptGuard, *, verbose: bool) -> T
     _check_resume_compatible(run_dir, exp, found[1] if found else None)
     resume_from = (found[0], int(found[1]["env_steps"])) if found else None
     del found  # the weights are loaded again by the learner; do not keep a copy in this process
+    init_from = _init_checkpoint(exp, run_dir, model.state_dict(), resuming=resume_from is not None)
+    del model
     # the learner loads exactly the file announced below (agents.sf.learner.SrmtLearner)
     cfg.srmt_resume_checkpoint = str(resume_from[0]) if resume_from else ""
-    # the env seeds of a resumed run depend on where it resumes (agents.sf.env.env_seed)
-    cfg.srmt_resumed_at = resume_from[1] if resume_from else 0
+    cfg.srmt_init_checkpoint = str(init_from[0]) if init_from else ""
+    # the env seeds of a resumed run depend on where it resumes (agents.sf.env.env_seed); a run started
+    # from other weights goes on from their agent-steps, so it draws new episodes too
+    start = resume_from or init_from
+    cfg.srmt_resumed_at = start[1] if start else 0
     setup_process(cfg)
     register_with_sample_factory({k: v for k, v in cfg.items() if k.startswith("srmt_")})
 
@@ -430,6 +515,18 @@ def _train(exp: ExperimentConfig, guard: _InterruptGuard, *, verbose: bool) -> T
         )
         if resume_from is not None:
             print(f"[srmt] resuming from {resume_from[0]} ({resume_from[1]:,} agent-steps)", flush=True)
+            if exp.train.init_checkpoint:
+                print(
+                    f"[srmt] train.init_checkpoint={exp.train.init_checkpoint} ignored: the run folder "
+                    "holds a checkpoint, so the run resumes",
+                    flush=True,
+                )
+        elif init_from is not None:
+            print(
+                f"[srmt] starting from the weights of {init_from[0]} ({init_from[1]:,} agent-steps; "
+                "fresh optimiser)",
+                flush=True,
+            )
 
     try:
         status = runner.init()
