@@ -64,7 +64,7 @@ def _import_plugins_early(source: str, cli_plugins: list[str]) -> None:
     plugins: list[str] = []
     try:
         path = configs.resolve(source)
-        data = yaml.safe_load(path.read_text()) or {}
+        data = configs.load_yaml(path.read_text()) or {}
         plugins += list((data.get("train") or {}).get("plugins") or [])
     except (configs.ConfigError, OSError, yaml.YAMLError, AttributeError):
         pass  # load_experiment reports a bad config properly

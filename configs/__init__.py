@@ -59,11 +59,31 @@ def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
     )
 
 
+class _Yaml12BoolLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans: only true/false (any case). PyYAML follows YAML 1.1,
+    where on/off/yes/no/y/n are booleans too, so ``compile: off`` read as False and failed against the
+    choices ['off', ...]; here they stay text (a bool field still accepts the text, OmegaConf converts it)."""
+
+
+_Yaml12BoolLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12BoolLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_yaml(text: str) -> Any:
+    """A user-written YAML document (a config file) as plain data, with YAML 1.2's booleans."""
+    return yaml.load(text, Loader=_Yaml12BoolLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
     if path in seen:
         raise ConfigError(f"config {path} includes itself through 'base'")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"config {path}: invalid YAML ({_yaml_reason(e)})") from None
     except UnicodeDecodeError:
@@ -102,6 +122,9 @@ def _yaml_reason(e: yaml.YAMLError) -> str:
 _KEY = re.compile(r"^[^\s.=\[\]'\"\\$]+(\.[^\s.=\[\]'\"\\$]+)*$")
 
 
+_YAML11_BOOL = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
+
+
 def _parse_override(ov: str) -> Any:
     """One ``key=value`` override as an OmegaConf tree; a value that is not YAML is a one-line error."""
     key, _, value = ov.partition("=")
@@ -110,6 +133,11 @@ def _parse_override(ov: str) -> Any:
             f"override {ov!r}: {key!r} is not a config key; keys are dotted names such as env.num_agents "
             "or eval.algorithms.MyModel.kind"
         )
+    if _YAML11_BOOL.match(value):
+        # PyYAML reads YAML 1.1, where on/off/yes/no are booleans, so `train.compile=off` became False and
+        # failed against the choices ['off', ...]; keep them text as YAML 1.2 does (only true/false are
+        # booleans): a choice field gets its word, and OmegaConf still reads the text as a bool field's value
+        ov = f"{key}='{value}'"
     try:
         return OmegaConf.from_dotlist([ov])
     except yaml.YAMLError as e:

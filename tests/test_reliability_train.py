@@ -609,3 +609,42 @@ def test_the_shipped_weights_fit_their_recipe():
     model = build_actor_critic(exp.model, obs_shape, n)
     found = _init_checkpoint(exp, Path("train_dir") / exp.name, model.state_dict(), resuming=False)
     assert found is not None and found[0] == shipped and found[1] == 263_520_256
+
+
+# ------------------------------------------------------------------ YAML 1.1 booleans (on/off/yes/no)
+
+
+def test_off_is_the_choice_off_in_overrides_and_files(tmp_path):
+    # PyYAML's YAML 1.1 read `off` as False, and `train.compile=off` failed against ['off', 'default', ...]
+    exp = load_experiment("bottleneck-srmt", ["train.compile=off", "train.autocast=off"])
+    assert (exp.train.compile, exp.train.autocast) == ("off", "off")
+    f = tmp_path / "exp.yaml"
+    f.write_text("base: [experiment/bottleneck-srmt.yaml]\ntrain:\n  compile: off\n  serial: yes\n")
+    exp = load_experiment(str(f))
+    assert exp.train.compile == "off" and exp.train.serial is True
+
+
+@pytest.mark.parametrize("word", ["Off", "OFF"])
+def test_other_spellings_of_off_are_a_one_line_error_not_a_silent_false(tmp_path, word):
+    f = tmp_path / "exp.yaml"
+    f.write_text(f"base: [experiment/bottleneck-srmt.yaml]\ntrain:\n  compile: {word}\n")
+    for source, overrides in (("bottleneck-srmt", [f"train.compile={word}"]), (str(f), [])):
+        with pytest.raises(configs.ConfigError, match=f"Invalid value '{word}'") as e:
+            load_experiment(source, overrides)
+        assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "text, value", [("yes", True), ("on", True), ("no", False), ("off", False), ("true", True)]
+)
+def test_yaml11_words_still_set_bool_fields(text, value):
+    assert load_experiment("bottleneck-srmt", [f"train.serial={text}"]).train.serial is value
+    assert configs.load_yaml(f"a: {text}") == {"a": text if text != "true" else True}
+
+
+def test_a_yaml11_word_for_a_choice_field_that_lacks_it_is_one_line():
+    with pytest.raises(
+        configs.ConfigError, match=r"train.compile: Invalid value 'yes', expected one of"
+    ) as e:
+        load_experiment("bottleneck-srmt", ["train.compile=yes"])
+    assert "\n" not in str(e.value)

@@ -9,8 +9,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
 import configs
 from agents.eval.algorithms import BuiltAlgorithm, build_algorithm, resolve_file
 from agents.eval.animation import text_trace, write_svg
@@ -47,7 +45,7 @@ def load_eval_config(
     dotted overrides. For an experiment config the overrides use its keys (``eval.run=[PIBT]``)."""
     if source is not None and not isinstance(source, dict):
         path = configs.resolve(source)
-        data = yaml.safe_load(path.read_text()) or {}
+        data = configs.load_yaml(path.read_text()) or {}
         if isinstance(data, dict) and "eval" in data:
             from agents.config import ExperimentConfig
 
