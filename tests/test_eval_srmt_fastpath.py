@@ -197,3 +197,24 @@ def test_a_guided_policy_compiles_the_planner_when_it_is_built():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"  # every kernel of a step is compiled before episode 1
+
+
+def test_temperature_one_is_the_default_and_a_low_temperature_is_argmax():
+    inst = _tiny_instances()[0]
+    a_default, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu"), inst)
+    a_one, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "sample", 1.0), inst)
+    a_cold, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "sample", 1e-4), inst)
+    a_argmax, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "argmax"), inst)
+    a_hot, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "sample", 5.0), inst)
+    assert np.array_equal(a_default, a_one)
+    assert np.array_equal(a_cold, a_argmax)  # softmax(logits / 1e-4) puts all mass on the largest logit
+    assert not np.array_equal(a_hot, a_one)  # the option does change the sampled actions
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_bad_temperature_is_one_line(bad):
+    from agents.eval_config import AlgorithmConfig
+
+    with pytest.raises(ValueError, match=r"temperature=.* is invalid; allowed: a number > 0") as e:
+        AlgorithmConfig(kind="srmt", checkpoint=SRMT_LIFELONG_CHECKPOINT, options={"temperature": bad})
+    assert "\n" not in str(e.value)

@@ -11,6 +11,7 @@ ExperimentConfig)`` and srmt's own env (its observations are what the model was 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,9 @@ def resolve_file(path: str, what: str, folders: bool = False) -> Path:
 class SrmtPolicy:
     """A trained srmt ActorCritic acting in srmt's env: one environment (G = 1), all agents at once."""
 
-    def __init__(self, checkpoint: str, device: str, action_selection: str = "sample") -> None:
+    def __init__(
+        self, checkpoint: str, device: str, action_selection: str = "sample", temperature: float = 1.0
+    ) -> None:
         import torch
 
         try:
@@ -70,6 +73,7 @@ class SrmtPolicy:
         self.torch = torch
         self.device = torch.device(device)
         self.action_selection = action_selection
+        self.temperature = float(temperature)
         self.generator = torch.Generator(device=self.device)
         self.state: Any = None
         self.first = True
@@ -106,9 +110,8 @@ class SrmtPolicy:
             if self.action_selection == "argmax":
                 actions = logits.argmax(-1)
             else:
-                actions = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=self.generator)[
-                    :, 0
-                ]
+                scaled = logits.float() if self.temperature == 1.0 else logits.float() / self.temperature
+                actions = torch.multinomial(torch.softmax(scaled, -1), 1, generator=self.generator)[:, 0]
         self.first = False
         return actions.cpu().numpy().astype(np.int64)
 
@@ -263,9 +266,20 @@ def _follower_lite(spec: AlgorithmConfig) -> Algorithm:
     )
 
 
+@dataclass
+class SrmtOptions:
+    temperature: float = 1.0
+    """Sampling temperature with ``action_selection=sample``: actions are drawn from softmax(logits / T);
+    1 = the policy as trained, below 1 sharper (towards argmax), above 1 flatter."""
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature={self.temperature!r} is invalid; allowed: a number > 0")
+
+
 def _srmt(spec: AlgorithmConfig) -> BuiltAlgorithm:
     # a checkpoint of a non-grid env plays its own env (an env task, agents.eval.tasks), not the map sets
-    policy = SrmtPolicy(spec.checkpoint, spec.device, spec.action_selection)
+    policy = SrmtPolicy(spec.checkpoint, spec.device, spec.action_selection, spec.opts.temperature)
     return BuiltAlgorithm(policy, "envs", policy.env_config)
 
 
@@ -293,5 +307,7 @@ register_algorithm("pibt_paper", _pibt_paper, replace=True)
 register_algorithm("wpibt", _wpibt, replace=True)
 register_algorithm("random", _random, any_env=True, replace=True)
 register_algorithm("follower_lite", _follower_lite, needs_checkpoint=True, replace=True)
-register_algorithm("srmt", _srmt, backend="envs", needs_checkpoint=True, any_env=True, replace=True)
+register_algorithm(
+    "srmt", _srmt, SrmtOptions, backend="envs", needs_checkpoint=True, any_env=True, replace=True
+)
 register_algorithm("rate", _rate, backend="envs", needs_checkpoint=True, replace=True)
