@@ -264,7 +264,11 @@ def test_sigterm_stops_a_parallel_run_and_leaves_no_process(fault, tmp_path, tar
         assert proc.returncode == 130, out[-2000:]
         # Python's multiprocessing resource tracker (a child that outlives a killed run by a moment) may
         # warn about a leaked semaphore after srmt's last line: interpreter shutdown, not srmt's output
-        lines = [ln for ln in out.strip().splitlines() if "resource_tracker" not in ln and "warnings.warn(" not in ln]
+        lines = [
+            ln
+            for ln in out.strip().splitlines()
+            if "resource_tracker" not in ln and "warnings.warn(" not in ln
+        ]
         assert lines[-1].startswith("srmt train: interrupted"), out[-2000:]
         if target == "main":
             assert lines[-1].startswith("srmt train: interrupted; checkpoints so far are in")

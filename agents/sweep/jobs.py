@@ -194,7 +194,9 @@ def _cut_to_deadline(config_yaml: str, seconds: float) -> str:
 
 
 def _not_started(spec: JobSpec, why: str) -> dict[str, Any]:
-    return dict(core=spec.core, seed=spec.seed, run=spec.run, run_dir=spec.run_dir, status="not_started", error=why)
+    return dict(
+        core=spec.core, seed=spec.seed, run=spec.run, run_dir=spec.run_dir, status="not_started", error=why
+    )
 
 
 def run_job(spec: JobSpec | dict) -> dict[str, Any]:
@@ -216,7 +218,9 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
     if spec.finish_by and state != "done":
         left = spec.finish_by - time.time() - spec.finish_reserve_s
         if left < MIN_SLICE_S:
-            return _not_started(spec, f"finish_by_s: {max(left, 0.0):.0f} s of training left, under {MIN_SLICE_S:.0f} s")
+            return _not_started(
+                spec, f"finish_by_s: {max(left, 0.0):.0f} s of training left, under {MIN_SLICE_S:.0f} s"
+            )
         config_yaml = _cut_to_deadline(config_yaml, left)
     log_dir.mkdir(parents=True, exist_ok=True)
     Path(spec.config_path).parent.mkdir(parents=True, exist_ok=True)
