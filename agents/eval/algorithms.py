@@ -43,7 +43,12 @@ class SrmtPolicy:
     """A trained srmt ActorCritic acting in srmt's env: one environment (G = 1), all agents at once."""
 
     def __init__(
-        self, checkpoint: str, device: str, action_selection: str = "sample", temperature: float = 1.0
+        self,
+        checkpoint: str,
+        device: str,
+        action_selection: str = "sample",
+        temperature: float = 1.0,
+        pool: str = "shared",
     ) -> None:
         import torch
 
@@ -74,6 +79,11 @@ class SrmtPolicy:
         self.device = torch.device(device)
         self.action_selection = action_selection
         self.temperature = float(temperature)
+        if pool != "shared":
+            from srmt.controls import check_pool_control
+
+            check_pool_control(self.model, pool)
+        self.pool = pool
         self.generator = torch.Generator(device=self.device)
         self.state: Any = None
         self.first = True
@@ -105,7 +115,14 @@ class SrmtPolicy:
             reset = torch.ones((1, A), dtype=torch.bool, device=self.device) if self.first else None
             flags = np.asarray(state.active, dtype=bool)
             active = None if flags.all() else torch.as_tensor(flags, device=self.device)[None]
-            logits, _, self.state = self.model.step(obs, self.state, reset, active, None)
+            if self.pool == "shared":
+                logits, _, self.state = self.model.step(obs, self.state, reset, active, None)
+            else:  # a pool control (srmt.controls): the trained step with the pool replaced
+                from srmt.controls import control_step
+
+                logits, _, self.state = control_step(
+                    self.model, obs, self.state, reset, active, pool=self.pool
+                )
             logits = logits.reshape(A, -1)
             if self.action_selection == "argmax":
                 actions = logits.argmax(-1)
@@ -272,14 +289,23 @@ class SrmtOptions:
     """Sampling temperature with ``action_selection=sample``: actions are drawn from softmax(logits / T);
     1 = the policy as trained, below 1 sharper (towards argmax), above 1 flatter."""
 
+    pool: str = "shared"
+    """What the shared-memory cross-attention reads (``srmt.controls``): ``shared`` (the trained pool of
+    the episode's agents) or ``own`` (each agent only its own memory, as an ``rmt`` core reads): a
+    control that measures how much a trained SRMT relies on the other agents' memories."""
+
     def __post_init__(self) -> None:
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature={self.temperature!r} is invalid; allowed: a number > 0")
+        if self.pool not in ("shared", "own"):
+            raise ValueError(f"pool={self.pool!r} is invalid; allowed: shared, own")
 
 
 def _srmt(spec: AlgorithmConfig) -> BuiltAlgorithm:
     # a checkpoint of a non-grid env plays its own env (an env task, agents.eval.tasks), not the map sets
-    policy = SrmtPolicy(spec.checkpoint, spec.device, spec.action_selection, spec.opts.temperature)
+    policy = SrmtPolicy(
+        spec.checkpoint, spec.device, spec.action_selection, spec.opts.temperature, spec.opts.pool
+    )
     return BuiltAlgorithm(policy, "envs", policy.env_config)
 
 
