@@ -446,6 +446,32 @@ def test_two_tiny_runs_train_in_their_own_folders_and_give_one_table(local_sweep
     assert len((root / "runs.csv").read_text().splitlines()) == 1 + 2 * 2 + 2  # header, srmt x2 pools, none
 
 
+def test_a_sweep_without_controls_reuses_an_evaluation_made_with_them(local_sweep):
+    # the eleventh session's GPU call ran a sweep without controls= over runs evaluated with them: each srmt
+    # run was evaluated again and its stored controls overwritten; an evaluation with more controls
+    # answers a request with fewer
+    import dataclasses
+
+    cfg, first = local_sweep
+    stored = Path(cfg.out_dir) / "tiny" / "results" / "tiny-srmt-s0.eval.json"
+    before = stored.read_bytes()
+    plain = run_sweep(dataclasses.replace(cfg, controls=[]), log=lambda s: None)
+    runs = {r["run"]: r for r in plain["runs"]}
+    assert all(not r["trained"] for r in runs.values())
+    assert set(runs["tiny-srmt-s0"]["eval"]) == {"shared"}  # what was asked for, not what is stored
+    assert (
+        runs["tiny-srmt-s0"]["eval"]["shared"]
+        == {r["run"]: r for r in first["runs"]}["tiny-srmt-s0"]["eval"]["shared"]
+    )
+    assert stored.read_bytes() == before  # not evaluated again, the controls kept
+    # a control that is not stored is evaluated
+    from agents.sweep import jobs
+
+    key = json.loads(before)["key"]
+    assert jobs._covers(key, {**key, "controls": []}) and not jobs._covers(key, {**key, "controls": ["own"]})
+    assert not jobs._covers(key, {**key, "controls": [], "episodes": key["episodes"] + 1})
+
+
 def test_same_command_reuses_finished_runs_and_refuses_another_config(local_sweep):
     cfg, first = local_sweep
     again = run_sweep(cfg, log=lambda s: None)  # nothing retrained, evaluations reused

@@ -288,7 +288,8 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
         if rc != 0:
             return failed(f"evaluation failed (exit {rc}): {err}")
         cached = json.loads(eval_path.read_text())
-    result["eval"] = cached["eval"]
+    wanted = {"shared", *(spec.eval.get("controls") or ())}
+    result["eval"] = {c: rows for c, rows in cached["eval"].items() if c in wanted}
     result["eval_wall_s"] = cached.get("wall_s")
     result["steps_to_train_csr"], result["train_csr_last"] = steps_to_csr(run_dir, spec.train_csr)
     result.update(status="ok", error=None, wall_s=time.time() - t0)
@@ -335,11 +336,25 @@ def _eval_key(spec: JobSpec) -> dict[str, Any]:
     return dict(checkpoint=checkpoint, **spec.eval)
 
 
+def _covers(stored: Any, wanted: dict[str, Any]) -> bool:
+    """Whether an evaluation stored under key ``stored`` answers key ``wanted``: the same key, or the same
+    but with more pool ``controls`` (their extra entries are dropped from what is reported). So a sweep
+    run without ``controls=`` does not evaluate again, and overwrite, the runs whose controls it has."""
+    if not isinstance(stored, dict):
+        return False
+    if stored == wanted:
+        return True
+    rest = {k: v for k, v in stored.items() if k != "controls"}
+    return rest == {k: v for k, v in wanted.items() if k != "controls"} and set(
+        wanted.get("controls") or ()
+    ) <= set(stored.get("controls") or ())
+
+
 def _eval_cached(spec: JobSpec, eval_path: Path) -> bool:
     if spec.existing == "overwrite" or not eval_path.is_file():
         return False
     try:
-        return json.loads(eval_path.read_text()).get("key") == _eval_key(spec)
+        return _covers(json.loads(eval_path.read_text()).get("key"), _eval_key(spec))
     except (OSError, ValueError, FileNotFoundError):
         return False
 
