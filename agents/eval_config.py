@@ -78,6 +78,9 @@ class AlgorithmConfig:
         opts = typed_options(
             self.kind, spec.options_type, self.options, key="options", what=f"algorithm kind {self.kind!r}"
         )
+        check = getattr(opts, "check_algorithm", None)
+        if callable(check):  # the options against the rest of this config (srmt: temperature vs argmax)
+            check(self)
         object.__setattr__(self, "_opts", opts)
 
     @property

@@ -28,8 +28,10 @@ class TrainConfig:
     init_checkpoint: str = ""
     """Start a new run from the weights of an srmt checkpoint (a .pth file, a checkpoint folder or a run
     folder; weights-only files such as ``configs/data/srmt-lifelong/srmt-lifelong.pth`` too): fresh
-    optimiser, the agent-step counter continues from the checkpoint's; the model config must match it.
-    Empty = off; ignored when the run folder already holds a checkpoint (that run resumes)."""
+    optimiser, the agent-step counter continues from the checkpoint's, so ``train_for_env_steps`` (the
+    total) must be larger than its agent-steps; the model config must match it (only ``model.dropout``
+    and ``model.state_precision`` may differ). Empty = off; ignored when the run folder already holds a
+    checkpoint (that run resumes)."""
     save_every_sec: int = 120
     """Seconds between checkpoints (one is always written at the end)."""
     keep_checkpoints: int = 2

@@ -10,14 +10,23 @@ A YAML file may list other files under ``base:`` (paths relative to this folder 
 are merged first, in order, so presets compose. An entry is either a path, merged at the top level
 (``base: [model/srmt-bottleneck.yaml]``), or a one-key mapping ``{section: path}`` that nests a
 component preset under that section (``base: [{env: env/bottleneck-train.yaml}]``).
+
+Files and overrides are read as YAML 1.1 (``yaml.safe_load``; OmegaConf's dotlist for overrides), where
+a bare on/off/yes/no/y/n is a boolean, except where the schema's field is text (``str``, a ``Literal`` of
+strings, an ``Optional`` of those): there the word stays the word, so ``train.compile=off`` is the
+choice 'off' while ``train.sf_overrides.with_vtrace=no`` (untyped) is False, as it always was.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
 import re
+import types
+import typing
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 from omegaconf import OmegaConf
@@ -59,31 +68,117 @@ def resolve(name: str | Path, relative_to: Path | None = None) -> Path:
     )
 
 
-class _Yaml12BoolLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2's booleans: only true/false (any case). PyYAML follows YAML 1.1,
-    where on/off/yes/no/y/n are booleans too, so ``compile: off`` read as False and failed against the
-    choices ['off', ...]; here they stay text (a bool field still accepts the text, OmegaConf converts it)."""
+class _WordsAsWritten(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's booleans (only true/false): on/off/yes/no/y/n stay the words
+    as written. Used only to recover those words where the schema wants text (:func:`_words_as_text`)."""
 
 
-_Yaml12BoolLoader.yaml_implicit_resolvers = {
+_WordsAsWritten.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Yaml12BoolLoader.add_implicit_resolver(
+_WordsAsWritten.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
 
-
-def load_yaml(text: str) -> Any:
-    """A user-written YAML document (a config file) as plain data, with YAML 1.2's booleans."""
-    return yaml.load(text, Loader=_Yaml12BoolLoader)  # noqa: S506 - a SafeLoader subclass
+_YAML11_WORD = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
 
 
-def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
+def _takes_text(tp: Any) -> bool:
+    """A place of type ``tp`` takes text: ``str``, a ``Literal`` of strings, an ``Enum``, or an
+    ``Optional``/``Union`` of those (a union that also takes ``bool`` keeps the boolean)."""
+    if tp is str or (isinstance(tp, type) and issubclass(tp, enum.Enum)):
+        return True
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return any(isinstance(a, str) for a in typing.get_args(tp))
+    if origin is Union or origin is types.UnionType:
+        members = [m for m in typing.get_args(tp) if m is not type(None)]
+        return bool not in members and any(_takes_text(m) for m in members)
+    return False
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an annotation that cannot be evaluated here: that field is untyped for this
+        return {}
+
+
+def _member_type(tp: Any, key: Any) -> Any:
+    """The type of entry ``key`` of a value of type ``tp`` (a dataclass field, a dict value, a list or
+    tuple item); ``Any`` where the schema does not say."""
+    if typing.get_origin(tp) is Union or typing.get_origin(tp) is types.UnionType:
+        members = [m for m in typing.get_args(tp) if m is not type(None)]
+        tp = next((m for m in members if _member_type(m, key) is not Any), Any)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _field_types(tp).get(key, Any) if isinstance(key, str) else Any
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is dict:
+        return args[1] if len(args) == 2 else Any
+    if origin in (list, tuple) and args:
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            return args[0]
+        index = int(key) if isinstance(key, int) or str(key).isdigit() else -1
+        return args[index] if 0 <= index < len(args) else Any
+    return Any
+
+
+def _words_as_text(read: Any, written: Any, tp: Any) -> Any:
+    """``read`` (YAML 1.1: on/off/yes/no/y/n are booleans) with each boolean that was such a bare word put
+    back to the word where the schema type ``tp`` takes text, so that ``compile: off`` is the choice
+    'off' while ``sf_overrides: {with_vtrace: no}`` (untyped) stays False. ``written`` is the same text
+    read with YAML 1.2 booleans (the words as written). Returns ``read`` itself when nothing changed."""
+    if isinstance(read, bool):
+        word = isinstance(written, str) and _YAML11_WORD.match(written)
+        return written if word and _takes_text(tp) else read
+    if isinstance(read, dict) and isinstance(written, dict):
+        out: Any = {k: _words_as_text(v, written.get(k), _member_type(tp, k)) for k, v in read.items()}
+        same = all(out[k] is v for k, v in read.items())
+    elif isinstance(read, list) and isinstance(written, list) and len(read) == len(written):
+        out = [_words_as_text(v, w, _member_type(tp, i)) for i, (v, w) in enumerate(zip(read, written))]
+        same = all(x is y for x, y in zip(out, read))
+    else:
+        return read
+    return read if same else out
+
+
+def load_yaml(text: str, schema: Any = None) -> Any:
+    """A user-written YAML document (a config file) as plain data, read as ``yaml.safe_load`` reads it
+    (YAML 1.1: bare on/off/yes/no/y/n are booleans), except where ``schema`` (a dataclass type) has a
+    text field (``str``, a ``Literal`` of strings, or an ``Optional`` of those): there such a word is
+    the word (``compile: off`` is 'off'). Without ``schema`` every value is read as ``yaml.safe_load``."""
+    read = yaml.safe_load(text)
+    if schema is None or not _has_bool(read):
+        return read
+    return _words_as_text(read, _as_written(text), schema)
+
+
+def _as_written(text: str) -> Any:
+    """``text`` read with YAML 1.2's booleans, or None where PyYAML's Python parser refuses what the one
+    that read it first accepted (OmegaConf's C loader takes a trailing tab): no word is recovered then."""
+    try:
+        return yaml.load(text, Loader=_WordsAsWritten)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError:
+        return None
+
+
+def _has_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, dict):
+        return any(_has_bool(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_bool(v) for v in value)
+    return False
+
+
+def _read_yaml(path: Path, schema: Any = None, seen: tuple[Path, ...] = ()) -> Any:
     if path in seen:
         raise ConfigError(f"config {path} includes itself through 'base'")
     try:
-        data = load_yaml(path.read_text()) or {}
+        data = load_yaml(path.read_text(), schema) or {}
     except yaml.YAMLError as e:
         raise ConfigError(f"config {path}: invalid YAML ({_yaml_reason(e)})") from None
     except UnicodeDecodeError:
@@ -99,10 +194,10 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> Any:
     for b in bases:
         if isinstance(b, dict) and len(b) == 1:
             ((section, sub),) = b.items()
-            nested = OmegaConf.create({section: _read_yaml(resolve(sub, path.parent), seen + (path,))})
-            merged = OmegaConf.merge(merged, nested)
+            inner = _read_yaml(resolve(sub, path.parent), _member_type(schema, section), seen + (path,))
+            merged = OmegaConf.merge(merged, OmegaConf.create({section: inner}))
         elif isinstance(b, str):
-            merged = OmegaConf.merge(merged, _read_yaml(resolve(b, path.parent), seen + (path,)))
+            merged = OmegaConf.merge(merged, _read_yaml(resolve(b, path.parent), schema, seen + (path,)))
         else:
             raise ConfigError(f"config {path}: base entry {b!r} must be a path or {{section: path}}")
     return OmegaConf.merge(merged, OmegaConf.create(data))
@@ -122,24 +217,20 @@ def _yaml_reason(e: yaml.YAMLError) -> str:
 _KEY = re.compile(r"^[^\s.=\[\]'\"\\$]+(\.[^\s.=\[\]'\"\\$]+)*$")
 
 
-_YAML11_BOOL = re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
+def _parse_override(ov: str, schema: Any = None) -> Any:
+    """One ``key=value`` override as an OmegaConf tree; a value that is not YAML is a one-line error.
 
-
-def _parse_override(ov: str) -> Any:
-    """One ``key=value`` override as an OmegaConf tree; a value that is not YAML is a one-line error."""
+    The value is read as OmegaConf reads a dotlist (YAML 1.1: bare on/off/yes/no/y/n are booleans),
+    except that where ``schema`` has a text field at ``key`` (or inside it) such a word stays the word,
+    as in config files (:func:`load_yaml`): ``train.compile=off`` is 'off'."""
     key, _, value = ov.partition("=")
     if not _KEY.match(key):
         raise ConfigError(
             f"override {ov!r}: {key!r} is not a config key; keys are dotted names such as env.num_agents "
             "or eval.algorithms.MyModel.kind"
         )
-    if _YAML11_BOOL.match(value):
-        # PyYAML reads YAML 1.1, where on/off/yes/no are booleans, so `train.compile=off` became False and
-        # failed against the choices ['off', ...]; keep them text as YAML 1.2 does (only true/false are
-        # booleans): a choice field gets its word, and OmegaConf still reads the text as a bool field's value
-        ov = f"{key}='{value}'"
     try:
-        return OmegaConf.from_dotlist([ov])
+        tree = OmegaConf.from_dotlist([ov])
     except yaml.YAMLError as e:
         # OmegaConf parses the value as YAML: `[`, `@x`, `%x`, `*x`, `!x`, a backtick... raise PyYAML errors
         raise ConfigError(
@@ -153,6 +244,18 @@ def _parse_override(ov: str) -> Any:
     ) as e:  # OmegaConf's dotlist parser has crashed on odd input (IndexError); never a traceback
         reason = (str(e).splitlines() or [""])[0]
         raise ConfigError(f"override {ov!r} cannot be parsed ({type(e).__name__}: {reason})") from None
+    read: Any = OmegaConf.to_container(tree, resolve=False)
+    target = schema
+    for part in key.split("."):  # from_dotlist nests the value under the key's parts
+        read, target = read[part], _member_type(target, part)
+    if schema is None or not _has_bool(read):
+        return tree
+    fixed = _words_as_text(read, _as_written(value), target)
+    if fixed is read:
+        return tree
+    out = OmegaConf.create()
+    OmegaConf.update(out, key, fixed)  # what from_dotlist does with the value it read
+    return out
 
 
 _INTERPOLATION = re.compile(r"(\\*)\$\{")
@@ -195,12 +298,12 @@ def load(schema: type[T], source: str | Path | dict | None = None, overrides: li
         elif source is not None:
             path = resolve(source)
             what = f"config {path.name}"
-            cfg = OmegaConf.merge(cfg, _read_yaml(path))
+            cfg = OmegaConf.merge(cfg, _read_yaml(path, schema))
         for ov in overrides or []:
             if "=" not in ov:
                 raise ConfigError(f"override {ov!r} must look like key=value (e.g. env.num_agents=8)")
             what = f"override {ov!r}"
-            cfg = OmegaConf.merge(cfg, _parse_override(ov))
+            cfg = OmegaConf.merge(cfg, _parse_override(ov, schema))
         what = "config"
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:

@@ -1,9 +1,10 @@
 """The shared YAML loader: presets compose, overrides apply, bad keys/values are one-line errors."""
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Optional
 
 import pytest
+import yaml
 
 import configs
 from configs import ConfigError
@@ -91,3 +92,77 @@ def test_shipped_experiment_configs_load():
     for name in configs.available("experiment"):
         cfg = configs.load(ExperimentConfig, name)
         assert isinstance(cfg, ExperimentConfig)
+
+
+# ------------------------------------------ YAML 1.1 words (on/off/yes/no/y/n): booleans unless text is wanted
+
+
+@dataclass
+class Words:
+    choice: Literal["off", "on", "auto"] = "auto"
+    text: str = ""
+    maybe: Optional[str] = None
+    names: list[str] = field(default_factory=list)
+    flag: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+    anything: Any = None
+    inners: dict[str, Inner] = field(default_factory=dict)
+
+
+def test_a_bare_word_is_the_word_where_the_schema_wants_text_and_a_boolean_elsewhere(tmp_path):
+    text = (
+        "choice: off\ntext: no\nmaybe: yes\nnames: [on, off, 'n']\nflag: on\n"
+        "extra: {a: [on, off], b: 'off', c: no}\nanything: off\n"
+    )
+    (tmp_path / "w.yaml").write_text(text)
+    want = Words(
+        choice="off",
+        text="no",
+        maybe="yes",
+        names=["on", "off", "n"],
+        flag=True,
+        extra={"a": [True, False], "b": "off", "c": False},  # untyped: as yaml.safe_load reads it
+        anything=False,
+    )
+    assert configs.load(Words, tmp_path / "w.yaml") == want
+    overrides = [
+        "choice=off",
+        "text=no",
+        "maybe=yes",
+        "names=[on, off, 'n']",
+        "flag=on",
+        "extra.a=[on, off]",
+        "extra.b='off'",
+        "extra={c: no}",
+        "anything=off",
+    ]
+    assert configs.load(Words, None, overrides) == want
+    assert configs.load_yaml(text) == yaml.safe_load(text)  # no schema: yaml.safe_load's reading
+
+
+@dataclass
+class Nest:
+    words: Words = field(default_factory=Words)
+    many: dict[str, Words] = field(default_factory=dict)
+
+
+def test_bare_words_in_nested_presets_and_dicts_of_dataclasses(tmp_path):
+    (tmp_path / "words.yaml").write_text("choice: off\nextra: {c: no}\n")
+    (tmp_path / "nest.yaml").write_text(
+        "base: [{words: words.yaml}]\nmany: {x: {choice: on, anything: on}}\n"
+    )
+    cfg = configs.load(Nest, tmp_path / "nest.yaml", ["many.y.choice=off", "many.y.extra.c=no"])
+    assert (cfg.words.choice, cfg.words.extra) == ("off", {"c": False})
+    assert (cfg.many["x"].choice, cfg.many["x"].anything) == ("on", True)
+    assert (cfg.many["y"].choice, cfg.many["y"].extra) == ("off", {"c": False})
+
+
+def test_experiment_words_compile_off_and_untyped_no():
+    from agents.config import load_experiment
+
+    exp = load_experiment(
+        "bottleneck-srmt",
+        ["train.compile=off", "train.autocast=off", "train.sf_overrides.with_vtrace=no"],
+    )
+    assert (exp.train.compile, exp.train.autocast) == ("off", "off")
+    assert exp.train.sf_overrides["with_vtrace"] is False  # 'no' would be a truthy string

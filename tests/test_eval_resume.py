@@ -283,6 +283,48 @@ def test_episode_settings_follow_what_changes_an_episode(tmp_path):
     )
 
 
+def test_srmt_options_are_in_the_settings_only_where_they_differ_from_their_defaults():
+    from agents.eval_config import SRMT_LIFELONG_CHECKPOINT
+
+    def settings(**options):
+        return algorithm_settings(AlgorithmConfig("srmt", SRMT_LIFELONG_CHECKPOINT, options=options))
+
+    default = settings()
+    assert "options" not in default  # as logs written before options were in the settings
+    assert settings(temperature=1.0, pool="shared") == default
+    assert settings(temperature=0.5) == {**default, "options": {"temperature": 0.5}}
+    assert settings(pool="own") == {**default, "options": {"pool": "own"}}
+    assert settings(pool="own", temperature=2.0)["options"] == {"temperature": 2.0, "pool": "own"}
+    # None matches a stored value only as a checkpoint not here (report_only), not as an option's value
+    from agents.eval.store import same_settings
+
+    assert same_settings({"checkpoint": "ab12", "kind": "srmt"}, {"checkpoint": None, "kind": "srmt"})
+    assert not same_settings({"options": {"x": 5}}, {"options": {"x": None}})
+
+
+SRMT_SMALL = ["eval/smoke", "run=[SRMT]", "max_episodes=1", "max_episode_steps=16", "plots=false"]
+SRMT_SMALL += ["progress=false", "workers=1"]
+
+
+def test_an_srmt_option_changed_in_the_same_out_dir_does_not_reuse_its_episodes(tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert eval_cmd.main([*SRMT_SMALL, f"out_dir={out}"]) == 0
+    log = out / LOG_DIR / "tiny-lmapf" / "SRMT.jsonl"
+    first = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(first) == 1 and "options" not in first[0]["settings"]["algorithm"]
+    assert eval_cmd.main([*SRMT_SMALL, f"out_dir={out}", "algorithms.SRMT.options.pool=shared"]) == 0
+    assert len(log.read_text().splitlines()) == 1  # the default spelled out: the same episode, reused
+    capsys.readouterr()
+    own = [*SRMT_SMALL, f"out_dir={out}", "algorithms.SRMT.options.pool=own"]
+    assert eval_cmd.main(own) == 2  # not served the episodes of the shared pool
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no options stored, options={'pool': 'own'} now" in err, err
+    assert eval_cmd.main([*own, "restart=overwrite"]) == 0
+    again = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(again) == 1 and again[0]["settings"]["algorithm"]["options"] == {"pool": "own"}
+    capsys.readouterr()
+
+
 def test_a_worker_rebuilds_an_algorithm_whose_checkpoint_was_replaced(tmp_path, monkeypatch):
     """Workers keep built algorithms between tasks (a dask worker lives across runs); a checkpoint
     rewritten at the same path is loaded again, not served from that cache."""

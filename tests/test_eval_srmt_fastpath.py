@@ -211,20 +211,44 @@ def test_temperature_one_is_the_default_and_a_low_temperature_is_argmax():
     assert not np.array_equal(a_hot, a_one)  # the option does change the sampled actions
 
 
-@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf"), 1e-45, 9.9e-4])
 def test_a_bad_temperature_is_one_line(bad):
     from agents.eval_config import AlgorithmConfig
 
-    with pytest.raises(ValueError, match=r"temperature=.* is invalid; allowed: a number > 0") as e:
+    # 1e-45 overflowed softmax(logits / T) to NaN probabilities mid-episode (a traceback in multinomial)
+    with pytest.raises(ValueError, match=r"temperature=.* is invalid; allowed: a number >= 0.001") as e:
         AlgorithmConfig(kind="srmt", checkpoint=SRMT_LIFELONG_CHECKPOINT, options={"temperature": bad})
     assert "\n" not in str(e.value)
+    ok = AlgorithmConfig(kind="srmt", checkpoint=SRMT_LIFELONG_CHECKPOINT, options={"temperature": 1e-3})
+    assert ok.opts.temperature == 1e-3  # the bound itself is allowed
+
+
+def test_a_temperature_with_argmax_is_one_line():
+    import configs
+    from agents.eval_config import AlgorithmConfig, EvalConfig
+
+    with pytest.raises(
+        ValueError, match=r"options.temperature=0.5 has no effect with action_selection='argmax'"
+    ) as e:
+        AlgorithmConfig(
+            "srmt", SRMT_LIFELONG_CHECKPOINT, action_selection="argmax", options={"temperature": 0.5}
+        )
+    assert "\n" not in str(e.value)
+    overrides = ["algorithms.S.kind=srmt", f"algorithms.S.checkpoint={SRMT_LIFELONG_CHECKPOINT}"]
+    overrides += ["algorithms.S.action_selection=argmax", "algorithms.S.options.temperature=2"]
+    with pytest.raises(configs.ConfigError, match=r"options.temperature=2.0 has no effect") as e:
+        configs.load(EvalConfig, None, overrides)
+    assert "\n" not in str(e.value)
+    # temperature 1 (the default, or spelled out) is fine with argmax
+    AlgorithmConfig("srmt", SRMT_LIFELONG_CHECKPOINT, action_selection="argmax", options={"temperature": 1})
 
 
 def test_pool_own_plays_the_control_step_and_differs_from_the_shared_pool():
     from srmt.controls import control_step
 
     class OwnReference(ReferencePolicy):
-        """The reference act() (flags every step) with control_step(pool='own') for the model's step."""
+        """The reference act() (flags every step) with control_step(pool='own') for the model's step,
+        sampling from softmax(logits / T) with the policy's seeded generator."""
 
         def act(self, state):
             A = state.num_agents
@@ -233,18 +257,21 @@ def test_pool_own_plays_the_control_step_and_differs_from_the_shared_pool():
                 reset = torch.full((1, A), self.first, dtype=torch.bool, device=self.device)
                 active = torch.as_tensor(state.active, device=self.device)[None]
                 logits, _, self.state = control_step(self.model, obs, self.state, reset, active, pool="own")
+                probs = torch.softmax(logits.reshape(A, -1).float() / self.temperature, -1)
+                actions = torch.multinomial(probs, 1, generator=self.generator)[:, 0]
             self.first = False
-            return logits.reshape(A, -1).argmax(-1).cpu().numpy().astype(np.int64)
+            return actions.cpu().numpy().astype(np.int64)
 
-    inst = _tiny_instances()[0]
-    own, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "argmax", 1.0, "own"), inst)
-    ref, _, _ = _play(OwnReference(SRMT_LIFELONG_CHECKPOINT, "cpu", "argmax"), inst)
-    assert np.array_equal(own, ref)
-    # the argmax actions of this 2-agent episode happen not to depend on the pool; flat sampling (the same
-    # seeded draws) shows that the option does change the distribution
-    hot_own, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "sample", 5.0, "own"), inst)
-    hot_shared, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "sample", 5.0), inst)
-    assert not np.array_equal(hot_own, hot_shared)
+    # argmax actions of these small episodes happen not to depend on the pool, so compare seeded draws
+    # from a flat distribution (T = 5), where every logit matters: the same draws from the same
+    # distribution give the same actions, and the shared pool's distribution gives other actions
+    instances = _tiny_instances()
+    for inst in (instances[0], instances[-1]):  # 2 agents lifelong; 4 agents finishing (active flags)
+        own, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "sample", 5.0, "own"), inst)
+        ref, _, _ = _play(OwnReference(SRMT_LIFELONG_CHECKPOINT, "cpu", "sample", 5.0), inst)
+        shared, _, _ = _play(SrmtPolicy(SRMT_LIFELONG_CHECKPOINT, "cpu", "sample", 5.0), inst)
+        assert np.array_equal(own, ref), (inst.map_name, inst.on_target)
+        assert not np.array_equal(own, shared), (inst.map_name, inst.on_target)
 
 
 def test_a_bad_pool_is_one_line():

@@ -578,6 +578,53 @@ def test_bad_init_checkpoints_are_one_line_errors(tmp_path, capsys):
     assert "\n" not in str(e.value) and (own / "checkpoint_000000001_100.pth").is_file()
 
 
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        ({"core": "rmt"}, "model.core='srmt' in the checkpoint, 'rmt' here"),
+        ({"num_heads": 4}, "model.num_heads=2 in the checkpoint, 4 here"),
+    ],
+)
+def test_an_init_checkpoint_of_another_model_config_with_the_same_tensors_is_refused(tmp_path, change, named):
+    from agents.sf import train
+
+    srmt = {"core": "srmt", **TINY}
+    _, folder = _saved_run(tmp_path, _tiny(tmp_path, "src", model=srmt), steps=(100,))
+    exp = _tiny(tmp_path, "x", model={**srmt, **change}, train={"init_checkpoint": str(folder)})
+    with pytest.raises(ValueError, match="was trained with another model config") as e:
+        train(exp, verbose=False)  # every tensor has the checkpoint's shape: only the config tells
+    message = str(e.value)
+    assert "\n" not in message and named in message and "model.dropout, model.state_precision" in message
+    assert not (tmp_path / "runs" / "x").exists()
+
+
+def test_an_init_checkpoint_may_differ_in_dropout_and_state_precision_only(tmp_path):
+    from agents.sf.training import _init_checkpoint, probe_env
+    from srmt import build_actor_critic
+
+    srmt = {"core": "srmt", **TINY}
+    _, folder = _saved_run(tmp_path, _tiny(tmp_path, "src", model=srmt), steps=(100,))
+    for model in (srmt, {**srmt, "dropout": 0.1, "state_precision": "bfloat16"}, {**srmt, "encoder": "conv"}):
+        exp = _tiny(tmp_path, "x", model=model, train={"init_checkpoint": str(folder)})
+        _, obs_shape, n = probe_env(exp)
+        net = build_actor_critic(exp.model, obs_shape, n)
+        found = _init_checkpoint(exp, tmp_path / "runs" / "x", net.state_dict(), resuming=False)
+        assert found is not None and found[1] == 100, model  # encoder auto = conv on grid observations
+
+
+@pytest.mark.parametrize("budget", [100, 60])
+def test_an_init_run_whose_budget_is_not_above_the_checkpoints_steps_is_refused(tmp_path, budget):
+    from agents.sf import train
+
+    _, folder = _saved_run(tmp_path, _tiny(tmp_path, "src"), steps=(100,))
+    exp = _tiny(tmp_path, "x", train={"init_checkpoint": str(folder), "train_for_env_steps": budget})
+    with pytest.raises(ValueError, match=rf"train.train_for_env_steps={budget} counts the total") as e:
+        train(exp, verbose=False)  # it "succeeded" after one update before
+    message = str(e.value)
+    assert "\n" not in message and "must be larger than 100" in message, message
+    assert not (tmp_path / "runs" / "x").exists()
+
+
 def test_resume_wins_over_init_checkpoint(tmp_path, capfd):
     from agents.sf import train
 
@@ -639,7 +686,7 @@ def test_other_spellings_of_off_are_a_one_line_error_not_a_silent_false(tmp_path
 )
 def test_yaml11_words_still_set_bool_fields(text, value):
     assert load_experiment("bottleneck-srmt", [f"train.serial={text}"]).train.serial is value
-    assert configs.load_yaml(f"a: {text}") == {"a": text if text != "true" else True}
+    assert configs.load_yaml(f"a: {text}") == {"a": value}  # no schema: as yaml.safe_load reads it
 
 
 def test_a_yaml11_word_for_a_choice_field_that_lacks_it_is_one_line():

@@ -1,6 +1,6 @@
 """Overrides shared by the tests that train a real (tiny) sample-factory run in one process: the smallest
-model that still has every part, and serial training without compiling.  ``train.compile`` is quoted:
-YAML reads a bare ``off`` as False."""
+model that still has every part, and serial training without compiling (``train.compile='off'``: quoted
+or bare, a choice field takes the word ``off`` as text)."""
 
 TINY_SERIAL = [
     "model.hidden_size=8",

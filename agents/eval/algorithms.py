@@ -175,6 +175,8 @@ def register_algorithm(
     The same pattern as ``envs.register_env``; usable from a plugin (``algorithms.X.plugin=my_pkg.algos``).
     ``any_env=True``: it reads only ``observations``, ``active`` and ``num_actions`` of the state, so it
     may also play env tasks (seeded episodes of any registered env, ``agents.eval.tasks``).
+    An options type may define ``check_algorithm(cfg)``: checks of the options against the rest of the
+    algorithm's config (one-line ``ValueError``), run when the config is built.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"algorithm name must be a non-empty string, got {name!r}")
@@ -283,11 +285,17 @@ def _follower_lite(spec: AlgorithmConfig) -> Algorithm:
     )
 
 
+SRMT_MIN_TEMPERATURE = 1e-3
+"""Below it softmax(logits / T) overflows float32 for large logits (NaN probabilities mid-episode);
+``action_selection=argmax`` is the limit T -> 0."""
+
+
 @dataclass
 class SrmtOptions:
     temperature: float = 1.0
     """Sampling temperature with ``action_selection=sample``: actions are drawn from softmax(logits / T);
-    1 = the policy as trained, below 1 sharper (towards argmax), above 1 flatter."""
+    1 = the policy as trained, below 1 sharper (towards argmax), above 1 flatter; at least 0.001, and 1
+    with ``action_selection=argmax`` (where it has no effect)."""
 
     pool: str = "shared"
     """What the shared-memory cross-attention reads (``srmt.controls``): ``shared`` (the trained pool of
@@ -295,10 +303,21 @@ class SrmtOptions:
     control that measures how much a trained SRMT relies on the other agents' memories."""
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature={self.temperature!r} is invalid; allowed: a number > 0")
+        if not (math.isfinite(self.temperature) and self.temperature >= SRMT_MIN_TEMPERATURE):
+            raise ValueError(
+                f"temperature={self.temperature!r} is invalid; allowed: a number >= {SRMT_MIN_TEMPERATURE} "
+                "(for the limit T -> 0 use action_selection=argmax)"
+            )
         if self.pool not in ("shared", "own"):
             raise ValueError(f"pool={self.pool!r} is invalid; allowed: shared, own")
+
+    def check_algorithm(self, cfg: AlgorithmConfig) -> None:
+        """Checks against the rest of the algorithm's config (called by ``AlgorithmConfig``)."""
+        if cfg.action_selection == "argmax" and self.temperature != 1.0:
+            raise ValueError(
+                f"options.temperature={self.temperature!r} has no effect with action_selection='argmax'; "
+                "allowed: temperature 1 with argmax, or action_selection=sample"
+            )
 
 
 def _srmt(spec: AlgorithmConfig) -> BuiltAlgorithm:

@@ -6,7 +6,8 @@
      "settings": {"algorithm": {...}, "map_set": {...}, "instance": {...}}}
 
 ``settings`` is everything that changes the episode besides its key (algorithm, map set, map, agent
-count, seed): the algorithm's kind, checkpoint digest, action selection, device, env backend; the map
+count, seed): the algorithm's kind, checkpoint digest, action selection, device, env backend and the
+options that differ from their defaults (``options``, only when some do); the map
 set's episode length, collision system, observation radius, ``on_target``; the map's and the frozen
 scenario's digests. A line is appended with one ``write`` and ``fsync`` by the one process that collects
 results, so a kill loses at most the episode being written, whose torn line (no newline yet) is dropped
@@ -18,6 +19,7 @@ the setting) unless ``restart=overwrite``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -84,7 +86,36 @@ def algorithm_settings(spec: AlgorithmConfig, missing_ok: bool = False) -> dict[
         out.update(checkpoint=digest, action_selection=spec.action_selection, device=spec.device)
     if spec.kind == "rate":
         out["target_return"] = spec.target_return
+    options = changed_options(spec.opts)
+    if options:  # only when some differ from their defaults, so logs written before options match
+        out["options"] = options
     return out
+
+
+def changed_options(opts: Any) -> dict[str, Any]:
+    """The fields of an algorithm's typed options (a dataclass, or None) that differ from their defaults,
+    as JSON values (a field without a default is always listed)."""
+    if opts is None:
+        return {}
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(opts):
+        value = _json_value(getattr(opts, f.name))
+        if f.default is not dataclasses.MISSING:
+            default: Any = _json_value(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = _json_value(f.default_factory())
+        else:
+            default = dataclasses.MISSING
+        if value != default:
+            out[f.name] = value
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as it reads back from the log (tuples as lists, dataclasses as dicts)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    return json.loads(json.dumps(value, default=str))
 
 
 def map_set_settings(inst: Instance | EnvInstance) -> dict[str, Any]:
@@ -139,20 +170,24 @@ def plan(
 
 
 def same_settings(stored: dict, now: dict) -> bool:
-    """Equal settings; a value of None in ``now`` (a checkpoint not here) matches anything."""
+    """Equal settings; a checkpoint of None in ``now`` (a checkpoint not here) matches any stored one."""
     if set(stored) != set(now):
         return False
     return all(
         same_settings(stored[k], v) if isinstance(v, dict) and isinstance(stored[k], dict) else
-        v is None or stored[k] == v
+        (v is None and k == "checkpoint") or stored[k] == v
         for k, v in now.items()
     )  # fmt: skip
 
 
 def _first_difference(stored: dict, now: dict) -> str:
     for k in sorted(set(stored) | set(now)):
-        if now.get(k) is not None and stored.get(k) != now.get(k):
-            return f"{k}={stored.get(k)!r} stored, {k}={now.get(k)!r} now"
+        if k not in now:
+            return f"{k}={stored[k]!r} stored, no {k} now"
+        if k not in stored:
+            return f"no {k} stored, {k}={now[k]!r} now"
+        if not (now[k] is None and k == "checkpoint") and stored[k] != now[k]:
+            return f"{k}={stored[k]!r} stored, {k}={now[k]!r} now"
     return "settings differ"
 
 

@@ -266,12 +266,30 @@ def _init_checkpoint(
     extra = [k for k in theirs if k not in ours]
     if problem is None and extra:
         problem = f"the checkpoint has {prefix}{extra[0]} (shape {theirs[extra[0]]}), which the model to train lacks"
+    differences = _model_differences(ckpt, exp)
     if problem is not None:
         raise ValueError(
             f"{what} does not fit the model to train: {problem}; the model config (model.*) must "
-            f"match the checkpoint's{_model_diff(ckpt, exp)}"
+            f"match the checkpoint's{_model_diff(differences)}"
         )
-    return file, int(ckpt.get("env_steps") or 0)
+    refused = [(k, theirs, mine) for k, theirs, mine in differences or [] if k not in INIT_FREE_MODEL_KEYS]
+    if refused:  # same tensors, other meaning (core=rmt reads no pool, num_heads splits them otherwise)
+        shown = "; ".join(
+            f"model.{k}={theirs!r} in the checkpoint, {mine!r} here" for k, theirs, mine in refused
+        )
+        free = ", ".join(f"model.{k}" for k in INIT_FREE_MODEL_KEYS)
+        raise ValueError(
+            f"{what} was trained with another model config ({shown}); set those keys to the "
+            f"checkpoint's values (only {free} may differ)"
+        )
+    steps = int(ckpt.get("env_steps") or 0)
+    budget = int(exp.train.train_for_env_steps)
+    if budget <= steps:  # the counter goes on from the checkpoint's: the run would stop after one update
+        raise ValueError(
+            f"train.train_for_env_steps={budget:,} counts the total agent-steps including the {steps:,} of "
+            f"{what}, so it must be larger than {steps:,} (e.g. {steps + budget:,} for {budget:,} more)"
+        )
+    return file, steps
 
 
 def _shape(value: object) -> str:
@@ -284,18 +302,47 @@ def _shape(value: object) -> str:
     )
 
 
-def _model_diff(ckpt: dict, exp: ExperimentConfig) -> str:
-    """`` (it was trained with model.x=..., ...)``: the model keys where the checkpoint's saved config
-    differs from ``exp``, or nothing when that cannot be told."""
+INIT_FREE_MODEL_KEYS = ("dropout", "state_precision")
+"""Model keys in which ``train.init_checkpoint``'s model may differ from the one to train: they change how
+training uses the same parameters (dropout) or how the recurrent state is stored between steps
+(state_precision), not what the parameters mean."""
+
+
+def _model_differences(ckpt: dict, exp: ExperimentConfig) -> list[tuple[str, object, object]] | None:
+    """``(key, checkpoint's value, exp's value)`` for each model key where the checkpoint's saved config
+    differs from ``exp`` (a key the saved config lacks counts as its default; ``encoder`` compares what
+    it builds for the checkpoint's observation shape), or None when the checkpoint has no saved config."""
+    from srmt.config import ModelConfig
+    from srmt.encoder import encoder_kind
+
     try:
-        theirs = ckpt["srmt"]["experiment"]["model"]
+        saved = ckpt["srmt"]["experiment"]["model"]
+        theirs = {**configs.to_dict(ModelConfig()), **dict(saved)}
         ours = configs.to_dict(exp)["model"]
-        diffs = [f"model.{k}={theirs[k]!r}" for k in sorted(theirs) if k in ours and theirs[k] != ours[k]]
-    except (KeyError, TypeError, AttributeError):
+        obs_shape = tuple(ckpt["srmt"].get("obs_shape") or ())
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
+    out: list[tuple[str, object, object]] = []
+    for k in sorted(ours):
+        if k not in theirs or theirs[k] == ours[k]:
+            continue
+        if k == "encoder" and obs_shape:  # 'auto' is conv for (C, H, W), else mlp
+            built = (
+                encoder_kind(dataclasses.replace(exp.model, encoder=v), obs_shape)
+                for v in (theirs[k], ours[k])
+            )
+            if len(set(built)) == 1:
+                continue
+        out.append((k, theirs[k], ours[k]))
+    return out
+
+
+def _model_diff(differences: list[tuple[str, object, object]] | None) -> str:
+    """`` (it was trained with model.x=..., ...)`` for the differing model keys, or nothing."""
+    if not differences:
         return ""
-    if not diffs:
-        return ""
-    return f" (it was trained with {', '.join(diffs[:4])}{', ...' if len(diffs) > 4 else ''})"
+    shown = [f"model.{k}={theirs!r}" for k, theirs, _ in differences]
+    return f" (it was trained with {', '.join(shown[:4])}{', ...' if len(shown) > 4 else ''})"
 
 
 def _check_run_folder(run_dir: Path, exp: ExperimentConfig) -> None:

@@ -45,8 +45,6 @@ EXPERIMENT_KEYS = ("env", "model", "train", "eval", "device")
 
 def parse_args(argv: list[str]) -> SweepConfig:
     """Positional experiment (or sweep YAML), then sweep keys and experiment overrides."""
-    import yaml
-
     import configs
 
     source: str | None = None
@@ -62,7 +60,7 @@ def parse_args(argv: list[str]) -> SweepConfig:
     if source is not None:
         path = _sweep_file(source)
         if path is not None:
-            base = yaml.safe_load(path.read_text()) or {}
+            base = configs.load_yaml(path.read_text(), SweepConfig) or {}
         else:
             base = {"experiment": source}
     if exp_overrides:
