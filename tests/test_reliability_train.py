@@ -655,7 +655,7 @@ def test_the_shipped_weights_fit_their_recipe():
     _, obs_shape, n = probe_env(exp)
     model = build_actor_critic(exp.model, obs_shape, n)
     found = _init_checkpoint(exp, Path("train_dir") / exp.name, model.state_dict(), resuming=False)
-    assert found is not None and found[0] == shipped and found[1] == 263_520_256
+    assert found is not None and found[0] == shipped and found[1] == 436_273_152
 
 
 # ------------------------------------------------------------------ YAML 1.1 booleans (on/off/yes/no)
