@@ -98,6 +98,9 @@ def _takes_text(tp: Any) -> bool:
     return False
 
 
+takes_text = _takes_text  # public: envs.config checks options dicts, typed only once their kind is known
+
+
 @functools.cache
 def _field_types(cls: type) -> dict[str, Any]:
     try:

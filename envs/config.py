@@ -307,6 +307,7 @@ def typed_options(
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    _no_word_as_bool(key, options_type, options)
     try:
         node = OmegaConf.merge(OmegaConf.structured(options_type), OmegaConf.create(dict(options)))
         return OmegaConf.to_object(node)
@@ -316,6 +317,27 @@ def typed_options(
         raise ValueError(f"{key}.{bad}: {msg}" if bad else f"{key}: {msg}") from None
     except (ValueError, TypeError) as e:
         raise ValueError(f"{key} of {owner}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
+
+
+def _no_word_as_bool(key: str, options_type: type, options: dict[str, Any]) -> None:
+    """A boolean given to a text option is refused in one line. Options dicts are untyped where the
+    config is read (their type depends on ``name`` / ``kind``), so there a bare on/off/yes/no is the YAML
+    1.1 boolean, and OmegaConf would turn it into the text 'True' / 'False' without a word."""
+    import typing
+
+    from configs import takes_text
+
+    try:
+        hints = typing.get_type_hints(options_type)
+    except Exception:  # an annotation that cannot be evaluated here: nothing to check
+        return
+    for name, value in options.items():
+        if isinstance(value, bool) and takes_text(hints.get(name)):
+            raise ValueError(
+                f"{key}.{name}={value}: this option takes text, and a bare on/off/yes/no/true/false in an "
+                f"options dict is a boolean; quote the word ({key}.{name}='off' on the command line, "
+                f"{name}: 'off' in a file)"
+            )
 
 
 def dataclasses_is_instance(obj: Any) -> bool:

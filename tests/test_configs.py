@@ -157,6 +157,23 @@ def test_bare_words_in_nested_presets_and_dicts_of_dataclasses(tmp_path):
     assert (cfg.many["y"].choice, cfg.many["y"].extra) == ("off", {"c": False})
 
 
+def test_a_bare_word_for_a_text_option_in_an_options_dict_is_one_line():
+    # options dicts are typed only once their env / algorithm is known: a bare off there is the YAML 1.1
+    # boolean, which OmegaConf would have turned into the text 'False' without a word
+    from agents.config import ExperimentConfig
+    from agents.eval_config import EvalConfig
+
+    with pytest.raises(configs.ConfigError, match=r"env\.options\.id=False: this option takes text") as e:
+        configs.load(ExperimentConfig, None, ["env.name=pettingzoo", "env.options={id: off}"])
+    assert "\n" not in str(e.value) and "quote the word" in str(e.value)
+    quoted = configs.load(ExperimentConfig, None, ["env.name=pettingzoo", "env.options={id: 'off'}"])
+    assert quoted.env.opts.id == "off"
+    with pytest.raises(configs.ConfigError, match=r"options\.pool=False: this option takes text"):
+        configs.load(EvalConfig, "eval/smoke", ["algorithms.SRMT.options.pool=off"])
+    ok = configs.load(EvalConfig, "eval/smoke", ["algorithms.SRMT.options.pool=own"])
+    assert ok.algorithms["SRMT"].options["pool"] == "own"
+
+
 def test_experiment_words_compile_off_and_untyped_no():
     from agents.config import load_experiment
 

@@ -470,6 +470,13 @@ def test_a_sweep_without_controls_reuses_an_evaluation_made_with_them(local_swee
     key = json.loads(before)["key"]
     assert jobs._covers(key, {**key, "controls": []}) and not jobs._covers(key, {**key, "controls": ["own"]})
     assert not jobs._covers(key, {**key, "controls": [], "episodes": key["episodes"] + 1})
+    # a control that is not stored is evaluated beside the stored ones, which the file keeps
+    more = run_sweep(dataclasses.replace(cfg, controls=["own"]), log=lambda s: None)
+    srmt = {r["run"]: r for r in more["runs"]}["tiny-srmt-s0"]
+    assert srmt["status"] == "ok" and set(srmt["eval"]) == {"shared", "own"}
+    after = json.loads(stored.read_text())
+    assert after["key"]["controls"] == ["other", "own"] and set(after["eval"]) == {"shared", "other", "own"}
+    assert after["eval"]["other"] == json.loads(before)["eval"]["other"]  # the same seeded episodes
 
 
 def test_same_command_reuses_finished_runs_and_refuses_another_config(local_sweep):

@@ -281,6 +281,15 @@ def run_job(spec: JobSpec | dict) -> dict[str, Any]:
         result["checkpoint_file"] = key["checkpoint"]
     cached = json.loads(eval_path.read_text()) if eval_path.is_file() else None
     if not _eval_cached(spec, eval_path) or spec.existing == "overwrite" or result["trained"]:
+        stored = (cached or {}).get("key")
+        if not result["trained"] and spec.existing != "overwrite" and isinstance(stored, dict):
+            # a control asked for beside stored ones of the same evaluation: evaluate them all, so that
+            # the file (one per run) does not lose what it held
+            if _covers({**stored, "controls": key.get("controls")}, key) and "controls" in key:
+                key = {
+                    **key,
+                    "controls": list(dict.fromkeys([*(stored.get("controls") or []), *key["controls"]])),
+                }
         options = dict(spec.eval_options, restart="overwrite" if spec.existing == "overwrite" else "resume")
         cmd = [sys.executable, "-m", "agents.sweep.evaluate", str(run_dir), str(eval_path), json.dumps(key)]
         cmd.append(json.dumps(options))
