@@ -14,7 +14,9 @@ component preset under that section (``base: [{env: env/bottleneck-train.yaml}]`
 Files and overrides are read as YAML 1.1 (``yaml.safe_load``; OmegaConf's dotlist for overrides), where
 a bare on/off/yes/no/y/n is a boolean, except where the schema's field is text (``str``, a ``Literal`` of
 strings, an ``Optional`` of those): there the word stays the word, so ``train.compile=off`` is the
-choice 'off' while ``train.sf_overrides.with_vtrace=no`` (untyped) is False, as it always was.
+choice 'off' while ``train.sf_overrides.with_vtrace=no`` (untyped) is False, as before 8dd573b (which
+read every such word as text for one session; a run trained then with such a word in an untyped
+value saved the text, and resuming it now is refused as another config, rightly).
 """
 
 from __future__ import annotations

@@ -286,8 +286,9 @@ def _follower_lite(spec: AlgorithmConfig) -> Algorithm:
 
 
 SRMT_MIN_TEMPERATURE = 1e-3
-"""Below it softmax(logits / T) overflows float32 for large logits (NaN probabilities mid-episode);
-``action_selection=argmax`` is the limit T -> 0."""
+"""The smallest sampling temperature. softmax subtracts the maximum, so it is safe far below this, until
+logits / T reaches inf (T around 1e-38 and less: NaN probabilities mid-episode); below 1e-3 sampling is
+argmax in all but name, and ``action_selection=argmax`` says so plainly."""
 
 
 @dataclass

@@ -317,6 +317,8 @@ def _model_differences(ckpt: dict, exp: ExperimentConfig) -> list[tuple[str, obj
 
     try:
         saved = ckpt["srmt"]["experiment"]["model"]
+        # a key an older checkpoint lacks is taken at today's default: changing a ModelConfig default
+        # would make such checkpoints look like the new default, so a default change needs a look here
         theirs = {**configs.to_dict(ModelConfig()), **dict(saved)}
         ours = configs.to_dict(exp)["model"]
         obs_shape = tuple(ckpt["srmt"].get("obs_shape") or ())
@@ -327,11 +329,14 @@ def _model_differences(ckpt: dict, exp: ExperimentConfig) -> list[tuple[str, obj
         if k not in theirs or theirs[k] == ours[k]:
             continue
         if k == "encoder" and obs_shape:  # 'auto' is conv for (C, H, W), else mlp
-            built = (
-                encoder_kind(dataclasses.replace(exp.model, encoder=v), obs_shape)
-                for v in (theirs[k], ours[k])
-            )
-            if len(set(built)) == 1:
+            try:
+                built = {
+                    encoder_kind(dataclasses.replace(exp.model, encoder=v), obs_shape)
+                    for v in (theirs[k], ours[k])
+                }
+            except ValueError:  # the checkpoint's encoder is no longer a valid name: a difference
+                built = set()
+            if len(built) == 1:
                 continue
         out.append((k, theirs[k], ours[k]))
     return out
