@@ -9,7 +9,7 @@ Which fields an env reads:
 - POGEMA grid envs (registered with ``grid=True``: ``pogema``, ``bottleneck``, ``cue``, ``cue_partner``) also read the grid
   keys ``on_target collision_system obs_radius reward`` and (``pogema``) the map source: ``map`` (a map
   string), ``maps_file`` (+ ``map_name`` or ``map_names``) or ``generator`` (``random`` uses
-  ``size``/``width``/``height``/``density``, ``maze`` uses ``size``/``width``/``height``/``maze_loops``);
+  ``size``/``width``/``height``/``density``, ``maze`` uses ``size``/``width``/``height``/``maze_loops``/``maze_loops_choices``);
   optional fixed ``agents_xy``/``targets_xy``. Other envs refuse a grid key set away from its default.
 
 The grid keys stay top-level (not under ``options``) because the evaluation grid, the planners and the
@@ -138,6 +138,9 @@ class EnvConfig:
     """Obstacle density of ``random`` maps."""
     maze_loops: float = 0.15
     """Share of the inner walls of a ``maze`` opened after carving, so that corridors form loops."""
+    maze_loops_choices: list[float] = field(default_factory=list)
+    """``maze_loops`` values drawn uniformly per maze episode (each in 0..1); empty = ``maze_loops`` for
+    every maze. A spread of loop shares gives tight mazes and near-open ones in one training run."""
     agents_xy: Optional[list[Any]] = None
     """Fixed starts ``[[row, col], ...]`` in map coordinates (pogema's ``agents_xy``)."""
     targets_xy: Optional[list[Any]] = None
@@ -179,6 +182,9 @@ class EnvConfig:
             raise ValueError(f"density={self.density} is out of range; allowed: 0 <= density <= 1")
         if not 0.0 <= self.maze_loops <= 1.0:
             raise ValueError(f"maze_loops={self.maze_loops} is out of range; allowed: 0 <= maze_loops <= 1")
+        for i, v in enumerate(self.maze_loops_choices):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"maze_loops_choices[{i}]={v} is out of range; allowed: 0 <= value <= 1")
         if self.map is not None and self.maps_file is not None:
             raise ValueError("map and maps_file are exclusive: give a map string or a maps file, not both")
         if (self.map_name is not None or self.map_names) and self.maps_file is None:
@@ -244,6 +250,7 @@ GRID_KEYS = (
     "height",
     "density",
     "maze_loops",
+    "maze_loops_choices",
     "agents_xy",
     "targets_xy",
 )

@@ -103,9 +103,12 @@ def build_pogema(cfg: EnvConfig, seed: int | None = None) -> GridEnv:
             return Episode(gc, ep_seed, {"map_name": name})
         maze = cfg.generator == "maze" or (cfg.generator == "mixed" and rng.random() < 0.5)
         if maze:
-            grid = maze_map(H, W, np.random.default_rng(ep_seed), cfg.maze_loops)
+            loops = cfg.maze_loops
+            if cfg.maze_loops_choices:  # drawn only then: runs without choices keep their episode stream
+                loops = float(cfg.maze_loops_choices[int(rng.integers(len(cfg.maze_loops_choices)))])
+            grid = maze_map(H, W, np.random.default_rng(ep_seed), loops)
             gc = grid_config(**common, map=grid.astype(int).tolist(), seed=ep_seed)
-            return Episode(gc, ep_seed, {"map_name": f"maze-{H}x{W}-seed-{ep_seed}"})
+            return Episode(gc, ep_seed, {"map_name": f"maze-{H}x{W}-seed-{ep_seed}", "maze_loops": loops})
         # pogema draws the random map itself from the episode seed (as pogema / pogema-toolbox do).
         gc = grid_config(**common, width=W, height=H, density=cfg.density, seed=ep_seed)
         return Episode(gc, ep_seed, {"map_name": f"random-{H}x{W}-seed-{ep_seed}"})

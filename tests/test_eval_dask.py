@@ -114,6 +114,10 @@ def test_every_backend_gets_the_biggest_episodes_first():
 def test_dask_runs_the_biggest_first(cluster):
     """On one worker thread the episodes finish in the runner's order of cost (dask alone would not:
     submissions that arrive together run in the order of their random keys)."""
+    import threading
+    import time
+    import uuid
+
     import distributed
 
     from agents.eval.executors import Pool
@@ -122,9 +126,32 @@ def test_dask_runs_the_biggest_first(cluster):
     finished: list[int] = []
     with distributed.Client(cluster) as client:
         one = sorted(client.nthreads())[:1]
+        # The worker's thread is held until every episode has reached it: the scheduler may take
+        # separate submissions in another order (it unpacks each graph off its event loop), so a small
+        # episode could otherwise start on an idle worker before a big one has arrived (one CI run of
+        # five failed so). What this checks is that queued episodes run by the priority the runner gives.
+        gate = distributed.Event(f"hold-{uuid.uuid4().hex}", client=client)
+
+        def hold(name: str) -> None:
+            distributed.Event(name).wait(60)
+
+        held = client.submit(
+            hold, gate.name, workers=one, allow_other_workers=False, priority=10**9, pure=False
+        )
+
+        def release() -> None:
+            deadline = time.time() + 60
+            while time.time() < deadline and len(client.processing(workers=one)[one[0]]) < len(tasks) + 1:
+                time.sleep(0.05)
+            gate.set()
+
+        releaser = threading.Thread(target=release, daemon=True)
+        releaser.start()
         pool = client.get_executor(pure=False, workers=one, allow_other_workers=False)
         rows = run_tasks(tasks, cfg.algorithms, progress=False, pool=Pool(pool, 1, priorities=True),
                          on_result=lambda row: finished.append(row["num_agents"]))  # fmt: skip
+        releaser.join()
+        held.result()
     assert len(rows) == len(tasks) and len(set(finished)) > 1
     assert finished == sorted(finished, reverse=True)  # same episode length: cost = agents
 
